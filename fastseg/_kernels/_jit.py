@@ -1,0 +1,45 @@
+"""The house jit decorator: every numba option set in one place."""
+import numba
+
+
+def jit(func=None, *, parallel=False):
+    """``numba.njit`` with the house options (``cache=True``, ``nogil=True``, no fastmath).
+
+    Use as ``@jit`` or ``@jit(parallel=True)``.
+    """
+    def wrap(f):
+        return numba.njit(cache=True, nogil=True, parallel=parallel, fastmath=False)(f)
+
+    if func is not None:
+        return wrap(func)
+    return wrap
+
+
+prange = numba.prange
+
+
+class thread_limit:
+    """Context manager: run numba parallel kernels on ``n`` threads, restoring the previous count.
+
+    ``n=None`` leaves numba's setting alone. Values above numba's configured maximum are clipped.
+    """
+
+    def __init__(self, n):
+        self.n = n
+        self.previous = None
+
+    def __enter__(self):
+        if self.n is not None:
+            self.previous = numba.get_num_threads()
+            numba.set_num_threads(max(1, min(int(self.n), numba.config.NUMBA_NUM_THREADS)))
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            numba.set_num_threads(self.previous)
+        return False
+
+
+def max_threads():
+    """The number of threads numba may use in this process."""
+    return numba.config.NUMBA_NUM_THREADS
