@@ -11,3 +11,7 @@ from .overlap import (
     iou, jaccard, mcc, precision, recall, sensitivity, soft_dice, soft_jaccard, soft_tversky,
     specificity, tversky, volume_similarity,
 )
+from .conventions import Convention, get_convention
+from .surface import (
+    SurfaceDistances, assd, boundary_iou, directed_means, hausdorff, hd95, masd, nsd, surface_distances,
+)

@@ -1,29 +1,30 @@
 """Surface-element weights on the voxel-corner lattice, derived from the geometry (numpy only).
 
-A corner of the voxel lattice sees the 2x2x2 block of voxels around it (2x2 in 2D). Its *neighbour
-code* is the bit pattern of that block::
+A corner of the voxel lattice sees the 2x2x2 block of voxels around it (2x2 in 2D). Its
+*neighbour code* is the bit pattern of that block (a, b, c in {0, 1})::
 
-    3D: bit (4*a + 2*b + c) is set when voxel (k-1+a, j-1+b, i-1+c) is foreground, a, b, c in {0, 1}
+    3D: bit (4*a + 2*b + c) is set when voxel (k-1+a, j-1+b, i-1+c) is foreground
     2D: bit (2*b + c)       is set when pixel  (j-1+b, i-1+c)       is foreground
 
-so in 3D the low nibble is the slice before the corner and the high nibble the slice after it, and in
-each nibble bit ``2*b + c`` is the in-plane position. (DeepMind's ``surface-distance`` uses the
-reversed bit order, ``their_code == reverse_bits(our_code)``; the weights agree pattern for pattern.)
+so in 3D the low nibble is the slice before the corner and the high nibble the slice after it, and
+in each nibble bit ``2*b + c`` is the in-plane position. (DeepMind's ``surface-distance`` uses the
+reversed bit order, ``their_code == reverse_bits(our_code)``; the weights agree pattern for
+pattern.)
 
 The surface inside the cell spanned by the 8 voxel centres (4 pixel centres in 2D) is the
 marching-cubes surface (marching squares in 2D) through the MIDPOINTS of the cell edges whose two
 ends differ. It is built in three steps, each a rule stated on the geometry:
 
-1. On every cell face, join the midpoints of the cut face edges. A face whose two foreground corners
-   are diagonal (the ambiguous face) gets two segments, each cutting off one corner of the *minority*
-   class of the whole cell (foreground if the cell holds at most 4 foreground corners, background
-   otherwise). The surface of a pattern and of its complement are therefore the same.
+1. On every cell face, join the midpoints of the cut face edges. A face whose two foreground
+   corners are diagonal (the ambiguous face) gets two segments, each cutting off one corner of the
+   *minority* class of the whole cell (foreground if the cell holds at most 4 foreground corners,
+   background otherwise). The surface of a pattern and of its complement are therefore the same.
 2. Chain the face segments into closed loops (every cut edge lies on exactly two faces).
-3. Triangulate each loop by the triangulation of maximum total area in index space. Loops with 3 or 4
-   vertices, and planar loops, have one area whatever the triangulation; the only non-planar loops are
-   the pentagon of three corners on one face (where the rule makes the minority side convex) and the
-   hexagon of four corners forming a twisted path (the "zig-zag" case); for both the maximum is
-   unique.
+3. Triangulate each loop by the triangulation of maximum total area in index space. Triangles,
+   quadrilaterals and planar loops have the same weights whatever the triangulation; the only
+   non-planar loops are the pentagon of three corners on one face (where the rule makes the
+   minority side convex) and the hexagon of four corners forming a twisted path (the "zig-zag"
+   case); for both the maximum is unique.
 
 A triangle's area vector ``n = (n0, n1, n2)`` (half the cross product of two edges, in index space)
 becomes ``(s1*s2*n0, s0*s2*n1, s0*s1*n2)`` under the spacing ``(s0, s1, s2)``; the weight of a code
@@ -115,8 +116,9 @@ def _triangulations(n):
 
 
 def _loop_triangle_vectors(loop):
-    """Area vectors (index space) of the maximum-area triangulation of one loop, shape (n - 2, 3)."""
-    p = np.asarray(loop, dtype=np.float64)[_triangulations(len(loop))]  # (count, n - 2, 3 vertices, 3)
+    """Area vectors (index space) of the maximum-area triangulation of one loop: (n - 2, 3)."""
+    # p: (triangulations, triangles, 3 vertices, 3 coordinates)
+    p = np.asarray(loop, dtype=np.float64)[_triangulations(len(loop))]
     u = p[..., 1, :] - p[..., 0, :]
     w = p[..., 2, :] - p[..., 0, :]
     vec = 0.5 * np.stack([u[..., 1] * w[..., 2] - u[..., 2] * w[..., 1],

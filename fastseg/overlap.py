@@ -616,7 +616,7 @@ def soft_sums(pred, ref, threads=None):
     p = np.ascontiguousarray(p).reshape(-1)
     r8 = np.ascontiguousarray(r8).reshape(-1)
     with thread_limit(v.check_threads(threads)):
-        sp, sr, spr, bad_p, bad_r = _k.soft_sums(v._readonly(p), v._readonly(r8), _k.NCHUNKS)
+        sp, sr, spr, bad_p, bad_r = (float(x) for x in _k.soft_sums(v._readonly(p), v._readonly(r8), _k.NCHUNKS))
     v.raise_if_not_probability("pred", bad_p, p.size)
     v.raise_if_not_binary("ref", bad_r, r8.size)
     return sp, sr, spr
@@ -672,7 +672,7 @@ def soft_tversky(pred, ref, *, alpha=0.5, beta=0.5, threads=None):
     --------
     >>> import fastseg
     >>> round(fastseg.soft_tversky([0.5, 1.0, 0.0], [1, 1, 0], alpha=0.3, beta=0.7), 6)
-    0.740741
+    0.810811
     """
     alpha = v.check_fraction(alpha, "alpha")
     beta = v.check_fraction(beta, "beta")

@@ -2,7 +2,10 @@
 
 All kernels take a 3D C-contiguous uint8 mask of shape ``(Z, Y, X)`` (nonzero = foreground). A 2D
 image is passed as ``(1, H, W)`` together with ``is2d=True``: axis 0 is then not a neighbour axis.
-Outputs are per element, so they do not depend on the thread count.
+Outputs are per element, so they do not depend on the thread count. ``nchunks`` (64 suits all
+sizes) is the number of row ranges handed to threads, each with its own scratch rows. Pass
+``connectivity`` and ``nchunks`` as Python ints and ``is2d`` as a Python bool (one compiled
+specialisation per kernel).
 
 Boundary voxels (MONAI / MedPy / MetricsReloaded)
     `boundary_voxels`: foreground voxels with at least one background neighbour within the
@@ -12,8 +15,9 @@ Boundary voxels (MONAI / MedPy / MetricsReloaded)
 Surfels (Nikolov et al.'s surface Dice, DeepMind's ``surface-distance``)
     The corner lattice of a ``(Z, Y, X)`` mask has shape ``(Z+1, Y+1, X+1)``; corner ``(k, j, i)``
     sees voxels ``(k-1+a, j-1+b, i-1+c)``, ``a, b, c`` in {0, 1}, voxels outside the array being
-    background. Its neighbour code has bit ``4a + 2b + c`` set when that voxel is foreground. In 2D
-    the lattice is ``(1, H+1, W+1)`` and the code is 4-bit, bit ``2b + c`` for pixel ``(j-1+b, i-1+c)``.
+    background. Its neighbour code has bit ``4a + 2b + c`` set when that voxel is foreground. In
+    2D the lattice is ``(1, H+1, W+1)`` and the code is 4-bit, bit ``2b + c`` for pixel
+    ``(j-1+b, i-1+c)``.
     A corner is a surface point when its code is neither 0 nor full (255 in 3D, 15 in 2D). Weights
     come from a per-code float64 table (`fastseg._surfel_tables.areas`: 256 areas in 3D, 16 contour
     lengths in 2D); the table must hold 0 at code 0 and at the full code.
@@ -27,10 +31,10 @@ from ._jit import jit, prange
 def boundary_voxels(mask, connectivity, is2d, nchunks):
     """Boundary voxels of a ``(Z, Y, X)`` uint8 mask.
 
-    ``connectivity`` 1 = faces, 2 = faces + edges, 3 = all 26 neighbours (in 2D 1 = 4-neighbourhood,
-    2 = 8-neighbourhood; values above the dimension count as the full neighbourhood). With
+    ``connectivity`` 1 = faces, 2 = faces + edges, 3 = all 26 neighbours (in 2D 1 = 4-neighbours,
+    2 = 8-neighbours; values above the dimension count as the full neighbourhood). With
     ``is2d`` only axes 1 and 2 are neighbour axes (pass 2D images as ``(1, H, W)``). The rows
-    ``(k, j)`` are split into ``nchunks`` chunks, each with its own scratch rows (64 is a good value).
+    ``(k, j)`` are split into ``nchunks`` chunks.
 
     Returns a uint8 array of the mask's shape: 1 where ``mask != 0`` and some neighbour (inside the
     connectivity) is 0 or outside the array, 0 elsewhere.
@@ -134,8 +138,7 @@ def surfel_codes(mask, is2d, nchunks):
 
     Returns uint8 codes of shape ``(Z+1, Y+1, X+1)`` (3D, 8-bit codes) or ``(1, Y+1, X+1)`` (with
     ``is2d``, 4-bit codes); bit layout in the module docstring. Surface corners are those with
-    ``code != 0`` and ``code != full`` (255 in 3D, 15 in 2D). The lattice rows are split into
-    ``nchunks`` chunks with their own scratch (64 is a good value).
+    ``code != 0`` and ``code != full`` (255 in 3D, 15 in 2D).
     """
     nz, ny, nx = mask.shape
     lz = 1 if is2d else nz + 1
@@ -154,7 +157,8 @@ def surfel_codes(mask, is2d, nchunks):
 @jit(parallel=True)
 def surfel_weights(mask, table, is2d, nchunks):
     """Surfel weights on the corner lattice: float64 of the lattice shape (see `surfel_codes`),
-    ``table[code]`` at surface corners and 0 elsewhere."""
+    ``table[code]`` at surface corners and 0 elsewhere (every surface code has a positive weight for
+    a positive spacing, so ``weights > 0`` is the surface)."""
     nz, ny, nx = mask.shape
     lz = 1 if is2d else nz + 1
     out = np.empty((lz, ny + 1, nx + 1), dtype=np.float64)
@@ -183,6 +187,8 @@ def surfels(mask, table, is2d, nchunks):
     -------
     codes : uint8, lattice shape ``(Z+1, Y+1, X+1)`` or ``(1, Y+1, X+1)`` (see `surfel_codes`)
     index : int64 (n,), flat C-order indices into the lattice of the surface corners, increasing
+        (``np.unravel_index(index, codes.shape)`` gives lattice coordinates; corner ``(k, j, i)``
+        sits at voxel-index position ``(k - 0.5, j - 0.5, i - 0.5)``)
     weight : float64 (n,), ``table[code]`` of those corners
     """
     nz, ny, nx = mask.shape
