@@ -15,3 +15,4 @@ from .conventions import Convention, get_convention
 from .surface import (
     SurfaceDistances, assd, boundary_iou, directed_means, hausdorff, hd95, masd, nsd, surface_distances,
 )
+from .evaluate import EvaluationResult, evaluate

@@ -1,0 +1,381 @@
+"""``evaluate``: every label (and region) and every metric of a pair of label maps in one call.
+
+One pass over the volume gives the confusion matrix of all labels and every label's bounding box;
+then, per structure, surfaces and distances are computed once inside the bounding box of the union of
+its pred and ref voxels, and every requested metric is derived from those shared intermediates.
+"""
+import json
+import math
+import re
+
+import numpy as np
+
+from . import _validation as v
+from . import overlap as ov
+from . import surface as sf
+from ._kernels._jit import thread_limit
+from .conventions import get_convention
+
+__all__ = ["evaluate", "EvaluationResult", "METRICS", "DEFAULT_METRICS"]
+
+#: overlap metrics: name -> function of a Confusion
+OVERLAP = {
+    "dice": ov.dice_from,
+    "iou": ov.jaccard_from,
+    "jaccard": ov.jaccard_from,
+    "precision": ov.precision_from,
+    "recall": ov.recall_from,
+    "sensitivity": ov.recall_from,
+    "specificity": ov.specificity_from,
+    "accuracy": ov.accuracy_from,
+    "balanced_accuracy": ov.balanced_accuracy_from,
+    "mcc": ov.mcc_from,
+    "volume_similarity": ov.volume_similarity_from,
+    "pred_volume": lambda c: float(c.pred_volume),
+    "ref_volume": lambda c: float(c.ref_volume),
+    "pred_volume_ml": lambda c: float(c.pred_volume_ml),
+    "ref_volume_ml": lambda c: float(c.ref_volume_ml),
+    "volume_difference_ml": lambda c: float(c.pred_volume_ml - c.ref_volume_ml),
+}
+#: distance metrics (``hdNN`` for any percentile NN, ``nsd@T`` per tolerance, also accepted)
+DISTANCE = ("hd", "assd", "masd", "nsd", "boundary_iou")
+TOPOLOGY = ("cldice",)
+METRICS = tuple(OVERLAP) + DISTANCE + TOPOLOGY
+DEFAULT_METRICS = ("dice", "iou", "precision", "recall", "hd", "hd95", "assd", "masd", "nsd")
+
+_HDQ = re.compile(r"^hd(\d+(?:\.\d+)?)$")
+_NSDT = re.compile(r"^nsd@(.+)$")
+
+
+def _fmt(x):
+    return f"{x:g}"
+
+
+def _expand_metrics(metrics, percentiles, tolerances):
+    """Requested metric names -> the list of (row name, kind, parameter)."""
+    if metrics is None:
+        names = []
+        for m in DEFAULT_METRICS:
+            if m == "hd95":
+                names.extend(f"hd{_fmt(q)}" for q in percentiles)
+            elif m != "nsd" or tolerances:
+                names.append(m)
+    else:
+        names = [metrics] if isinstance(metrics, str) else list(metrics)
+    out = []
+    for name in names:
+        if not isinstance(name, str):
+            raise v.InputTypeError(f"metrics must be names (str); got {name!r}.")
+        key = name.lower()
+        if key in OVERLAP:
+            out.append((key, "overlap", None))
+        elif key in ("hd", "hausdorff"):
+            out.append(("hd", "hd", 100.0))
+        elif key == "hdq":
+            out.extend((f"hd{_fmt(q)}", "hd", q) for q in percentiles)
+        elif _HDQ.match(key):
+            q = sf.check_percentile(float(_HDQ.match(key).group(1)))
+            out.append((f"hd{_fmt(q)}", "hd", q))
+        elif key in ("assd", "masd"):
+            out.append((key, key, None))
+        elif key == "nsd" or _NSDT.match(key):
+            if key == "nsd":
+                if not tolerances:
+                    raise v.InputValueError(
+                        "metric 'nsd' needs a tolerance in spacing units: pass tolerance=2.0 (or several, "
+                        "tolerance=(1.0, 2.0)), or ask for 'nsd@2'."
+                    )
+                out.extend((f"nsd@{_fmt(t)}", "nsd", t) for t in tolerances)
+            else:
+                try:
+                    t = float(_NSDT.match(key).group(1))
+                except ValueError:
+                    raise v.InputValueError(f"metric {name!r}: the tolerance after '@' must be a number.") from None
+                t, = sf.check_tolerances(t)[0]
+                out.append((f"nsd@{_fmt(t)}", "nsd", t))
+        elif key == "boundary_iou":
+            out.append((key, key, None))
+        elif key == "cldice":
+            out.append((key, key, None))
+        else:
+            raise v.InputValueError(
+                f"unknown metric {name!r}; valid metrics are {', '.join(METRICS)}, 'hdNN' for any "
+                f"percentile NN (e.g. 'hd95') and 'nsd@T' for a tolerance T."
+            )
+    seen = set()
+    return [m for m in out if not (m[0] in seen or seen.add(m[0]))]
+
+
+def _structures(lc, labels, regions, ignore_label):
+    """[(key, [label values])] in report order: labels first, then regions."""
+    if labels is None:
+        present = [int(x) for x in lc.labels if x != 0 and x != ignore_label]
+        structs = [(lab, [lab]) for lab in present]
+    else:
+        values = np.atleast_1d(np.asarray(labels))
+        if values.dtype.kind not in "iu" and values.size:
+            raise v.InputTypeError(f"labels must be integers; got {labels!r}.")
+        if values.size and values.min() < 0:
+            raise v.InputValueError(f"labels must be non-negative integers; got {values.tolist()}.")
+        structs = [(int(x), [int(x)]) for x in dict.fromkeys(values.tolist())]
+    for name, members in (regions or {}).items():
+        if not isinstance(name, str):
+            raise v.InputTypeError(f"region names must be strings; got {name!r}.")
+        m = np.atleast_1d(np.asarray(members))
+        if m.size == 0 or m.dtype.kind not in "iu" or m.min() < 0:
+            raise v.InputValueError(
+                f"region {name!r} must list non-negative integer labels; got {members!r}.")
+        structs.append((name, sorted(set(int(x) for x in m))))
+    return structs
+
+
+class EvaluationResult:
+    """Rows of (label, metric, value, empty_state, convention) from :func:`evaluate`.
+
+    ``result["dice"]`` gives ``{label: value}``; ``result["dice"][3]`` one value. ``rows`` is the list
+    of row dicts; ``to_dict()``, ``to_json()`` and ``to_pandas()`` convert.
+    """
+
+    def __init__(self, rows, spacing, convention):
+        self.rows = rows
+        self.spacing = spacing
+        self.convention = convention
+
+    @property
+    def labels(self):
+        return list(dict.fromkeys(r["label"] for r in self.rows))
+
+    @property
+    def metrics(self):
+        return list(dict.fromkeys(r["metric"] for r in self.rows))
+
+    def __getitem__(self, metric):
+        out = {r["label"]: r["value"] for r in self.rows if r["metric"] == metric}
+        if not out and metric not in self.metrics:
+            raise KeyError(f"no metric {metric!r} in this result; it has {self.metrics}.")
+        return out
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def empty_states(self):
+        """``{label: empty_state}`` (the state of each structure's pair of masks)."""
+        return {r["label"]: r["empty_state"] for r in self.rows}
+
+    def to_dict(self):
+        """``{label: {metric: value, ..., "empty_state": state}}``."""
+        out = {}
+        for r in self.rows:
+            d = out.setdefault(r["label"], {"empty_state": r["empty_state"]})
+            d[r["metric"]] = r["value"]
+        return out
+
+    def to_json(self, **kwargs):
+        """JSON of the rows; inf and NaN become the strings "inf", "-inf", "nan" (valid JSON)."""
+        def clean(x):
+            if isinstance(x, float) and not math.isfinite(x):
+                return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+            return x
+        rows = [{k: clean(val) for k, val in r.items()} for r in self.rows]
+        return json.dumps({"convention": self.convention, "spacing": list(self.spacing), "rows": rows}, **kwargs)
+
+    def to_pandas(self):
+        """A long-format ``pandas.DataFrame`` (pandas is optional)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_pandas() needs pandas: pip install 'fastseg[pandas]'.") from exc
+        return pd.DataFrame(self.rows, columns=["label", "metric", "value", "empty_state", "convention"])
+
+    def __repr__(self):
+        metrics = self.metrics
+        d = self.to_dict()
+        width = max([9] + [len(m) + 1 for m in metrics])
+        head = f"{'label':>12} " + "".join(f"{m:>{width}}" for m in metrics) + "  empty_state"
+        lines = [f"EvaluationResult(convention={self.convention!r}, spacing={tuple(self.spacing)})", head]
+        for label, vals in d.items():
+            cells = "".join(f"{vals.get(m, math.nan):>{width}.4g}" for m in metrics)
+            lines.append(f"{str(label):>12} {cells}  {vals['empty_state']}")
+        return "\n".join(lines)
+
+
+def _structure_masks(p, r, members, box):
+    """Binary uint8 crops of one structure (a label or a union of labels) inside ``box``."""
+    pc, rc = p[box], r[box]
+    if len(members) == 1:
+        return (pc == members[0]).view(np.uint8), (rc == members[0]).view(np.uint8)
+    return np.isin(pc, members).view(np.uint8), np.isin(rc, members).view(np.uint8)
+
+
+def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=None, percentiles=(95,),
+             convention="fastseg", regions=None, ignore_label=None, boundary_width=None, threads=None):
+    """Score every label (and region) of two label maps with every requested metric, in one call.
+
+    Parameters
+    ----------
+    pred, ref : array_like of non-negative integers, shape (M, N[, P])
+        Label maps of the same shape (0 = background). Overlap metrics accept any number of
+        dimensions; distance metrics 2D and 3D.
+    labels : sequence of int, optional
+        Labels to score. Default: every non-zero label present in either map. A label absent from
+        both maps is reported with empty state ``"both_empty"`` (never dropped).
+    metrics : sequence of str, optional
+        Names from :data:`METRICS`, ``"hdNN"`` for the NN-th percentile Hausdorff distance,
+        ``"nsd@T"`` for NSD at tolerance T. Default (:data:`DEFAULT_METRICS`): Dice, IoU, precision,
+        recall, HD, HD at each of ``percentiles``, ASSD, MASD, and NSD at each tolerance when
+        ``tolerance`` is given.
+    spacing : None, float or sequence of float, optional
+        Voxel size per array axis (array-axis order); distances and volumes in its units.
+    tolerance : float or sequence of float, optional
+        NSD tolerance(s) in spacing units; required for ``"nsd"``.
+    percentiles : sequence of float, optional
+        Percentiles for the default ``hdNN`` metrics and for ``"hdq"``. Default (95,).
+    convention : str or Convention, optional
+        Distance convention (see :mod:`fastseg.conventions`). Default ``"fastseg"``.
+    regions : dict of str to sequence of int, optional
+        Unions of labels scored as one structure, e.g. ``{"whole_tumor": [1, 2, 3]}``.
+    ignore_label : int, optional
+        Voxels with this label in ``ref`` are excluded from every count and surface: they are treated
+        as background in both maps for surfaces, and not counted at all (not even as true negatives).
+        Whatever ``pred`` holds there changes nothing.
+    boundary_width : float, optional
+        Band width (spacing units) for ``"boundary_iou"``; required for it.
+    threads : int, optional
+        Number of threads; results do not depend on it.
+
+    Returns
+    -------
+    EvaluationResult
+        Rows ``(label, metric, value, empty_state, convention)``; ``result["dice"][3]``.
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, negative or NaN labels, an unknown metric (the message lists the valid ones),
+        ``"nsd"`` without a tolerance, bad spacing, or distance metrics on 1D/4D maps.
+
+    Notes
+    -----
+    Every value equals the single-metric function on ``pred == label, ref == label`` (or the union
+    masks of a region). One pass over the volume for all confusion counts and bounding boxes; per
+    structure, one surface extraction and two distance transforms inside the bounding box of the
+    union of its pred and ref voxels, shared by HD, HDq, ASSD, MASD and NSD.
+
+    Examples
+    --------
+    >>> import numpy as np, fastseg
+    >>> ref = np.zeros((8, 8), np.uint8); ref[1:4, 1:4] = 1; ref[5:7, 5:7] = 2
+    >>> pred = ref.copy(); pred[1, 1] = 0
+    >>> res = fastseg.evaluate(pred, ref, metrics=["dice", "hd"])
+    >>> round(res["dice"][1], 4), res["hd"][2]
+    (0.9412, 0.0)
+    """
+    conv = get_convention(convention)
+    tolerances = None if tolerance is None else sf.check_tolerances(tolerance)[0]
+    percentiles = tuple(sf.check_percentile(q) for q in np.atleast_1d(percentiles).tolist())
+    wanted = _expand_metrics(metrics, percentiles, tolerances)
+    if any(kind == "boundary_iou" for _, kind, _ in wanted):
+        boundary_width = v.check_fraction(boundary_width, "boundary_width", low=0.0, inclusive_low=False) \
+            if boundary_width is not None else None
+        if boundary_width is None:
+            raise v.InputValueError("metric 'boundary_iou' needs boundary_width= (band width in spacing units).")
+    n_threads = v.check_threads(threads)
+    p, r, values = v.label_pair(pred, ref)
+    if values is not None:
+        raise v.InputValueError(
+            "evaluate supports labels up to 65535; relabel the maps (e.g. with numpy.unique) first."
+        )
+    needs_space = any(kind not in ("overlap",) for _, kind, _ in wanted)
+    if needs_space:
+        v.check_ndim(p, (2, 3), "distance and topology metrics")
+    sp = v.normalize_spacing(spacing, max(p.ndim, 1))
+    voxel_volume = float(np.prod(sp))
+    n_ignored = 0
+    if ignore_label is not None:
+        ignore_label = int(ignore_label)
+        if ignore_label < 0:
+            raise v.InputValueError(f"ignore_label must be a non-negative integer; got {ignore_label}.")
+        if ignore_label <= np.iinfo(r.dtype).max:
+            ignored = r == ignore_label
+            n_ignored = int(np.count_nonzero(ignored))
+            if n_ignored:
+                p = p.copy()
+                r = r.copy()
+                p[ignored] = 0
+                r[ignored] = 0
+    (p, r), sp_c, transposed = v.c_layout([p, r], sp)
+
+    rows = []
+    with thread_limit(n_threads):
+        lc = ov.label_confusion_full(p, r)  # one pass: all counts and boxes (C-ordered view)
+        structs = _structures(lc, labels, regions, ignore_label)
+        for key, members in structs:
+            c = lc.binary(members, voxel_volume)
+            if n_ignored:
+                c = ov.Confusion(c.tp, c.fp, c.fn, c.tn - n_ignored, voxel_volume)
+            state = c.empty_state
+            results = {}
+            for name, kind, _ in wanted:
+                if kind == "overlap":
+                    results[name] = float(OVERLAP[name](c))
+            spatial = [w for w in wanted if w[1] != "overlap"]
+            if spatial:
+                results.update(_spatial_metrics(p, r, lc, members, spatial, sp_c, conv, state, boundary_width))
+            for name, _, _ in wanted:
+                rows.append({"label": key, "metric": name, "value": results[name],
+                             "empty_state": state, "convention": conv.name})
+    return EvaluationResult(rows, tuple(sp.tolist()), conv.name)
+
+
+def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width):
+    box = lc.bbox(members)
+    out = {}
+    sd = None
+    if any(kind in ("hd", "assd", "masd", "nsd") for _, kind, _ in spatial):
+        sf._check_empty_allowed(conv, state)
+        if box is None:
+            e = np.zeros(0)
+            sd = sf.SurfaceDistances(e, e, e, e, state, conv, tuple(sp.tolist()))
+        else:
+            pc, rc = _crop_structure(p, r, members, box)
+            d_pr, w_p, d_rp, w_r = sf.distances_in_crop(pc, rc, sp, conv)
+            sd = sf.SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, tuple(sp.tolist()))
+    tols = [t for _, kind, t in spatial if kind == "nsd"]
+    nsd_values = dict(zip(tols, sf.nsd_of(sd, tols))) if tols else {}
+    for name, kind, param in spatial:
+        if kind == "hd":
+            out[name] = sf.hausdorff(sd, percentile=param)
+        elif kind == "assd":
+            out[name] = sf.assd(sd)
+        elif kind == "masd":
+            out[name] = sf.masd(sd)
+        elif kind == "nsd":
+            out[name] = nsd_values[param]
+        elif kind == "boundary_iou":
+            if box is None:
+                out[name] = 1.0
+            elif state != ov.NOT_EMPTY:
+                out[name] = 0.0
+            else:
+                pc, rc = _crop_structure(p, r, members, box)
+                inter, union = sf.band_counts(pc, rc, sp, boundary_width)
+                out[name] = inter / union if union else 1.0
+        elif kind == "cldice":
+            from .topology import cldice_in_crop
+            if box is None:
+                out[name] = 1.0
+            elif state != ov.NOT_EMPTY:
+                out[name] = 0.0
+            else:
+                pc, rc = _crop_structure(p, r, members, box)
+                out[name] = float(cldice_in_crop(pc, rc))
+    return out
+
+
+def _crop_structure(p, r, members, box):
+    slices = tuple(slice(int(box[2 * a]), int(box[2 * a + 1]) + 1) for a in range(p.ndim))
+    pc, rc = _structure_masks(p, r, members, slices)
+    return np.ascontiguousarray(pc), np.ascontiguousarray(rc)
