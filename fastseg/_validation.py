@@ -56,6 +56,8 @@ def normalize_spacing(spacing, ndim, name="spacing"):
     """
     if spacing is None:
         return np.ones(ndim, dtype=np.float64)
+    if isinstance(spacing, (bool, np.bool_)) or (isinstance(spacing, np.ndarray) and spacing.dtype == bool):
+        raise InputTypeError(f"{name} must be None, a number, or one number per axis ({ndim}); got {spacing!r}.")
     if isinstance(spacing, (numbers.Real, np.generic)) and not isinstance(spacing, (bool, np.bool_)):
         values = np.full(ndim, float(spacing))
     else:
@@ -189,6 +191,23 @@ def check_threads(threads):
 
 
 # ---------------------------------------------------------------- label maps
+
+def label_list(labels, name="labels"):
+    """A sequence of label values as an int64 array, refusing non-integers and negatives."""
+    try:
+        a = np.atleast_1d(np.asarray(labels))
+    except Exception as exc:  # noqa: BLE001
+        raise InputTypeError(f"{name} must be a sequence of non-negative integers; got {labels!r}.") from exc
+    if a.size == 0:
+        return np.zeros(0, np.int64)
+    if a.dtype == bool or a.dtype.kind not in "iuf":
+        raise InputTypeError(f"{name} must be a sequence of non-negative integers; got {labels!r}.")
+    if a.dtype.kind == "f" and not (np.all(np.isfinite(a)) and np.all(a == np.floor(a))):
+        raise InputValueError(f"{name} must be non-negative integers; got {a.tolist()}.")
+    if a.min() < 0:
+        raise InputValueError(f"{name} must be non-negative integers; got {a.tolist()}.")
+    return a.reshape(-1).astype(np.int64)
+
 
 def _label_dtype(a, name):
     """Normalise one label map to uint8/uint16 when its values allow; return (array, max value)."""

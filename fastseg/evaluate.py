@@ -112,19 +112,14 @@ def _structures(lc, labels, regions, ignore_label):
         present = [int(x) for x in lc.labels if x != 0 and x != ignore_label]
         structs = [(lab, [lab]) for lab in present]
     else:
-        values = np.atleast_1d(np.asarray(labels))
-        if values.dtype.kind not in "iu" and values.size:
-            raise v.InputTypeError(f"labels must be integers; got {labels!r}.")
-        if values.size and values.min() < 0:
-            raise v.InputValueError(f"labels must be non-negative integers; got {values.tolist()}.")
+        values = v.label_list(labels)
         structs = [(int(x), [int(x)]) for x in dict.fromkeys(values.tolist())]
     for name, members in (regions or {}).items():
         if not isinstance(name, str):
             raise v.InputTypeError(f"region names must be strings; got {name!r}.")
-        m = np.atleast_1d(np.asarray(members))
-        if m.size == 0 or m.dtype.kind not in "iu" or m.min() < 0:
-            raise v.InputValueError(
-                f"region {name!r} must list non-negative integer labels; got {members!r}.")
+        m = v.label_list(members, f"region {name!r}")
+        if m.size == 0:
+            raise v.InputValueError(f"region {name!r} must list at least one label; got {members!r}.")
         structs.append((name, sorted(set(int(x) for x in m))))
     return structs
 

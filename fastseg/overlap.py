@@ -129,9 +129,16 @@ def balanced_accuracy_from(c):
     return 0.5 * (recall_from(c) + specificity_from(c))
 
 
+def _weighted_ratio(num, den, c):
+    """A ratio whose zero denominator means 1.0 only when both masks are empty, else a miss (0.0)."""
+    if den:
+        return num / den
+    return 1.0 if c.tp + c.fp + c.fn == 0 else 0.0
+
+
 def fbeta_from(c, beta=1.0):
     b2 = beta * beta
-    return _ratio((1 + b2) * c.tp, (1 + b2) * c.tp + b2 * c.fn + c.fp, 1.0)
+    return _weighted_ratio((1 + b2) * c.tp, (1 + b2) * c.tp + b2 * c.fn + c.fp, c)
 
 
 def mcc_from(c):
@@ -149,7 +156,7 @@ def volume_similarity_from(c):
 
 
 def tversky_from(c, alpha=0.5, beta=0.5):
-    return _ratio(float(c.tp), c.tp + alpha * c.fp + beta * c.fn, 1.0)
+    return _weighted_ratio(float(c.tp), c.tp + alpha * c.fp + beta * c.fn, c)
 
 
 # ---- the counting passes
@@ -163,8 +170,15 @@ def _words(a):
     return head.view(np.uint64), a[n8:]
 
 
+_SMALL = 1 << 15  # below this many voxels numpy is faster than starting a parallel kernel
+
+
 def _binary_counts(p, r):
     """``(sum(p & r), sum(p), sum(r))`` of two flat uint8 masks, refusing values other than 0/1."""
+    if p.size < _SMALL:
+        v.raise_if_not_binary("pred", np.count_nonzero(p > 1), p.size)
+        v.raise_if_not_binary("ref", np.count_nonzero(r > 1), r.size)
+        return int(np.count_nonzero(p & r)), int(np.count_nonzero(p)), int(np.count_nonzero(r))
     pw, ptail = _words(p)
     rw, rtail = _words(r)
     tp, sum_p, sum_r, bad_p, bad_r = (int(x) for x in _k.binary_counts(pw, rw, _k.NCHUNKS))
@@ -305,7 +319,7 @@ def _bbox_to_input_axes(bb, ndim, transposed):
 def _as_3d(a):
     if a.ndim <= 3:
         return a.reshape((1,) * (3 - a.ndim) + a.shape)
-    return a.reshape((-1,) + a.shape[-2:])
+    return a.reshape((int(np.prod(a.shape[:-2])),) + a.shape[-2:])
 
 
 _DENSE_BUDGET = 64 * 2**20  # bytes of per-chunk confusion buffers
@@ -313,8 +327,9 @@ _DENSE_BUDGET = 64 * 2**20  # bytes of per-chunk confusion buffers
 
 def label_confusion(p, r, lut_p, lut_r, k, transposed, shape):
     """Run the label kernel on validated C-contiguous maps; boxes returned in input-axis order."""
-    nchunks = int(max(1, min(16, _DENSE_BUDGET // max(1, k * k * 8))))
     nz, ny, nx = _as_3d(p).shape
+    # chunks: enough rows each to pay for a private k x k buffer; small maps run in one chunk
+    nchunks = int(max(1, min(16, _DENSE_BUDGET // max(1, k * k * 8), (nz * ny * nx) // (1 << 16))))
     cm, bbp, bbr = _k.label_confusion(p.reshape(-1), r.reshape(-1), nz, ny, nx, lut_p, lut_r, k, nchunks)
     ndim = len(shape)
     return cm, _bbox_to_input_axes(bbp, ndim, transposed), _bbox_to_input_axes(bbr, ndim, transposed)
@@ -322,7 +337,7 @@ def label_confusion(p, r, lut_p, lut_r, k, transposed, shape):
 
 def _present_labels(p, r):
     """uint16 label codes present in either map, and a LUT from code to compact index."""
-    seen = _k.label_presence(p.reshape(-1), r.reshape(-1), 65536, 16)
+    seen = _k.label_presence(p.reshape(-1), r.reshape(-1), 65536, int(max(1, min(16, p.size >> 18))))
     codes = np.flatnonzero(seen.any(axis=0))
     lut = np.zeros(65536, np.int64)
     lut[codes] = np.arange(codes.size)
@@ -346,6 +361,10 @@ def label_confusion_full(pred, ref, threads=None):
             codes = present.astype(np.int64)
         else:
             codes, lut = _present_labels(p, r)
+            if codes.size == 0:
+                e = np.zeros(0, np.int64)
+                return LabelConfusion(e, np.zeros((0, 0), np.int64), None if len(shape) > 3 else np.zeros((0, 2 * len(shape)), np.int64),
+                                      None if len(shape) > 3 else np.zeros((0, 2 * len(shape)), np.int64), shape, e, e.copy())
             if codes.size * codes.size * 8 > 2**29:
                 raise v.InputValueError(
                     f"pred and ref hold {codes.size} distinct labels; a dense confusion matrix of that "
@@ -396,9 +415,7 @@ def confusion_matrix(pred, ref, *, labels=None, threads=None):
     full = label_confusion_full(pred, ref, threads)
     if labels is None:
         return full
-    want = np.unique(np.asarray(labels, dtype=np.int64).reshape(-1))
-    if want.size and want[0] < 0:
-        raise v.InputValueError(f"labels must be non-negative integers; got {want.tolist()}.")
+    want = np.unique(v.label_list(labels))
     idx = np.array([-1 if full.index(lab) is None else full.index(lab) for lab in want], dtype=np.int64)
     ok = idx >= 0
     k = want.size
@@ -546,7 +563,8 @@ def balanced_accuracy(pred, ref, *, threads=None):
 def fbeta(pred, ref, *, beta=1.0, threads=None):
     """F-beta score ``(1 + b^2) TP / ((1 + b^2) TP + b^2 FN + FP)``; ``beta=1`` is Dice.
 
-    ``beta > 1`` weighs recall higher. Both masks empty: 1.0. ``beta`` must be a finite number >= 0.
+    ``beta > 1`` weighs recall higher. Both masks empty: 1.0. ``beta`` must be a finite number >= 0;
+    with ``beta = 0`` (precision) an empty ``pred`` against a non-empty ``ref`` scores 0.0 (a miss).
 
     Examples
     --------
@@ -592,7 +610,7 @@ def tversky(pred, ref, *, alpha=0.5, beta=0.5, threads=None):
     """Tversky index ``TP / (TP + alpha FP + beta FN)``; ``alpha = beta = 0.5`` is Dice.
 
     ``alpha`` weighs false positives, ``beta`` false negatives (Salehi et al. 2017). Both >= 0.
-    Both masks empty: 1.0.
+    Both masks empty: 1.0; a zero denominator otherwise (zero weights on the only errors) gives 0.0.
 
     Examples
     --------
@@ -624,7 +642,9 @@ def soft_sums(pred, ref, threads=None):
 
 def soft_tversky_from(sp, sr, spr, alpha=0.5, beta=0.5):
     den = spr + alpha * (sp - spr) + beta * (sr - spr)
-    return spr / den if den > 0 else 1.0
+    if den > 0:
+        return spr / den
+    return 1.0 if sp + sr == 0 else 0.0
 
 
 def soft_dice(pred, ref, *, threads=None):
