@@ -318,14 +318,15 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
                     results[name] = float(OVERLAP[name](c))
             spatial = [w for w in wanted if w[1] != "overlap"]
             if spatial:
-                results.update(_spatial_metrics(p, r, lc, members, spatial, sp_c, conv, state, boundary_width))
+                results.update(_spatial_metrics(p, r, lc, members, spatial, sp_c, conv, state, boundary_width,
+                                                transposed))
             for name, _, _ in wanted:
                 rows.append({"label": key, "metric": name, "value": results[name],
                              "empty_state": state, "convention": conv.name})
     return EvaluationResult(rows, tuple(sp.tolist()), conv.name)
 
 
-def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width):
+def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width, transposed):
     box = lc.bbox(members)
     out = {}
     sd = None
@@ -366,7 +367,10 @@ def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width
                 out[name] = 0.0
             else:
                 pc, rc = _crop_structure(p, r, members, box)
-                out[name] = float(cldice_in_crop(pc, rc))
+                if transposed:  # thinning depends on the axis order: undo the internal transposition
+                    pc, rc = np.ascontiguousarray(pc.T), np.ascontiguousarray(rc.T)
+                one_slice = pc.ndim == 3 and (p.shape[-1] if transposed else p.shape[0]) == 1
+                out[name] = float(cldice_in_crop(pc, rc, one_slice=one_slice))
     return out
 
 
