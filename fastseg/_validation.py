@@ -80,6 +80,11 @@ def normalize_spacing(spacing, ndim, name="spacing"):
     return values
 
 
+def _c_contiguous(a):
+    """C-contiguous without copying when already so; unlike np.ascontiguousarray keeps 0-d arrays 0-d."""
+    return a if a.flags.c_contiguous else np.array(a, order="C")
+
+
 def _readonly(a):
     v = a.view()
     v.flags.writeable = False
@@ -130,8 +135,8 @@ def binary_pair(pred, ref, *, flat=False):
     if flat:
         if p8.flags.f_contiguous and r8.flags.f_contiguous and not (p8.flags.c_contiguous and r8.flags.c_contiguous):
             return _readonly(p8.ravel(order="F")), _readonly(r8.ravel(order="F"))
-        return _readonly(np.ascontiguousarray(p8).ravel()), _readonly(np.ascontiguousarray(r8).ravel())
-    return _readonly(np.ascontiguousarray(p8)), _readonly(np.ascontiguousarray(r8))
+        return _readonly(_c_contiguous(p8).ravel()), _readonly(_c_contiguous(r8).ravel())
+    return _readonly(_c_contiguous(p8)), _readonly(_c_contiguous(r8))
 
 
 def c_layout(arrays, spacing):
@@ -142,7 +147,7 @@ def c_layout(arrays, spacing):
     """
     if all(a.flags.f_contiguous and not a.flags.c_contiguous for a in arrays):
         return [_readonly(a.T) for a in arrays], spacing[::-1].copy(), True
-    return [_readonly(np.ascontiguousarray(a)) for a in arrays], spacing, False
+    return [_readonly(_c_contiguous(a)) for a in arrays], spacing, False
 
 
 def probability_map(pred, name="pred"):

@@ -25,6 +25,16 @@ fastseg's empty policy: both empty gives 0.0 for every distance and 1.0 for NSD;
 ``+inf`` for every distance and 0.0 for NSD. A miss is never NaN (which averages silently drop) and
 never 0 mm.
 
+Peer empty-mask behaviour reproduced: surface-distance (DeepMind) gives inf for HD and NaN means when
+both are empty, inf HD, a (NaN, inf) pair of directed means and NSD 0.0 when one is; MONAI gives NaN
+for everything when both are empty, and inf HD, NaN for HDq < 100 (torch's quantile of infinities),
+inf ASSD and NSD 0.0 when one is; MedPy raises (so does the ``medpy`` preset, with a ValueError);
+MetricsReloaded returns 0 distances and NaN NSD when both are empty. When one mask is empty
+MetricsReloaded has no defined value (its distance transform has no feature to measure from), so the
+``metricsreloaded`` preset uses fastseg's choice there: inf distances and NSD 0.0.
+MONAI quirk reproduced by the ``monai`` preset: a percentile of 0 gives the maximum (MONAI tests
+``if not percentile``).
+
 Examples
 --------
 >>> from fastseg.conventions import get_convention

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _validation as v
 from ._kernels import confusion as _k
-from ._kernels._jit import thread_limit
+from ._kernels._jit import serial_if_small, thread_limit
 
 __all__ = [
     "Confusion", "LabelConfusion", "confusion", "confusion_matrix", "dice", "jaccard", "iou", "precision",
@@ -328,6 +328,11 @@ _DENSE_BUDGET = 64 * 2**20  # bytes of per-chunk confusion buffers
 def label_confusion(p, r, lut_p, lut_r, k, transposed, shape):
     """Run the label kernel on validated C-contiguous maps; boxes returned in input-axis order."""
     nz, ny, nx = _as_3d(p).shape
+    with serial_if_small(nz * ny * nx):
+        return _label_confusion(p, r, lut_p, lut_r, k, transposed, shape, nz, ny, nx)
+
+
+def _label_confusion(p, r, lut_p, lut_r, k, transposed, shape, nz, ny, nx):
     # chunks: enough rows each to pay for a private k x k buffer; small maps run in one chunk
     nchunks = int(max(1, min(16, _DENSE_BUDGET // max(1, k * k * 8), (nz * ny * nx) // (1 << 16))))
     cm, bbp, bbr = _k.label_confusion(p.reshape(-1), r.reshape(-1), nz, ny, nx, lut_p, lut_r, k, nchunks)
@@ -337,7 +342,8 @@ def label_confusion(p, r, lut_p, lut_r, k, transposed, shape):
 
 def _present_labels(p, r):
     """uint16 label codes present in either map, and a LUT from code to compact index."""
-    seen = _k.label_presence(p.reshape(-1), r.reshape(-1), 65536, int(max(1, min(16, p.size >> 18))))
+    with serial_if_small(p.size):
+        seen = _k.label_presence(p.reshape(-1), r.reshape(-1), 65536, int(max(1, min(16, p.size >> 18))))
     codes = np.flatnonzero(seen.any(axis=0))
     lut = np.zeros(65536, np.int64)
     lut[codes] = np.arange(codes.size)
@@ -633,7 +639,7 @@ def soft_sums(pred, ref, threads=None):
     r8, _ = v._to_uint8_mask(r, "ref")
     p = np.ascontiguousarray(p).reshape(-1)
     r8 = np.ascontiguousarray(r8).reshape(-1)
-    with thread_limit(v.check_threads(threads)):
+    with thread_limit(v.check_threads(threads)), serial_if_small(p.size):
         sp, sr, spr, bad_p, bad_r = (float(x) for x in _k.soft_sums(v._readonly(p), v._readonly(r8), _k.NCHUNKS))
     v.raise_if_not_probability("pred", bad_p, p.size)
     v.raise_if_not_binary("ref", bad_r, r8.size)

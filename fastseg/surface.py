@@ -22,7 +22,7 @@ from . import _validation as v
 from . import _surfel_tables
 from ._kernels import edt as _kedt
 from ._kernels import surface as _ksurf
-from ._kernels._jit import thread_limit
+from ._kernels._jit import serial_if_small, thread_limit
 from .conventions import Convention, get_convention
 from .overlap import BOTH_EMPTY, NOT_EMPTY, PRED_EMPTY, REF_EMPTY, empty_state, label_confusion
 
@@ -74,7 +74,10 @@ class SurfaceDistances:
 
 def _sorted(d, w):
     order = np.lexsort((w, d))
-    return d[order], w[order]
+    d, w = d[order], w[order]
+    d.flags.writeable = False  # derived metrics rely on the order
+    w.flags.writeable = False
+    return d, w
 
 
 def _prepare_binary_3d(pred, ref, spacing, what):
@@ -88,7 +91,8 @@ def _prepare_binary_3d(pred, ref, spacing, what):
 
 def _counts_and_box(p, r):
     """One pass: foreground counts of each mask (refusing non-binary values) and the union's box."""
-    cm, bbp, bbr = label_confusion(p, r, _LUT01, _LUT01, 3, False, p.shape)
+    with serial_if_small(p.size):
+        cm, bbp, bbr = label_confusion(p, r, _LUT01, _LUT01, 3, False, p.shape)
     v.raise_if_not_binary("pred", cm[:, 2].sum(), p.size)
     v.raise_if_not_binary("ref", cm[2, :].sum(), r.size)
     n_pred = int(cm[:, 1].sum())
@@ -138,10 +142,11 @@ def distances_in_crop(pc, rc, sp, conv):
     p3 = v._readonly(np.ascontiguousarray(_as3(pc)))
     r3 = v._readonly(np.ascontiguousarray(_as3(rc)))
     table = _surfel_tables.areas(tuple(sp)) if conv.surface == "surfel" else np.zeros(1)
-    ip, wp, shape = _surface(p3, is2d, conv, table)
-    ir, wr, _ = _surface(r3, is2d, conv, table)
-    d_pr = _distances_at(ir, shape, sp3, ip)
-    d_rp = _distances_at(ip, shape, sp3, ir)
+    with serial_if_small(p3.size):
+        ip, wp, shape = _surface(p3, is2d, conv, table)
+        ir, wr, _ = _surface(r3, is2d, conv, table)
+        d_pr = _distances_at(ir, shape, sp3, ip)
+        d_rp = _distances_at(ip, shape, sp3, ir)
     return (*_sorted(d_pr, wp), *_sorted(d_rp, wr))
 
 
@@ -272,6 +277,8 @@ def directed_hausdorff(sd, percentile=100.0):
     """``(q-th percentile of pred->ref, q-th percentile of ref->pred)`` under the convention's rule
     (for ``linear_pooled`` both entries are the pooled value)."""
     rule = sd.convention.percentile
+    if sd.convention.empty == "monai" and percentile == 0.0:
+        percentile = 100.0  # MONAI tests `if not percentile` and returns the maximum for 0
     if rule == "weighted_nearest_rank":
         return (_weighted_nearest_rank(sd.pred_to_ref, sd.pred_weights, percentile),
                 _weighted_nearest_rank(sd.ref_to_pred, sd.ref_weights, percentile))
@@ -279,6 +286,10 @@ def directed_hausdorff(sd, percentile=100.0):
         if percentile == 100.0:
             return tuple(float(d.max()) if d.size else math.nan for d in (sd.pred_to_ref, sd.ref_to_pred))
         return _linear(sd.pred_to_ref, percentile), _linear(sd.ref_to_pred, percentile)
+    if percentile == 100.0:
+        both = [d.max() for d in (sd.pred_to_ref, sd.ref_to_pred) if d.size]
+        pooled = float(max(both)) if both else math.nan
+        return pooled, pooled
     pooled = _linear(np.concatenate([sd.pred_to_ref, sd.ref_to_pred]), percentile)
     return pooled, pooled
 
@@ -513,6 +524,11 @@ def band_counts(pc, rc, sp, width):
     sp3 = _spacing3(sp)
     w2 = width * width
     bands = []
+    with serial_if_small(pc.size):
+        return _band_counts(pc, rc, sp3, w2, bands)
+
+
+def _band_counts(pc, rc, sp3, w2, bands):
     for m in (pc, rc):
         padded = np.zeros(tuple(n + 2 for n in _as3(m).shape), np.uint8)
         inner = tuple(slice(1, -1) for _ in range(3))

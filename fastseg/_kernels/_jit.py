@@ -43,3 +43,13 @@ class thread_limit:
 def max_threads():
     """The number of threads numba may use in this process."""
     return numba.config.NUMBA_NUM_THREADS
+
+
+#: below this many voxels a kernel runs on one thread: starting a parallel region costs more than the
+#: work (milliseconds on a busy machine with the OpenMP layer), and results never depend on threads
+SMALL_WORK = 1 << 18
+
+
+def serial_if_small(n_voxels):
+    """``thread_limit(1)`` when the work is small, else a no-op context."""
+    return thread_limit(1 if n_voxels < SMALL_WORK else None)
