@@ -16,5 +16,6 @@ from .surface import (
     SurfaceDistances, assd, boundary_iou, directed_means, hausdorff, hd95, masd, nsd, surface_distances,
 )
 from .evaluate import EvaluationResult, evaluate
+from .transform import edt
 from .cohort import evaluate_cohort
 from .topology import cldice, skeletonize

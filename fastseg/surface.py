@@ -131,7 +131,8 @@ def _distances_at(source_index, shape, sp3, query_index):
         return np.full(query_index.size, np.inf)
     features = np.zeros(int(np.prod(shape)), np.uint8)
     features[source_index] = 1
-    sq = _kedt.sq_distance_to_features(features.reshape(shape), sp3)
+    sq = np.empty(shape, np.float64)  # numpy's allocator is faster than numba's for large outputs
+    _kedt.sq_distance_to_features_into(features.reshape(shape), sp3, sq)
     return np.sqrt(sq.reshape(-1)[query_index])
 
 
@@ -537,7 +538,9 @@ def _band_counts(pc, rc, sp3, w2, bands):
             padded = np.ascontiguousarray(padded[1:2])
             inner = (slice(0, 1), slice(1, -1), slice(1, -1))
         background = (padded == 0).view(np.uint8)
-        sq = _kedt.sq_distance_to_features(background, sp3)[inner]
+        sq = np.empty(background.shape, np.float64)
+        _kedt.sq_distance_to_features_into(background, sp3, sq)
+        sq = sq[inner]
         bands.append((_as3(m) != 0) & (sq <= w2))
     inter = int(np.count_nonzero(bands[0] & bands[1]))
     union = int(np.count_nonzero(bands[0] | bands[1]))
