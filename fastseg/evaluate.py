@@ -15,6 +15,7 @@ from . import overlap as ov
 from . import surface as sf
 from ._kernels._jit import thread_limit
 from .conventions import get_convention
+from .topology import cldice_in_crop
 
 __all__ = ["evaluate", "EvaluationResult", "METRICS", "DEFAULT_METRICS"]
 
@@ -350,23 +351,16 @@ def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width
             out[name] = sf.masd(sd)
         elif kind == "nsd":
             out[name] = nsd_values[param]
-        elif kind == "boundary_iou":
-            if box is None:
-                out[name] = 1.0
-            elif state != ov.NOT_EMPTY:
-                out[name] = 0.0
-            else:
-                pc, rc = _crop_structure(p, r, members, box)
+        elif box is None:  # boundary_iou, cldice: both empty
+            out[name] = 1.0
+        elif state != ov.NOT_EMPTY:  # one empty: a miss
+            out[name] = 0.0
+        else:
+            pc, rc = _crop_structure(p, r, members, box)
+            if kind == "boundary_iou":
                 inter, union = sf.band_counts(pc, rc, sp, boundary_width)
                 out[name] = inter / union if union else 1.0
-        elif kind == "cldice":
-            from .topology import cldice_in_crop
-            if box is None:
-                out[name] = 1.0
-            elif state != ov.NOT_EMPTY:
-                out[name] = 0.0
             else:
-                pc, rc = _crop_structure(p, r, members, box)
                 if transposed:  # thinning depends on the axis order: undo the internal transposition
                     pc, rc = np.ascontiguousarray(pc.T), np.ascontiguousarray(rc.T)
                 one_slice = pc.ndim == 3 and (p.shape[-1] if transposed else p.shape[0]) == 1
