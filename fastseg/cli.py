@@ -432,23 +432,9 @@ def build_parser():
     return parser
 
 
-def _passive_openmp():
-    """Let idle OpenMP threads sleep instead of spinning (unless the user chose otherwise).
-
-    numba's default ``omp`` threading layer runs on libgomp, whose threads spin at every barrier.
-    On a machine with more runnable threads than cores (CI runners, shared servers, or worker
-    processes next to other jobs) spinning threads steal the cores the working ones need: measured
-    6-10x slower cohorts with 2 threads on a loaded 2-core machine, and no loss with the passive
-    policy. Must run before the first parallel kernel loads libgomp; worker processes inherit it.
-    The command line owns its process, so it sets this; the library never touches the environment.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def main(argv=None):
     from ._validation import FastsegError
 
-    _passive_openmp()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
