@@ -1,0 +1,381 @@
+"""Benchmark-only peer wrappers: what ``tests/peers.py`` (the shared registry used by the parity tests)
+does not hold, because only the benchmarks need it.
+
+The shared registry (:func:`shared_peers`) computes *every* metric a peer offers in one call, which is
+right for parity tests and wrong for timing one metric. Here:
+
+* the NumPy / SciPy baselines that every benchmark measures in the same run as fastseg:
+  ``np.count_nonzero`` expressions, one ``np.count_nonzero`` (the memory-bandwidth floor),
+  ``np.bincount`` confusion matrices, and the "crop + ``binary_erosion`` + EDT" pipeline with
+  SciPy's ``distance_transform_edt`` or the ``edt`` package;
+* single-metric calls of the peers (DeepMind HD95 only, MONAI HD95 only, ...), built on the shared
+  registry where it has the piece (DeepMind's raw sets with its traps handled, MONAI's one-hot input);
+* seg-metrics and SimpleITK, which the shared registry does not cover;
+* the per-label loops a user writes with DeepMind or MONAI to score a label map;
+* the stage-level steps of DeepMind's pipeline (its surfel extraction).
+
+Every peer is imported lazily; :func:`available` says whether it is installed. Argument order is
+always fastseg's ``(pred, ref)``; spacing is in array-axis order.
+
+Definitions (which fastseg convention reproduces each):
+
+===================  =================================================================  ===========
+wrapper              definition                                                         convention
+===================  =================================================================  ===========
+crop_hd              boundary voxels ``m & ~binary_erosion(m)`` (faces), EDT with        ``monai``
+                     spacing, linear percentile per direction, then the larger
+deepmind_hd          surfels weighted by area, nearest rank per direction               ``deepmind``
+monai_hd             as crop_hd, torch quantile in float32                              ``monai``
+medpy_hd             boundary voxels, linear percentile of both directions pooled       ``medpy``
+segmetrics_hd95      ITK ``LabelContour`` (full connectivity, image edge not boundary)  see below
+                     and ``SignedMaurerDistanceMap``; pooled percentile
+sitk_hausdorff       ITK ``HausdorffDistanceImageFilter``: all object voxels, not        different
+                     surfaces (a different definition; no fastseg convention)           definition
+===================  =================================================================  ===========
+
+seg-metrics measures from the pred contour (full connectivity) to ITK's distance map of the other
+mask, whose zero set is that mask's face-connected contour: :data:`SEGMETRICS_CONVENTION` below is
+the fastseg convention that matches it when no structure touches the image edge (the benchmark cases
+do not).
+"""
+import contextlib
+import importlib.util
+import os
+import sys
+import warnings
+
+import numpy as np
+
+__all__ = ["shared_peers", "available", "MODULES"]
+
+#: peer name -> importable module
+MODULES = {
+    "deepmind": "surface_distance",
+    "medpy": "medpy",
+    "monai": "monai",
+    "segmetrics": "seg_metrics",
+    "sitk": "SimpleITK",
+    "edt": "edt",
+    "scipy": "scipy",
+    "numpy": "numpy",
+}
+
+
+def available(peer):
+    """True when the peer's module is installed (checked without importing it)."""
+    mod = MODULES.get(peer, peer)
+    try:
+        return importlib.util.find_spec(mod) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence the peers' warnings (the test suite turns warnings into errors)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+_TEST_PEERS = None
+
+
+def shared_peers():
+    """The shared peer registry ``tests/peers.py``.
+
+    Imported as ``tests.peers`` when that resolves to this repository's file. It does not always:
+    seg-metrics (1.2.x) installs a top-level package named ``tests`` into site-packages, and a
+    regular package shadows this repository's ``tests/`` directory (a namespace package, it has no
+    ``__init__.py``). So the file is loaded by path when ``tests.peers`` is missing or foreign.
+    """
+    global _TEST_PEERS
+    if _TEST_PEERS is not None:
+        return _TEST_PEERS
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "peers.py")
+    mod = None
+    try:  # only when ``tests`` is this repository's directory: never import a foreign ``tests``
+        spec = importlib.util.find_spec("tests")
+        here = os.path.dirname(path)
+        if spec is not None and any(os.path.abspath(p) == here for p in (spec.submodule_search_locations or ())):
+            import tests.peers as mod
+    except ImportError:
+        mod = None
+    if mod is None:  # the copy the tests imported as ``peers`` (tests/ on sys.path), if any
+        for name in ("peers", "fastseg_tests_peers"):
+            m = sys.modules.get(name)
+            if m is not None and os.path.abspath(getattr(m, "__file__", "") or "") == path:
+                mod = m
+                break
+    if mod is None:
+        if not os.path.exists(path):
+            raise ImportError(f"the shared peer registry {path} is missing.")
+        spec = importlib.util.spec_from_file_location("fastseg_tests_peers", path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["fastseg_tests_peers"] = mod
+        spec.loader.exec_module(mod)
+    _TEST_PEERS = mod
+    return mod
+
+
+# ----------------------------------------------------------------------------- NumPy baselines
+
+def numpy_confusion(pred, ref):
+    """``(tp, fp, fn, tn)`` with the fastest plain NumPy expressions: three ``np.count_nonzero``
+    (of ``pred & ref``, ``pred`` and ``ref``; one temporary mask)."""
+    tp = int(np.count_nonzero(pred & ref))
+    sp = int(np.count_nonzero(pred))
+    sr = int(np.count_nonzero(ref))
+    return tp, sp - tp, sr - tp, pred.size - sp - sr + tp
+
+
+def numpy_floor(pred, ref):
+    """One ``np.count_nonzero`` over one array: reading one mask once, the memory-speed floor of any
+    counting pass (fastseg reads two). Returns the foreground count of ``pred``."""
+    return int(np.count_nonzero(pred))
+
+
+def numpy_dice(pred, ref):
+    tp, fp, fn, _ = numpy_confusion(pred, ref)
+    return 2.0 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 1.0
+
+
+def bincount_matrix(pred, ref, k=None):
+    """``np.bincount(ref.astype(np.int64) * K + pred, minlength=K * K).reshape(K, K)`` (rows: ref)."""
+    if k is None:
+        k = int(max(pred.max(), ref.max())) + 1
+    return np.bincount((ref.astype(np.int64) * k + pred).reshape(-1), minlength=k * k).reshape(k, k)
+
+
+# ------------------------------------------------------------------ crop + erosion + EDT pipeline
+
+def bbox_slices(mask):
+    """Tight bounding box of a mask as slices (None if empty), by projections (``np.any``)."""
+    out = []
+    for a in range(mask.ndim):
+        nz = np.flatnonzero(np.any(mask, axis=tuple(i for i in range(mask.ndim) if i != a)))
+        if nz.size == 0:
+            return None
+        out.append(slice(int(nz[0]), int(nz[-1]) + 1))
+    return tuple(out)
+
+
+def boundary(mask):
+    """Boundary voxels ``m & ~binary_erosion(m)`` (face connectivity; the image edge is boundary)."""
+    from scipy import ndimage
+
+    return mask & ~ndimage.binary_erosion(mask)
+
+
+def edt_scipy(not_features, spacing):
+    from scipy import ndimage
+
+    return ndimage.distance_transform_edt(not_features, sampling=spacing)
+
+
+def edt_package(not_features, spacing):
+    import edt
+
+    return edt.edt(not_features, anisotropy=tuple(float(s) for s in spacing), black_border=False, parallel=1)
+
+
+def crop_sets(pred, ref, spacing, backend="scipy"):
+    """The directed boundary-voxel distance sets ``(d_pred_to_ref, d_ref_to_pred)`` by the classic
+    pipeline: crop to the union's bounding box, ``binary_erosion``, one EDT per mask (SciPy or the
+    ``edt`` package), distances read at the other mask's boundary voxels."""
+    sl = bbox_slices(pred | ref)
+    pc, rc = pred[sl], ref[sl]
+    bp, br = boundary(pc), boundary(rc)
+    dt = edt_scipy if backend == "scipy" else edt_package
+    d_to_r = dt(~br, spacing)
+    d_to_p = dt(~bp, spacing)
+    return d_to_r[bp], d_to_p[br]
+
+
+def crop_hd(pred, ref, spacing, percentile=95.0, backend="scipy"):
+    """Percentile Hausdorff distance of :func:`crop_sets`: linear percentile per direction, then the
+    larger (MONAI's definition; fastseg ``convention="monai"``). Both masks must be non-empty."""
+    a, b = crop_sets(pred, ref, spacing, backend)
+    return float(max(np.percentile(a, percentile), np.percentile(b, percentile)))
+
+
+# --------------------------------------------------------------------------------- DeepMind
+
+def deepmind_hd(pred, ref, spacing, percentile=95.0):
+    """DeepMind ``compute_surface_distances`` then ``compute_robust_hausdorff``."""
+    with quiet():
+        import surface_distance as sdm
+
+    raw = shared_peers().deepmind_sets(pred, ref, spacing)
+    with quiet():
+        return float(sdm.compute_robust_hausdorff(raw, percentile))
+
+
+def deepmind_dice(pred, ref):
+    with quiet():
+        import surface_distance as sdm
+
+        return float(sdm.compute_dice_coefficient(np.asarray(ref, bool), np.asarray(pred, bool)))
+
+
+def deepmind_surfels(mask, spacing):
+    """DeepMind's surfel step on a mask (what ``compute_surface_distances`` does per mask after its
+    crop): neighbour codes by ``ndimage.correlate`` on the corner lattice, surface corners, and their
+    areas from its lookup table. Returns ``(number of surfels, total area)``."""
+    from scipy import ndimage
+
+    with quiet():
+        from surface_distance import lookup_tables as lt
+
+    if mask.ndim == 3:
+        table = lt.create_table_neighbour_code_to_surface_area(spacing)
+        kernel, full = lt.ENCODE_NEIGHBOURHOOD_3D_KERNEL, 255
+    else:
+        table = lt.create_table_neighbour_code_to_contour_length(spacing)
+        kernel, full = lt.ENCODE_NEIGHBOURHOOD_2D_KERNEL, 15
+    padded = np.pad(mask, [(0, 1)] * mask.ndim)  # DeepMind's crop keeps one more slice per axis
+    with quiet():
+        codes = ndimage.correlate(padded.astype(np.uint8), kernel, mode="constant", cval=0)
+    borders = (codes != 0) & (codes != full)
+    areas = table[codes[borders]]
+    return int(areas.size), float(areas.sum())
+
+
+def deepmind_label_loop(pred, ref, labels, spacing, tolerance=2.0, percentile=95.0):
+    """Score a label map the way a DeepMind user does: per label, ``compute_dice_coefficient``, then
+    ``compute_surface_distances`` once and HD95, ASSD (mean of the directed pair) and NSD from it.
+    Returns ``{label: {"dice", "hd95", "assd", "nsd"}}``."""
+    with quiet():
+        import surface_distance as sdm
+
+    out = {}
+    for lab in labels:
+        p = pred == lab
+        r = ref == lab
+        raw = shared_peers().deepmind_sets(p, r, spacing)
+        with quiet():
+            dice = float(sdm.compute_dice_coefficient(r, p))
+            hd = float(sdm.compute_robust_hausdorff(raw, percentile))
+            a, b = sdm.compute_average_surface_distance(raw)
+            nsd = float(sdm.compute_surface_dice_at_tolerance(raw, tolerance))
+        out[lab] = {"dice": dice, "hd95": hd, "assd": 0.5 * (float(a) + float(b)), "nsd": nsd}
+    return out
+
+
+# ------------------------------------------------------------------------------------ MONAI
+
+def monai_hd(pred, ref, spacing, percentile=95.0):
+    """MONAI ``compute_hausdorff_distance`` (one-hot float tensors, background dropped)."""
+    with quiet():
+        from monai.metrics import compute_hausdorff_distance
+
+    tp = shared_peers()
+    p, r = tp.monai_onehot(pred), tp.monai_onehot(ref)
+    with quiet():
+        return float(compute_hausdorff_distance(p, r, spacing=[float(s) for s in spacing],
+                                                percentile=percentile).item())
+
+
+def monai_dice(pred, ref):
+    with quiet():
+        from monai.metrics import compute_dice
+
+    tp = shared_peers()
+    with quiet():
+        return float(compute_dice(tp.monai_onehot(pred), tp.monai_onehot(ref), include_background=False).item())
+
+
+def monai_label_loop(pred, ref, labels, spacing, tolerance=2.0, percentile=95.0):
+    """Score a label map with MONAI's functional metrics, one label at a time (a one-hot pair of the
+    label per call, as MONAI's docs show): Dice, HD95, symmetric ASSD, surface Dice (voxel counts)."""
+    with quiet():
+        from monai.metrics import (compute_average_surface_distance, compute_dice, compute_hausdorff_distance,
+                                   compute_surface_dice)
+
+    tp = shared_peers()
+    sp = [float(s) for s in spacing]
+    out = {}
+    for lab in labels:
+        p, r = tp.monai_onehot(pred == lab), tp.monai_onehot(ref == lab)
+        with quiet():
+            out[lab] = {
+                "dice": float(compute_dice(p, r, include_background=False).item()),
+                "hd95": float(compute_hausdorff_distance(p, r, spacing=sp, percentile=percentile).item()),
+                "assd": float(compute_average_surface_distance(p, r, symmetric=True, spacing=sp).item()),
+                "nsd": float(compute_surface_dice(p, r, [float(tolerance)], spacing=sp).item()),
+            }
+    return out
+
+
+# ------------------------------------------------------------------------------------ MedPy
+
+def medpy_hd(pred, ref, spacing, percentile=95.0):
+    """MedPy ``hd95`` (pooled percentile of both directions); only the 95th and 100th."""
+    with quiet():
+        from medpy.metric import binary as mb
+
+    kw = dict(voxelspacing=[float(s) for s in spacing])
+    with quiet():
+        if percentile == 95.0:
+            return float(mb.hd95(np.asarray(pred, bool), np.asarray(ref, bool), **kw))
+        if percentile == 100.0:
+            return float(mb.hd(np.asarray(pred, bool), np.asarray(ref, bool), **kw))
+    raise ValueError("MedPy has hd and hd95 only.")
+
+
+def medpy_dice(pred, ref):
+    with quiet():
+        from medpy.metric import binary as mb
+
+        return float(mb.dc(np.asarray(pred, bool), np.asarray(ref, bool)))
+
+
+# ------------------------------------------------------------------------------ seg-metrics
+
+def _segmetrics_convention():
+    from fastseg import Convention
+
+    return Convention(name="segmetrics", surface="voxel", connectivity=3, percentile="linear_pooled")
+
+
+def segmetrics_hd95(pred, ref, spacing):
+    """seg-metrics ``write_metrics(..., metrics=["hd95"])`` on numpy arrays (spacing in array order)."""
+    import logging
+
+    logging.getLogger().setLevel(logging.ERROR)
+    with quiet():
+        import seg_metrics.seg_metrics as sg
+
+        res = sg.write_metrics(labels=[1], gdth_img=np.asarray(ref, np.uint8), pred_img=np.asarray(pred, np.uint8),
+                               spacing=[float(s) for s in spacing], metrics=["hd95"], verbose=False)
+    val = res[0]["hd95"]
+    return float(val[0] if isinstance(val, (list, tuple, np.ndarray)) else val)
+
+
+# ----------------------------------------------------------------------------------- SimpleITK
+
+def _sitk_image(mask, spacing):
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(np.asarray(mask, np.uint8))
+    img.SetSpacing([float(s) for s in reversed(spacing)])  # SimpleITK axes are numpy's reversed
+    return img
+
+
+def sitk_dice(pred, ref, spacing):
+    """``LabelOverlapMeasuresImageFilter.GetDiceCoefficient`` (equals fastseg's Dice)."""
+    import SimpleITK as sitk
+
+    f = sitk.LabelOverlapMeasuresImageFilter()
+    f.Execute(_sitk_image(ref, spacing), _sitk_image(pred, spacing))
+    return float(f.GetDiceCoefficient())
+
+
+def sitk_hausdorff(pred, ref, spacing):
+    """``HausdorffDistanceImageFilter``: Hausdorff distance between the *object voxel* sets (not the
+    surfaces): a different definition from every other peer here, reported but not compared."""
+    import SimpleITK as sitk
+
+    f = sitk.HausdorffDistanceImageFilter()
+    f.Execute(_sitk_image(ref, spacing), _sitk_image(pred, spacing))
+    return float(f.GetHausdorffDistance())
