@@ -21,6 +21,7 @@ import numpy as np
 from . import _validation as v
 from . import _surfel_tables
 from ._kernels import edt as _kedt
+from ._kernels import nearest as _knear
 from ._kernels import surface as _ksurf
 from ._kernels._jit import serial_if_small, thread_limit
 from .conventions import Convention, get_convention
@@ -74,10 +75,12 @@ class SurfaceDistances:
 
 def _sorted(d, w, weighted=True):
     """Sort by distance, ties by weight (the order surface-distance uses); unit weights need no
-    permutation, so voxel mode takes a plain sort (about 40x cheaper than the lexsort)."""
+    permutation, so voxel mode takes a plain sort. Weighted: one argsort by distance, then the weights
+    of tied distances sorted in place (5-7x cheaper than ``np.lexsort((w, d))``, same pairs)."""
     if weighted:
-        order = np.lexsort((w, d))
+        order = np.argsort(d)
         d, w = d[order], w[order]
+        _ksurf.sort_tied_weights(d, w)
     else:
         d = np.sort(d)
     d.flags.writeable = False  # derived metrics rely on the order
@@ -128,17 +131,88 @@ def _surface(mask3, is2d, conv, table):
     return index, np.ones(index.size), edges.shape
 
 
+def _line_axis(shape, sp3):
+    """The line axis of the ordered search: the finest spacing among axes longer than 1 (ties: the
+    later, contiguous axis), so that the two offset axes span the most area per grid point."""
+    axes = [a for a in range(3) if shape[a] > 1] or [2]
+    return min(reversed(axes), key=lambda a: sp3[a])
+
+
+def _offsets(shape, sp3, r, count):
+    """In-plane offsets of the ordered search: about ``count`` of them, sorted by squared length.
+
+    Returns ``(da, db, c, c_max)``: every offset inside the grid with ``c <= c_max``; ``c_max`` is
+    ``inf`` when that is every offset of the grid (the list is complete).
+    """
+    a, b = [ax for ax in range(3) if ax != r]
+    sa, sb = sp3[a], sp3[b]
+    c_max = count * sa * sb / math.pi  # the disc of ``count`` grid points
+    ra = min(int(math.sqrt(c_max) / sa), shape[a] - 1)
+    rb = min(int(math.sqrt(c_max) / sb), shape[b] - 1)
+    da, db = np.meshgrid(np.arange(-ra, ra + 1), np.arange(-rb, rb + 1), indexing="ij")
+    da, db = da.ravel(), db.ravel()
+    ta, tb = sa * da, sb * db
+    c = ta * ta + tb * tb  # the transform's order of operations (see _kernels.nearest)
+    complete = ra == shape[a] - 1 and rb == shape[b] - 1 and c.max() <= c_max
+    if complete:
+        c_max = math.inf
+    else:
+        keep = c <= c_max
+        da, db, c = da[keep], db[keep], c[keep]
+    order = np.argsort(c, kind="stable")
+    return da[order], db[order], c[order], c_max
+
+
+#: ordered-search list lengths: the first tier resolves nearly every query of two segmentations of one
+#: structure; the second is tried on the rest when (queries x length) stays below
+#: ``_SEARCH_BUDGET`` x grid points, else those queries are read from a full distance transform
+_TIERS = (4096, 1 << 16)
+_SEARCH_BUDGET = 4
+
+
 def _distances_at(source_index, shape, sp3, query_index):
-    """Distances from the grid points ``query_index`` to the nearest of ``source_index``."""
+    """Distances from the grid points ``query_index`` to the nearest of ``source_index`` (exact).
+
+    ``source_index``: increasing flat indices into a grid of ``shape``, as the surface kernels give.
+
+    An ordered search around each query (:mod:`fastseg._kernels.nearest`); queries it leaves
+    unresolved (far from every source point) go to the next tier, then to the full transform.
+    """
     if query_index.size == 0:
         return np.zeros(0)
     if source_index.size == 0:
         return np.full(query_index.size, np.inf)
-    features = np.zeros(int(np.prod(shape)), np.uint8)
+    n = int(np.prod(shape))
+    r = _line_axis(shape, sp3)
+    lines = np.empty(n, np.int32)
+    if r == 2:
+        _knear.row_distances(source_index, lines.reshape(-1, shape[2]), NCHUNKS)
+    else:
+        features = np.zeros(n, np.uint8)
+        features[source_index] = 1
+        before = int(np.prod(shape[:r]))
+        _knear.line_distances(features.reshape(before, shape[r], -1), lines.reshape(before, shape[r], -1),
+                              NCHUNKS)
+    shape64 = np.asarray(shape, np.int64)
+    out = np.empty(query_index.size)
+    todo = np.arange(query_index.size)
+    for count in _TIERS:
+        if todo.size * count > _SEARCH_BUDGET * n and count != _TIERS[0]:
+            break
+        da, db, c, c_max = _offsets(shape, sp3, r, count)
+        got = np.empty(todo.size)
+        _knear.search(lines, shape64, r, float(sp3[r]), query_index[todo], da, db, c, c_max,
+                      got, NCHUNKS)
+        out[todo] = got
+        todo = todo[got < 0]
+        if todo.size == 0:
+            return out
+    features = np.zeros(n, np.uint8)
     features[source_index] = 1
     sq = np.empty(shape, np.float64)  # numpy's allocator is faster than numba's for large outputs
     _kedt.sq_distance_to_features_into(features.reshape(shape), sp3, sq)
-    return np.sqrt(sq.reshape(-1)[query_index])
+    out[todo] = np.sqrt(sq.reshape(-1)[query_index[todo]])
+    return out
 
 
 def distances_in_crop(pc, rc, sp, conv):

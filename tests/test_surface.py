@@ -892,3 +892,18 @@ def test_bounds(case, conv_id):
         values = fastseg.nsd(sd, tolerance=[0.0, 0.5, 1.0, 2.0, hd])
         assert all(0.0 <= v <= 1.0 for v in values)
         assert values == sorted(values) and values[-1] == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), n=st.integers(0, 300), levels=st.integers(1, 40))
+def test_sorted_pairs_equal_two_key_sort(seed, n, levels):
+    """Distance then weight, as ``np.lexsort((w, d))`` orders them: ties, long runs and inf included."""
+    from fastseg.surface import _sorted
+
+    rng = np.random.default_rng(seed)
+    d = rng.integers(0, levels, n).astype(float) * 0.8
+    d[rng.random(n) < 0.1] = np.inf
+    w = rng.choice([0.25, 0.5, 0.64, 1.0, 2.0], n)
+    order = np.lexsort((w, d))
+    ds, ws = _sorted(d.copy(), w.copy())
+    assert np.array_equal(ds, d[order]) and np.array_equal(ws, w[order])

@@ -1,0 +1,169 @@
+"""Exact distances from sparse query points to the nearest feature point, by an ordered search.
+
+Surface distances need the distance transform of one surface only at the other surface's points:
+about one grid point in thirty of the crop. A full transform (:mod:`.edt`) pays for every grid
+point; this search pays per query, in proportion to the distance it finds, which for two
+segmentations of one structure is a few voxels for nearly every point.
+
+Grid: a 3D C-contiguous array ``(n0, n1, n2)`` (2D as ``(1, H, W)``), spacing ``s`` per axis. One
+axis ``r`` is the *line axis* (the one with the finest spacing, so that the other two span the
+largest area per grid point); ``a < b`` are the other two.
+
+1. :func:`row_distances` (``r = 2``, from the sorted feature indices) or :func:`line_distances`:
+   for every grid point, the index distance along axis ``r`` to the nearest feature on its line;
+   ``>= n_r`` when the line has none.
+2. :func:`search`: for a query ``p``, every feature ``f`` lies on the axis-``r`` line through
+   ``p + (da, db)`` for some in-plane offset ``(da, db)``; its squared distance is
+   ``c(da, db) + (s_r * |p_r - f_r|)**2`` with ``c = (s_a*da)**2 + (s_b*db)**2``, smallest for the
+   feature nearest along that line. Offsets are visited in increasing ``c``; once ``c`` reaches the
+   best value found, no later offset can beat it, so the search stops with the exact minimum.
+   Visited offsets: those with ``c`` below the answer, about ``pi * d**2 / (s_a * s_b)`` for a
+   distance ``d``.
+
+The offset list holds the offsets with ``c <= c_max`` only (the caller bounds its length). A query
+whose best value exceeds ``c_max`` after the whole list is *unresolved* (-1 in the output): a nearer
+feature could sit at an offset beyond the list. The caller finishes those another way (a longer list
+or the full transform). Each query is independent, so results do not depend on the thread count.
+
+Arithmetic: with ``r = 2`` the value is ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``, the same
+operations in the same order as the separable transform, so both give the same bits for the same
+feature.
+"""
+import numpy as np
+
+from ._jit import jit, prange
+
+
+@jit
+def _fill_row(pos, s, e, base, o, big):
+    """One line ``o`` of length n: index distance to the nearest of the increasing positions
+    ``pos[s:e] - base`` (``big`` everywhere if there is none). Each stretch between two positions is
+    one loop without a carried dependency (vectorised)."""
+    n = o.size
+    if e == s:
+        for i in range(n):
+            o[i] = big
+        return
+    first = pos[s] - base
+    for i in range(first):
+        o[i] = first - i
+    for j in range(s, e - 1):
+        lo = pos[j] - base
+        hi = pos[j + 1] - base
+        for i in range(lo, hi):
+            o[i] = min(i - lo, hi - i)
+    last = pos[e - 1] - base
+    for i in range(last, n):
+        o[i] = i - last
+
+
+@jit(parallel=True)
+def row_distances(source, out, nchunks):
+    """Line distances along the last axis straight from the features' sorted flat indices.
+
+    ``source``: int64, increasing flat indices of the features in a grid seen as ``R`` rows of
+    length ``L``. ``out``: int32 ``(R, L)``: index distance along its row to the nearest feature,
+    ``2 * L + 2`` if the row has none. The features of a row are a contiguous run of ``source``, so
+    the grid itself is never scanned.
+    """
+    nrow, n = out.shape
+    big = np.int32(2 * n + 2)
+    for ch in prange(nchunks):
+        lo = nrow * ch // nchunks
+        hi = nrow * (ch + 1) // nchunks
+        s = np.searchsorted(source, lo * n)
+        for j in range(lo, hi):
+            e = s
+            while e < source.size and source[e] < (j + 1) * n:
+                e += 1
+            _fill_row(source, s, e, j * n, out[j], big)
+            s = e
+
+
+@jit(parallel=True)
+def line_distances(features, out, nchunks):
+    """Index distance along axis 1 of ``(A, L, B)`` arrays to the nearest non-zero of ``features``.
+
+    ``features``: uint8 ``(A, L, B)`` C-contiguous (the grid reshaped so that the line axis is the
+    middle one). ``out``: int32, same shape; values ``>= L`` mean no feature on the line. ``A`` is
+    split into ``nchunks`` ranges run in parallel. For the last axis :func:`row_distances` is faster.
+    """
+    na, nl, nb = features.shape
+    big = np.int32(2 * nl + 2)  # never reached by a real distance; stays < 2**31 after +L
+    for ch in prange(nchunks):
+        for a in range(na * ch // nchunks, na * (ch + 1) // nchunks):
+            f = features[a]
+            o = out[a]
+            for j in range(nb):
+                o[0, j] = 0 if f[0, j] != 0 else big
+            for i in range(1, nl):
+                for j in range(nb):
+                    o[i, j] = 0 if f[i, j] != 0 else o[i - 1, j] + 1
+            for i in range(nl - 2, -1, -1):
+                for j in range(nb):
+                    o[i, j] = min(o[i, j], o[i + 1, j] + 1)
+
+
+@jit(parallel=True)
+def search(lines, shape, r, s_r, query, da, db, c, c_max, out, nchunks):
+    """Distances from the grid points ``query`` to the nearest feature (see the module docstring).
+
+    Parameters
+    ----------
+    lines : int32 (n0 * n1 * n2,)
+        Line distances of the features along axis ``r``, flattened in C order (the grid's layout:
+        consecutive queries along a row revisit the same cache lines; a line-major layout, with
+        each query's offsets close together instead, measured slower).
+    shape : int64 (3,)
+        ``(n0, n1, n2)``.
+    r : int
+        Line axis; the offsets move along the other two axes ``a < b``.
+    s_r : float
+        Spacing along ``r``.
+    query : int64 (m,)
+        Flat C-order indices of the query points (any order; increasing is fastest).
+    da, db, c : int64, int64, float64 (k,)
+        Offsets along axes ``a`` and ``b`` and their squared in-plane length
+        ``(s_a*da)**2 + (s_b*db)**2``, sorted by ``c``.
+    c_max : float
+        The list holds every offset with ``c <= c_max`` (inside the grid).
+    out : float64 (m,)
+        Distances (not squared); -1.0 for an unresolved query.
+    nchunks : int
+        Query ranges handed to threads.
+    """
+    n0, n1, n2 = shape[0], shape[1], shape[2]
+    a = 0 if r != 0 else 1
+    b = 2 if r != 2 else 1
+    n = (n0, n1, n2)
+    na = n[a]
+    nb = n[b]
+    nr = n[r]
+    stride = (n1 * n2, n2, 1)
+    sa_ = stride[a]
+    sb_ = stride[b]
+    m = query.size
+    k = c.size
+    inf = np.inf
+    for ch in prange(nchunks):
+        for qi in range(m * ch // nchunks, m * (ch + 1) // nchunks):
+            p = query[qi]
+            idx = (p // (n1 * n2), (p // n2) % n1, p % n2)
+            ia = idx[a]
+            ib = idx[b]
+            best = inf
+            for o in range(k):
+                co = c[o]
+                if co >= best:
+                    break
+                ja = ia + da[o]
+                jb = ib + db[o]
+                if ja < 0 or ja >= na or jb < 0 or jb >= nb:
+                    continue
+                t = lines[p + da[o] * sa_ + db[o] * sb_]
+                if t < nr:
+                    u = s_r * t
+                    v = co + u * u
+                    if v < best:
+                        best = v
+            out[qi] = np.sqrt(best) if best <= c_max else -1.0
