@@ -158,12 +158,34 @@ def load(path, *, reader="auto", integer=True):
 def _load_nibabel(path):
     import nibabel as nib
 
-    img = nib.load(path, mmap=False)
+    img = _gzipped_nifti(path) if path.lower().endswith(".gz") else None
+    if img is None:
+        img = nib.load(path, mmap=False)
     array = np.asanyarray(img.dataobj)  # reads (and decompresses) everything: truncation shows here
     if isinstance(array, np.memmap):  # pragma: no cover - mmap=False above
         array = np.array(array)
     zooms = img.header.get_zooms()
     return array, zooms, img.affine
+
+
+def _gzipped_nifti(path):
+    """A ``.nii.gz`` decompressed in one call, then parsed by nibabel from memory.
+
+    Measured on a 256x256x128 uint8 label map: 15 ms against 23-26 ms for ``nibabel.load`` and
+    ``dataobj``, which inflate the stream in small reads. None when the content is not a single-file
+    NIfTI-1/2 header (``nibabel.load`` then reports what it is).
+    """
+    import gzip
+
+    import nibabel as nib
+
+    with open(path, "rb") as fh:
+        data = gzip.decompress(fh.read())  # truncated or corrupt data raise here
+    if len(data) < 4:
+        return None
+    kinds = {348: nib.Nifti1Image, 540: nib.Nifti2Image}
+    cls = kinds.get(int.from_bytes(data[:4], "little")) or kinds.get(int.from_bytes(data[:4], "big"))
+    return None if cls is None else cls.from_bytes(data)
 
 
 def _load_sitk(path):

@@ -240,3 +240,25 @@ def test_simpleitk_corrupt_file(tmp_path):
     p = tmp_path / "bad.nrrd"
     p.write_bytes(b"NRRD0004\ntype: uchar\ndimension: 3\nsizes: 10 10 10\nencoding: raw\n\n" + b"\x00" * 50)
     _assert_read_error(p, "cannot read")
+
+
+@pytest.mark.parametrize("cls", ["Nifti1Image", "Nifti2Image"])
+@pytest.mark.parametrize("dtype", ["<i2", ">i2", "<f4", "u1"])
+def test_gzip_reader_equals_nibabel(tmp_path, cls, dtype):
+    """The one-call gzip path gives nibabel's own array, zooms and affine (scaling, byte order, NIfTI-2)."""
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 9, size=(7, 5, 6)).astype(dtype)
+    affine = np.array([[0.8, 0, 0, -3], [0, 0.9, 0, 4], [0, 0, 2.5, 1.5], [0, 0, 0, 1]])
+    img = getattr(nib, cls)(arr, affine)
+    if dtype == "<f4":
+        img.header.set_slope_inter(2.0, 1.0)
+    path = tmp_path / "x.nii.gz"
+    nib.save(img, path)
+    want = nib.load(path)
+    vol = fio.load(path, integer=False)
+    np.testing.assert_array_equal(vol.array, np.asanyarray(want.dataobj))
+    assert vol.array.dtype == np.asanyarray(want.dataobj).dtype.newbyteorder("=")
+    assert vol.spacing == tuple(float(z) for z in want.header.get_zooms())
+    np.testing.assert_array_equal(vol.affine, want.affine)

@@ -105,13 +105,14 @@ def test_search_same_bits_as_transform_on_last_axis():
     assert np.array_equal(out, np.sqrt(sq.reshape(-1)[query]))
 
 
-@pytest.mark.parametrize("tiers,budget", [((4096, 1 << 16), 4), ((2, 20), 10 ** 6), ((2, 20), 0), ((2,), 4)])
+@pytest.mark.parametrize("tiers,budget", [((4096, 1 << 16), 4), ((2, 20), 10 ** 6), ((2, 20), 0), ((2,), 4),
+                                          ((2, 10 ** 6), 10 ** 6)])
 @pytest.mark.parametrize("shape,spacing", [((10, 16, 13), (2.5, 0.8, 0.8)), ((1, 30, 25), (1.0, 0.5, 1.5)),
                                            ((12, 9, 14), (1.0, 1.0, 1.0)), ((15, 11, 8), (0.7, 2.0, 3.0))])
 def test_distances_at_every_tier(monkeypatch, tiers, budget, shape, spacing):
     """Short lists leave far queries to the next tier or the transform: values never change."""
     monkeypatch.setattr(surface, "_TIERS", tiers)
-    monkeypatch.setattr(surface, "_SEARCH_BUDGET", budget)
+    monkeypatch.setattr(surface, "_TRANSFORM_COST", budget)
     rng = np.random.default_rng(len(tiers) + budget % 7)
     sp = np.asarray(spacing, float)
     for density in (0.001, 0.02, 0.3):
@@ -132,8 +133,9 @@ def test_distances_at_far_cluster_uses_transform(monkeypatch):
     query = np.sort(np.ravel_multi_index(np.nonzero(np.ones((2, 3, 3))), (2, 3, 3)))
     query = np.ravel_multi_index(np.unravel_index(query, (2, 3, 3)) + np.array([[17], [55], [55]]), shape)
     want = transform_at(features, sp, query)
-    for tiers in ((4096, 1 << 16), (2, 8), (2,)):
+    for tiers, cost in (((4096, 1 << 16), 4), ((2, 8), 4), ((2,), 4), ((2, 8), 0), ((2, 10 ** 9), 10 ** 6)):
         monkeypatch.setattr(surface, "_TIERS", tiers)
+        monkeypatch.setattr(surface, "_TRANSFORM_COST", cost)
         np.testing.assert_allclose(surface._distances_at(np.flatnonzero(features), shape, sp, query),
                                    want, rtol=1e-12)
 
@@ -160,3 +162,12 @@ def test_search_thread_count_invariant():
         with thread_limit(threads):
             results.append(run_search(features, spacing, query, 1, 50)[0])
     assert np.array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("shape", [(6, 7, 8), (1, 9, 12), (4, 1, 5)])
+def test_brute_equals_brute_force(shape):
+    rng = np.random.default_rng(sum(shape))
+    features, spacing, query = random_case(rng, shape, 0.1)
+    out = np.empty(query.size)
+    nearest.brute(np.flatnonzero(features), query, np.asarray(shape, np.int64), spacing, out, 3)
+    np.testing.assert_allclose(out ** 2, brute(features, spacing, query), rtol=1e-12)

@@ -167,3 +167,41 @@ def search(lines, shape, r, s_r, query, da, db, c, c_max, out, nchunks):
                     if v < best:
                         best = v
             out[qi] = np.sqrt(best) if best <= c_max else -1.0
+
+
+@jit(parallel=True)
+def brute(source, query, shape, spacing, out, nchunks):
+    """Distances from each of ``query`` to the nearest of ``source`` by trying every pair.
+
+    For a few queries far from every source (a stray blob), where an ordered search would visit
+    every offset out to a large radius: ``len(query) * len(source)`` steps without branches (the
+    inner loop vectorises). Same arithmetic as :func:`search` with ``r = 2``:
+    ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``. ``source`` and ``query``: int64 flat C-order
+    indices into a grid of ``shape``; ``out``: float64, distances (not squared).
+    """
+    n1 = shape[1]
+    n2 = shape[2]
+    s0, s1, s2 = spacing[0], spacing[1], spacing[2]
+    ns = source.size
+    c0 = np.empty(ns, np.float64)
+    c1 = np.empty(ns, np.float64)
+    c2 = np.empty(ns, np.float64)
+    for j in range(ns):
+        p = source[j]
+        c0[j] = p // (n1 * n2)
+        c1[j] = (p // n2) % n1
+        c2[j] = p % n2
+    m = query.size
+    for ch in prange(nchunks):
+        for qi in range(m * ch // nchunks, m * (ch + 1) // nchunks):
+            p = query[qi]
+            q0 = float(p // (n1 * n2))
+            q1 = float((p // n2) % n1)
+            q2 = float(p % n2)
+            best = np.inf
+            for j in range(ns):
+                t0 = s0 * (q0 - c0[j])
+                t1 = s1 * (q1 - c1[j])
+                t2 = s2 * (q2 - c2[j])
+                best = min(best, (t0 * t0 + t1 * t1) + t2 * t2)
+            out[qi] = np.sqrt(best)
