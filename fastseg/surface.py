@@ -213,7 +213,7 @@ def _distances_at(source_index, shape, sp3, query_index):
             transform = _TRANSFORM_COST * n
             if todo.size * source_index.size <= min(transform, 2 * todo.size * count):
                 got = np.empty(todo.size)
-                _knear.brute(source_index, query_index[todo], shape64, sp3, got, NCHUNKS)
+                _knear.brute(source_index, query_index[todo], shape64, sp3, got, 64)
                 out[todo] = got
                 return out
             if 2 * todo.size * count > transform:

@@ -169,5 +169,7 @@ def test_brute_equals_brute_force(shape):
     rng = np.random.default_rng(sum(shape))
     features, spacing, query = random_case(rng, shape, 0.1)
     out = np.empty(query.size)
-    nearest.brute(np.flatnonzero(features), query, np.asarray(shape, np.int64), spacing, out, 3)
-    np.testing.assert_allclose(out ** 2, brute(features, spacing, query), rtol=1e-12)
+    want = brute(features, spacing, query)
+    for block in (1, 5, 64):
+        nearest.brute(np.flatnonzero(features), query, np.asarray(shape, np.int64), spacing, out, block)
+        np.testing.assert_allclose(out ** 2, want, rtol=1e-12)
