@@ -6,9 +6,10 @@ right for parity tests and wrong for timing one metric. Here:
 
 * the NumPy / SciPy baselines that every benchmark measures in the same run as fastseg:
   ``np.count_nonzero`` expressions, one ``np.count_nonzero`` (the memory-bandwidth floor),
-  ``np.bincount`` confusion matrices, and the "crop + ``binary_erosion`` + EDT" pipeline with
-  SciPy's ``distance_transform_edt`` or the ``edt`` package;
-* single-metric calls of the peers (DeepMind HD95 only, MONAI HD95 only, ...), built on the shared
+  ``np.bincount`` confusion matrices, the "crop + ``binary_erosion`` + EDT" pipeline with SciPy's
+  ``distance_transform_edt`` or the ``edt`` package (HD, ASSD, NSD), the crop + EDT band of
+  Boundary IoU, and clDice from its definition with a given skeleton (scikit-image's);
+* single-metric calls of the peers (DeepMind HD95 only, MONAI ASSD only, ...), built on the shared
   registry where it has the piece (DeepMind's raw sets with its traps handled, MONAI's one-hot input);
 * seg-metrics and SimpleITK, which the shared registry does not cover;
 * the per-label loops a user writes with DeepMind or MONAI to score a label map;
@@ -24,11 +25,20 @@ wrapper              definition                                                 
 ===================  =================================================================  ===========
 crop_hd              boundary voxels ``m & ~binary_erosion(m)`` (faces), EDT with        ``monai``
                      spacing, linear percentile per direction, then the larger
+crop_assd            crop_hd's sets, mean of both directions pooled                     ``monai``
+crop_nsd             crop_hd's sets, fraction of both within tolerance (counts)         ``monai``
 deepmind_hd          surfels weighted by area, nearest rank per direction               ``deepmind``
+deepmind_assd        surfels, mean of DeepMind's two directed (area-weighted) means     ``deepmind``
+deepmind_nsd         surfels, ``compute_surface_dice_at_tolerance`` (area-weighted)     ``deepmind``
 monai_hd             as crop_hd, torch quantile in float32                              ``monai``
+monai_assd           as crop_assd (``symmetric=True``), float32                         ``monai``
+monai_nsd            as crop_nsd; ``use_subvoxels=True``: surfels weighted by area      ``monai`` /
+                                                                                        ``deepmind``
 medpy_hd             boundary voxels, linear percentile of both directions pooled       ``medpy``
-segmetrics_hd95      ITK ``LabelContour`` (full connectivity, image edge not boundary)  see below
-                     and ``SignedMaurerDistanceMap``; pooled percentile
+medpy_assd           boundary voxels, mean of both directions pooled                    ``medpy``
+segmetrics_metric    ITK ``LabelContour`` (full connectivity, image edge not boundary)  see below
+                     and ``SignedMaurerDistanceMap``; ``hd95``: pooled percentile,
+                     ``msd``: mean of both directions pooled
 sitk_hausdorff       ITK ``HausdorffDistanceImageFilter``: all object voxels, not        different
                      surfaces (a different definition; no fastseg convention)           definition
 ===================  =================================================================  ===========
@@ -56,6 +66,7 @@ MODULES = {
     "segmetrics": "seg_metrics",
     "sitk": "SimpleITK",
     "edt": "edt",
+    "skimage": "skimage",
     "scipy": "scipy",
     "numpy": "numpy",
 }
@@ -199,6 +210,64 @@ def crop_hd(pred, ref, spacing, percentile=95.0, backend="scipy"):
     return float(max(np.percentile(a, percentile), np.percentile(b, percentile)))
 
 
+def crop_assd(pred, ref, spacing, backend="scipy"):
+    """ASSD of :func:`crop_sets`: the mean of both directed sets pooled, summed in float64 (MONAI's and
+    MedPy's definition; fastseg ``convention="monai"``). Both masks must be non-empty."""
+    a, b = crop_sets(pred, ref, spacing, backend)
+    return float((np.sum(a, dtype=np.float64) + np.sum(b, dtype=np.float64)) / (a.size + b.size))
+
+
+def crop_nsd(pred, ref, spacing, tolerance, backend="scipy"):
+    """Surface Dice of :func:`crop_sets`: boundary voxels of both masks within ``tolerance`` (``<=``)
+    of the other's, over all boundary voxels (MONAI's default; fastseg ``convention="monai"``)."""
+    a, b = crop_sets(pred, ref, spacing, backend)
+    return (int(np.count_nonzero(a <= tolerance)) + int(np.count_nonzero(b <= tolerance))) / (a.size + b.size)
+
+
+# ---------------------------------------------------------------------------- Boundary IoU
+
+def band_iou(pred, ref, spacing, width, backend="scipy"):
+    """Boundary IoU (Cheng et al. 2021) from its definition: crop to the union's bounding box, pad
+    by one background voxel, one EDT per mask (SciPy or the ``edt`` package): a mask's band is its
+    voxels within ``width`` (``<=``, physical units) of a background voxel -- the mask minus its
+    erosion by a Euclidean ball of radius ``width``. Returns ``|Bp & Br| / |Bp | Br|``, 1.0 when both
+    bands are empty (``width`` below every spacing); both masks must be non-empty."""
+    sl = bbox_slices(pred | ref)
+    dt = edt_scipy if backend == "scipy" else edt_package
+    inner = (slice(1, -1),) * pred.ndim
+    bands = []
+    for m in (pred[sl], ref[sl]):
+        to_background = dt(np.pad(m, 1), spacing)[inner]
+        bands.append(m & (to_background <= width))
+    union = int(np.count_nonzero(bands[0] | bands[1]))
+    return int(np.count_nonzero(bands[0] & bands[1])) / union if union else 1.0
+
+
+# ----------------------------------------------------------------------------------- clDice
+
+def cldice_by_definition(pred, ref, skeletonize):
+    """clDice (Shit et al. 2021) from its definition with the skeleton function ``skeletonize``:
+    ``Tprec = |S(pred) & ref| / |S(pred)|``, ``Tsens = |S(ref) & pred| / |S(ref)|``, clDice =
+    ``2 Tprec Tsens / (Tprec + Tsens)``, inside the bounding box of the union (exact: thinning treats
+    outside the array as background and never reaches beyond the foreground). Both masks must be
+    non-empty; a skeleton that vanished counts as no overlap (0.0), as in ``fastseg.cldice``."""
+    sl = bbox_slices(pred | ref)
+    p, r = np.ascontiguousarray(pred[sl]), np.ascontiguousarray(ref[sl])
+    sp, sr = skeletonize(p), skeletonize(r)
+    n_sp, n_sr = int(np.count_nonzero(sp)), int(np.count_nonzero(sr))
+    tprec = int(np.count_nonzero(sp & r)) / n_sp if n_sp else 0.0
+    tsens = int(np.count_nonzero(sr & p)) / n_sr if n_sr else 0.0
+    return 0.0 if tprec + tsens == 0 else 2.0 * tprec * tsens / (tprec + tsens)
+
+
+def skimage_cldice(pred, ref):
+    """clDice with ``skimage.morphology.skeletonize`` (the skeleton of the clDice paper's reference
+    code and of MetricsReloaded), by :func:`cldice_by_definition`."""
+    from skimage.morphology import skeletonize
+
+    return cldice_by_definition(pred, ref, skeletonize)
+
+
 # --------------------------------------------------------------------------------- DeepMind
 
 def deepmind_hd(pred, ref, spacing, percentile=95.0):
@@ -209,6 +278,28 @@ def deepmind_hd(pred, ref, spacing, percentile=95.0):
     raw = shared_peers().deepmind_sets(pred, ref, spacing)
     with quiet():
         return float(sdm.compute_robust_hausdorff(raw, percentile))
+
+
+def deepmind_assd(pred, ref, spacing):
+    """DeepMind ``compute_surface_distances`` then ``compute_average_surface_distance``: the mean of
+    its two directed (area-weighted) means (fastseg ``convention="deepmind"``)."""
+    with quiet():
+        import surface_distance as sdm
+
+    raw = shared_peers().deepmind_sets(pred, ref, spacing)
+    with quiet():
+        a, b = sdm.compute_average_surface_distance(raw)
+    return 0.5 * (float(a) + float(b))
+
+
+def deepmind_nsd(pred, ref, spacing, tolerance):
+    """DeepMind ``compute_surface_distances`` then ``compute_surface_dice_at_tolerance``."""
+    with quiet():
+        import surface_distance as sdm
+
+    raw = shared_peers().deepmind_sets(pred, ref, spacing)
+    with quiet():
+        return float(sdm.compute_surface_dice_at_tolerance(raw, tolerance))
 
 
 def deepmind_dice(pred, ref):
@@ -276,6 +367,32 @@ def monai_hd(pred, ref, spacing, percentile=95.0):
                                                 percentile=percentile).item())
 
 
+def monai_assd(pred, ref, spacing):
+    """MONAI ``compute_average_surface_distance(symmetric=True)`` (both directions pooled)."""
+    with quiet():
+        from monai.metrics import compute_average_surface_distance
+
+    tp = shared_peers()
+    p, r = tp.monai_onehot(pred), tp.monai_onehot(ref)
+    with quiet():
+        return float(compute_average_surface_distance(p, r, symmetric=True,
+                                                      spacing=[float(s) for s in spacing]).item())
+
+
+def monai_nsd(pred, ref, spacing, tolerance, subvoxels=False):
+    """MONAI ``compute_surface_dice`` with a tolerance in spacing units: boundary voxels counted
+    (default; fastseg ``convention="monai"``) or, ``subvoxels=True`` (``use_subvoxels``), DeepMind's
+    surfels weighted by area (fastseg ``convention="deepmind"``)."""
+    with quiet():
+        from monai.metrics import compute_surface_dice
+
+    tp = shared_peers()
+    p, r = tp.monai_onehot(pred), tp.monai_onehot(ref)
+    with quiet():
+        return float(compute_surface_dice(p, r, [float(tolerance)], spacing=[float(s) for s in spacing],
+                                          use_subvoxels=subvoxels).item())
+
+
 def monai_dice(pred, ref):
     with quiet():
         from monai.metrics import compute_dice
@@ -323,6 +440,15 @@ def medpy_hd(pred, ref, spacing, percentile=95.0):
     raise ValueError("MedPy has hd and hd95 only.")
 
 
+def medpy_assd(pred, ref, spacing):
+    """MedPy ``assd`` (>= 0.5: the mean of both directed sets pooled)."""
+    with quiet():
+        from medpy.metric import binary as mb
+
+        return float(mb.assd(np.asarray(pred, bool), np.asarray(ref, bool),
+                             voxelspacing=[float(s) for s in spacing]))
+
+
 def medpy_dice(pred, ref):
     with quiet():
         from medpy.metric import binary as mb
@@ -332,14 +458,9 @@ def medpy_dice(pred, ref):
 
 # ------------------------------------------------------------------------------ seg-metrics
 
-def _segmetrics_convention():
-    from fastseg import Convention
-
-    return Convention(name="segmetrics", surface="voxel", connectivity=3, percentile="linear_pooled")
-
-
-def segmetrics_hd95(pred, ref, spacing):
-    """seg-metrics ``write_metrics(..., metrics=["hd95"])`` on numpy arrays (spacing in array order)."""
+def segmetrics_metric(pred, ref, spacing, metric="hd95"):
+    """seg-metrics ``write_metrics(..., metrics=[metric])`` on numpy arrays (spacing in array order):
+    ``"hd95"`` or ``"msd"`` (its mean surface distance: both directions pooled, i.e. an ASSD)."""
     import logging
 
     logging.getLogger().setLevel(logging.ERROR)
@@ -347,8 +468,8 @@ def segmetrics_hd95(pred, ref, spacing):
         import seg_metrics.seg_metrics as sg
 
         res = sg.write_metrics(labels=[1], gdth_img=np.asarray(ref, np.uint8), pred_img=np.asarray(pred, np.uint8),
-                               spacing=[float(s) for s in spacing], metrics=["hd95"], verbose=False)
-    val = res[0]["hd95"]
+                               spacing=[float(s) for s in spacing], metrics=[metric], verbose=False)
+    val = res[0][metric]
     return float(val[0] if isinstance(val, (list, tuple, np.ndarray)) else val)
 
 

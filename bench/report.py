@@ -57,8 +57,8 @@ MEMORY = [
 MEMORY_TARGET = ("hd95", "organ", "fastseg", "deepmind", 1 / 3)
 
 CASE_ORDER = ["organ", "lesion", "organs10", "mni", "slice2d"]
-TASK_ORDER = ["confusion", "dice", "confusion_matrix", "boundary", "surfels", "edt", "hd95", "hd", "evaluate",
-              "cohort"]
+TASK_ORDER = ["confusion", "dice", "confusion_matrix", "boundary", "surfels", "edt", "hd95", "hd", "assd", "nsd",
+              "boundary_iou", "cldice", "evaluate", "cohort"]
 
 
 # ------------------------------------------------------------------------------------ environment
@@ -388,12 +388,13 @@ def render(rows, env, threads, mem, out_dir, data, profs=None, pairs=None):
     for task, case in sorted(groups, key=order):
         g = groups[(task, case)]
         title = TASKS[task].title if task in TASKS else "evaluate_cohort over NIfTI files"
+        task_note = f" Note: {TASKS[task].note}." if task in TASKS and TASKS[task].note else ""
         first = g[0]
         shape = "x".join(str(n) for n in first.get("shape") or [])
         w("")
         w(f"### {task} / {case}")
         w("")
-        w(f"{title}. Input {shape} ({first.get('voxels', 0) / 1e6:.2f} Mvox).")
+        w(f"{title}. Input {shape} ({first.get('voxels', 0) / 1e6:.2f} Mvox).{task_note}")
         w("")
         w("| tool | median | min | rounds | Mvox/s | peak extra | speed-up | vs | 1 thread | checked against | value |")
         w("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -12,6 +12,7 @@ peer (or the NumPy/SciPy baseline when the peer is absent) for fastseg. ``versus
 row a peer's speed-up is measured against (the fastseg call doing the same work under the same
 convention).
 """
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -24,6 +25,7 @@ from fastseg._kernels import surface as _ksurf
 from fastseg._kernels._jit import thread_limit
 from fastseg._surfel_tables import areas as _areas
 
+from . import cases
 from . import peers_extra as px
 
 __all__ = ["Task", "Tool", "TASKS", "compare", "reference_value", "tool_available"]
@@ -335,9 +337,10 @@ def _fs_hd(conv, q, threads=None):
                                        threads=threads)
 
 
-def numpy_surfel_hd(case, q):
-    """Always-installed reference for surfel-mode HDq: crop, NumPy surfel codes, SciPy EDT on the
-    corner lattice, weighted nearest rank per direction (DeepMind's algorithm, without DeepMind)."""
+def numpy_surfel_sets(case):
+    """Always-installed reference for the surfel-mode metrics: crop, NumPy surfel codes, SciPy EDT on
+    the corner lattice (DeepMind's algorithm, without DeepMind). -> ``[(d_pred_to_ref, w_pred),
+    (d_ref_to_pred, w_ref)]``, distances and surfel areas (unsorted)."""
     sl = px.bbox_slices(case.pred | case.ref)
     table = _areas(tuple(case.spacing))
     sets = []
@@ -355,13 +358,31 @@ def numpy_surfel_hd(case, q):
     (bp, ap), (br, ar) = sets
     d_to_r = px.edt_scipy(~br, case.spacing)
     d_to_p = px.edt_scipy(~bp, case.spacing)
+    return [(d_to_r[bp], ap[bp]), (d_to_p[br], ar[br])]
+
+
+def numpy_surfel_hd(case, q):
+    """Surfel-mode HDq of :func:`numpy_surfel_sets`: weighted nearest rank per direction, the larger."""
     out = []
-    for d, w in ((d_to_r[bp], ap[bp]), (d_to_p[br], ar[br])):
+    for d, w in numpy_surfel_sets(case):
         order = np.lexsort((w, d))
         d, w = d[order], w[order]
         cum = np.cumsum(w) / np.sum(w)
         out.append(float(d[min(int(np.searchsorted(cum, q / 100.0)), d.size - 1)]))
     return max(out)
+
+
+def numpy_surfel_assd(case):
+    """Surfel-mode ASSD of :func:`numpy_surfel_sets` as DeepMind users reduce it: the mean of the two
+    directed area-weighted means."""
+    return 0.5 * sum(float(np.sum(d * w) / np.sum(w)) for d, w in numpy_surfel_sets(case))
+
+
+def numpy_surfel_nsd(case, tolerance):
+    """Surfel-mode surface Dice of :func:`numpy_surfel_sets`: area within ``tolerance`` (``<=``) of
+    the other surface, over the total area of both."""
+    sets = numpy_surfel_sets(case)
+    return float(sum(np.sum(w[d <= tolerance]) for d, w in sets) / sum(np.sum(w) for _, w in sets))
 
 
 def _hd_tools(q):
@@ -398,7 +419,7 @@ def _hd_tools(q):
     if q == 95.0:
         tools["segmetrics"] = Tool(
             "segmetrics", "seg-metrics write_metrics(metrics=['hd95'])",
-            lambda c: px.segmetrics_hd95(c.pred, c.ref, c.spacing), needs=("segmetrics", "sitk"),
+            lambda c: px.segmetrics_metric(c.pred, c.ref, c.spacing, "hd95"), needs=("segmetrics", "sitk"),
             reference=((_named("fastseg Convention(surface='voxel', connectivity=3, percentile='linear_pooled')",
                                _fs_hd(_SEGMETRICS, q)), 1e-5),), versus="fastseg-voxel", slow=True,
             note="ITK contours, full connectivity, pooled; float32")
@@ -426,10 +447,177 @@ HD = Task(
 )
 
 
+# ============================================================================ ASSD and surface Dice
+
+def _fs_assd(conv, threads=None):
+    return lambda c: fastseg.assd(c.pred, c.ref, spacing=c.spacing, convention=conv, threads=threads)
+
+
+_ASSD_SURFEL_REFS = (("deepmind", 1e-12), (_named("crop + NumPy surfels + SciPy EDT", numpy_surfel_assd), 1e-12))
+
+ASSD = Task(
+    name="assd",
+    title="ASSD (average symmetric surface distance) of a binary pair",
+    cases=("organ", "lesion", "mni", "slice2d"),
+    tools={
+        "fastseg": Tool("fastseg", "fastseg (surfels, mean of the directed means; convention 'deepmind')",
+                        _fs_assd("deepmind"), reference=_ASSD_SURFEL_REFS),
+        "fastseg-1t": Tool("fastseg-1t", "fastseg (surfels), 1 thread", _fs_assd("deepmind", 1),
+                           reference=_ASSD_SURFEL_REFS),
+        "fastseg-voxel": Tool("fastseg-voxel", "fastseg convention='monai' (boundary voxels, pooled)",
+                              _fs_assd("monai"), reference=(("crop-scipy", 1e-12),)),
+        "fastseg-voxel-1t": Tool("fastseg-voxel-1t", "fastseg convention='monai', 1 thread", _fs_assd("monai", 1),
+                                 reference=(("crop-scipy", 1e-12),)),
+        "deepmind": Tool("deepmind", "DeepMind compute_average_surface_distance, mean of the pair",
+                         lambda c: px.deepmind_assd(c.pred, c.ref, c.spacing), needs=("deepmind",),
+                         reference=(("fastseg", 1e-12),), versus="fastseg"),
+        "monai": Tool("monai", "MONAI compute_average_surface_distance(symmetric=True)",
+                      lambda c: px.monai_assd(c.pred, c.ref, c.spacing), needs=("monai",),
+                      reference=(("fastseg-voxel", 1e-5),), versus="fastseg-voxel", note="float32 result"),
+        "medpy": Tool("medpy", "MedPy assd", lambda c: px.medpy_assd(c.pred, c.ref, c.spacing), needs=("medpy",),
+                      reference=((_named("fastseg convention='medpy'", _fs_assd("medpy")), 1e-12),),
+                      versus="fastseg-voxel", slow=True,
+                      note="pooled mean: convention 'medpy', the same value and work as fastseg-voxel"),
+        "segmetrics": Tool("segmetrics", "seg-metrics write_metrics(metrics=['msd'])",
+                           lambda c: px.segmetrics_metric(c.pred, c.ref, c.spacing, "msd"),
+                           needs=("segmetrics", "sitk"),
+                           reference=((_named("fastseg Convention(surface='voxel', connectivity=3, "
+                                              "percentile='linear_pooled')", _fs_assd(_SEGMETRICS)), 1e-5),),
+                           versus="fastseg-voxel", slow=True,
+                           note="its 'msd' is a pooled ASSD; ITK contours, full connectivity; float32"),
+        "crop-scipy": Tool("crop-scipy", "crop + binary_erosion + scipy EDT",
+                           lambda c: px.crop_assd(c.pred, c.ref, c.spacing), reference=(("fastseg-voxel", 1e-12),),
+                           versus="fastseg-voxel", note="MONAI's definition (convention 'monai')"),
+        "crop-edt": Tool("crop-edt", "crop + binary_erosion + edt package",
+                         lambda c: px.crop_assd(c.pred, c.ref, c.spacing, backend="edt"), needs=("edt",),
+                         reference=(("fastseg-voxel", 1e-5),), versus="fastseg-voxel",
+                         note="MONAI's definition; edt returns float32"),
+    },
+    note="fastseg.masd is not timed on its own: MetricsReloaded (which defines MASD) is not installed, and "
+         "DeepMind's ASSD (the mean of its two directed means, the 'deepmind' rows) is already MASD",
+)
+
+TOLERANCE = 2.0
+
+
+def _fs_nsd(conv, threads=None):
+    return lambda c: fastseg.nsd(c.pred, c.ref, tolerance=TOLERANCE, spacing=c.spacing, convention=conv,
+                                 threads=threads)
+
+
+_NSD_SURFEL_REFS = (("deepmind", 1e-12), (_named("crop + NumPy surfels + SciPy EDT",
+                                                lambda c: numpy_surfel_nsd(c, TOLERANCE)), 1e-12))
+
+NSD = Task(
+    name="nsd",
+    title=f"NSD (normalised surface distance, surface Dice) at {TOLERANCE:g} mm of a binary pair",
+    cases=("organ", "lesion", "mni", "slice2d"),
+    tools={
+        "fastseg": Tool("fastseg", "fastseg (surfels by area; = convention 'fastseg'/'deepmind')",
+                        _fs_nsd("deepmind"), reference=_NSD_SURFEL_REFS),
+        "fastseg-1t": Tool("fastseg-1t", "fastseg (surfels), 1 thread", _fs_nsd("deepmind", 1),
+                           reference=_NSD_SURFEL_REFS),
+        "fastseg-voxel": Tool("fastseg-voxel", "fastseg convention='monai' (boundary voxels counted)",
+                              _fs_nsd("monai"), reference=(("crop-scipy", 1e-12),)),
+        "fastseg-voxel-1t": Tool("fastseg-voxel-1t", "fastseg convention='monai', 1 thread", _fs_nsd("monai", 1),
+                                 reference=(("crop-scipy", 1e-12),)),
+        "deepmind": Tool("deepmind", "DeepMind compute_surface_dice_at_tolerance",
+                         lambda c: px.deepmind_nsd(c.pred, c.ref, c.spacing, TOLERANCE), needs=("deepmind",),
+                         reference=(("fastseg", 1e-12),), versus="fastseg"),
+        "monai": Tool("monai", "MONAI compute_surface_dice",
+                      lambda c: px.monai_nsd(c.pred, c.ref, c.spacing, TOLERANCE), needs=("monai",),
+                      reference=(("fastseg-voxel", 1e-5),), versus="fastseg-voxel",
+                      note="boundary voxels counted (convention 'monai'); float32 result"),
+        "monai-subvoxels": Tool("monai-subvoxels", "MONAI compute_surface_dice(use_subvoxels=True)",
+                                lambda c: px.monai_nsd(c.pred, c.ref, c.spacing, TOLERANCE, subvoxels=True),
+                                needs=("monai",), reference=(("fastseg", 1e-5),), versus="fastseg", slow=True,
+                                note="DeepMind's surfels weighted by area; float32 result"),
+        "crop-scipy": Tool("crop-scipy", "crop + binary_erosion + scipy EDT",
+                           lambda c: px.crop_nsd(c.pred, c.ref, c.spacing, TOLERANCE),
+                           reference=(("fastseg-voxel", 1e-12),), versus="fastseg-voxel",
+                           note="MONAI's definition (convention 'monai')"),
+        "crop-edt": Tool("crop-edt", "crop + binary_erosion + edt package",
+                         lambda c: px.crop_nsd(c.pred, c.ref, c.spacing, TOLERANCE, backend="edt"), needs=("edt",),
+                         reference=(("fastseg-voxel", 1e-12),), versus="fastseg-voxel",
+                         note="MONAI's definition; edt returns float32"),
+    },
+)
+
+
+# ================================================================================== Boundary IoU
+
+BOUNDARY_WIDTH = 2.0
+
+
+def _fs_biou(threads=None):
+    return lambda c: fastseg.boundary_iou(c.pred, c.ref, width=BOUNDARY_WIDTH, spacing=c.spacing, threads=threads)
+
+
+BOUNDARY_IOU = Task(
+    name="boundary_iou",
+    title=f"Boundary IoU (band width {BOUNDARY_WIDTH:g} mm) of a binary pair",
+    cases=("organ", "lesion", "mni", "slice2d"),
+    tools={
+        "fastseg": Tool("fastseg", "fastseg.boundary_iou", _fs_biou(), reference=(("scipy", 1e-12),)),
+        "fastseg-1t": Tool("fastseg-1t", "fastseg.boundary_iou, 1 thread", _fs_biou(1), reference=(("scipy", 1e-12),)),
+        "scipy": Tool("scipy", "crop + pad + scipy EDT of each mask, band = EDT <= width",
+                      lambda c: px.band_iou(c.pred, c.ref, c.spacing, BOUNDARY_WIDTH),
+                      reference=(("fastseg", 1e-12),), versus="fastseg"),
+        "edt": Tool("edt", "crop + pad + edt package EDT of each mask, band = EDT <= width",
+                    lambda c: px.band_iou(c.pred, c.ref, c.spacing, BOUNDARY_WIDTH, backend="edt"), needs=("edt",),
+                    reference=(("fastseg", 1e-12),), versus="fastseg", note="float32 distances"),
+    },
+    note="no installed peer computes Boundary IoU (DeepMind, MONAI, MedPy, seg-metrics, SimpleITK have none): "
+         "NumPy/SciPy and edt-package baselines only",
+)
+
+
+# ========================================================================================= clDice
+
+_AORTA = next(k for k, (name, _, _) in cases.ORGANS10.items() if name == "aorta")
+
+
+def _vessel_pair(case):
+    """Binary cases as they are; the ``organs10`` label map -> its aorta as a binary pair (the one
+    vessel-like structure of the standard cases: a tube 22 mm wide along axis 0)."""
+    if not case.is_labels:
+        return case
+    return dataclasses.replace(case, pred=case.pred == _AORTA, ref=case.ref == _AORTA,
+                               description=f"the aorta (label {_AORTA}) of organs10")
+
+
+def _fastseg_skeleton_cldice(method):
+    return _named(f"fastseg.skeletonize(method='{method}') + NumPy counts (clDice definition)",
+                  lambda c: px.cldice_by_definition(c.pred, c.ref,
+                                                    lambda m: fastseg.skeletonize(m, method=method)))
+
+
+CLDICE = Task(
+    name="cldice",
+    title=f"clDice of a binary pair (on organs10: its aorta, label {_AORTA}, a vessel-like tube)",
+    cases=("organ", "organs10", "mni", "slice2d"),
+    prepare=_vessel_pair,
+    tools={
+        "fastseg": Tool("fastseg", "fastseg.cldice (topology-preserving thinning)",
+                        lambda c: fastseg.cldice(c.pred, c.ref),
+                        reference=((_fastseg_skeleton_cldice("fastseg"), 1e-12),),
+                        note="3D skeleton differs from scikit-image's where its re-check erases voxels"),
+        "fastseg-skimage": Tool("fastseg-skimage", "fastseg.cldice(method='skimage')",
+                                lambda c: fastseg.cldice(c.pred, c.ref, method="skimage"),
+                                reference=(("skimage", 1e-12), (_fastseg_skeleton_cldice("skimage"), 1e-12))),
+        "skimage": Tool("skimage", "crop + skimage.morphology.skeletonize + NumPy counts",
+                        lambda c: px.skimage_cldice(c.pred, c.ref), needs=("skimage",),
+                        reference=(("fastseg-skimage", 1e-12),), versus="fastseg-skimage",
+                        note="the clDice paper's definition and skeleton"),
+    },
+    note="thinning is sequential (no 1-thread rows); MONAI's SoftclDiceLoss uses a soft (pooling) skeleton, a "
+         "different definition: not timed",
+)
+
+
 # ===================================================================================== evaluate
 
 EVAL_METRICS = ("dice", "hd95", "assd", "nsd@2")
-TOLERANCE = 2.0
 
 
 def _norm_eval(res):
@@ -482,4 +670,5 @@ EVALUATE = Task(
 )
 
 
-TASKS = {t.name: t for t in (CONFUSION, DICE, CONFUSION_MATRIX, BOUNDARY, SURFELS, EDT, HD95, HD, EVALUATE)}
+TASKS = {t.name: t for t in (CONFUSION, DICE, CONFUSION_MATRIX, BOUNDARY, SURFELS, EDT, HD95, HD, ASSD, NSD,
+                              BOUNDARY_IOU, CLDICE, EVALUATE)}
