@@ -77,16 +77,30 @@ class SurfaceDistances:
 
 # ---------------------------------------------------------------- computation
 
-def _sorted(d, w, weighted=True):
-    """Sort by distance, ties by weight (the order surface-distance uses); unit weights need no
-    permutation, so voxel mode takes a plain sort. Weighted: one argsort by distance, then the weights
-    of tied distances sorted in place (5-7x cheaper than ``np.lexsort((w, d))``, same pairs)."""
-    if weighted:
-        order = np.argsort(d)
-        d, w = d[order], w[order]
-        _ksurf.sort_tied_weights(d, w)
-    else:
+def _sorted(d, w, codes=None, table=None):
+    """Sort by distance, ties by weight (the order surface-distance uses).
+
+    Unit weights (voxel mode, ``codes`` None) need no permutation: a plain sort. Surfels: each
+    weight is ``table[code]``, a handful of distinct values, so the pairs are put in weight classes
+    (a radix pass), the distances of each class sorted on their own (their weights are all equal),
+    and the sorted classes merged by distance with a stable sort that keeps the class (weight)
+    order among equal distances. On 467k grey-matter surfels, thick with ties: 7 ms against 42 ms
+    for an argsort then sorting tied weights, and ``np.lexsort((w, d))`` is slower still.
+    """
+    if codes is None:
         d = np.sort(d)
+    else:
+        values, cls = np.unique(table, return_inverse=True)  # 256 codes -> class, classes by weight
+        cls = cls.astype(np.uint8)[codes] if values.size <= 256 else cls[codes]
+        order = np.argsort(cls, kind="stable")
+        d = d[order]
+        counts = np.bincount(cls, minlength=values.size)
+        ends = np.cumsum(counts)
+        for k in np.flatnonzero(counts > 1):
+            d[ends[k] - counts[k]:ends[k]].sort()
+        w = np.repeat(values, counts)
+        merge = np.argsort(d, kind="stable")  # runs already sorted: the merge is cheap
+        d, w = d[merge], w[merge]
     d.flags.writeable = False  # derived metrics rely on the order
     w.flags.writeable = False
     return d, w
@@ -126,13 +140,14 @@ def _spacing3(sp):
 
 
 def _surface(mask3, is2d, conv, table):
-    """Flat indices of the surface elements of a cropped mask, their weights, and the grid shape."""
+    """Flat indices of the surface elements of a cropped mask, their weights, the grid shape and
+    each element's neighbour code (surfels; None for boundary voxels, weighted 1)."""
     if conv.surface == "surfel":
         codes, index, weight = _ksurf.surfels(mask3, table, is2d, NCHUNKS)
-        return index, weight, codes.shape
+        return index, weight, codes.shape, codes.reshape(-1)[index]
     edges = _ksurf.boundary_voxels(mask3, conv.connectivity, is2d, NCHUNKS)
     index = np.flatnonzero(edges)
-    return index, np.ones(index.size), edges.shape
+    return index, np.ones(index.size), edges.shape, None
 
 
 def _line_axis(shape, sp3):
@@ -241,11 +256,11 @@ def distances_in_crop(pc, rc, sp, conv):
     r3 = v._readonly(np.ascontiguousarray(_as3(rc)))
     table = _surfel_tables.areas(tuple(sp)) if conv.surface == "surfel" else np.zeros(1)
     with serial_if_small(p3.size):
-        ip, wp, shape = _surface(p3, is2d, conv, table)
-        ir, wr, _ = _surface(r3, is2d, conv, table)
+        ip, wp, shape, cp = _surface(p3, is2d, conv, table)
+        ir, wr, _, cr = _surface(r3, is2d, conv, table)
         d_pr = _distances_at(ir, shape, sp3, ip)
         d_rp = _distances_at(ip, shape, sp3, ir)
-    return (*_sorted(d_pr, wp, conv.weighted), *_sorted(d_rp, wr, conv.weighted))
+    return (*_sorted(d_pr, wp, cp, table), *_sorted(d_rp, wr, cr, table))
 
 
 def _check_empty_allowed(conv, state):

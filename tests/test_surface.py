@@ -895,15 +895,22 @@ def test_bounds(case, conv_id):
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2 ** 32 - 1), n=st.integers(0, 300), levels=st.integers(1, 40))
-def test_sorted_pairs_equal_two_key_sort(seed, n, levels):
-    """Distance then weight, as ``np.lexsort((w, d))`` orders them: ties, long runs and inf included."""
+@given(seed=st.integers(0, 2 ** 32 - 1), n=st.integers(0, 300), levels=st.integers(1, 40),
+       n_weights=st.integers(1, 6))
+def test_sorted_pairs_equal_two_key_sort(seed, n, levels, n_weights):
+    """Distance then weight, as ``np.lexsort((w, d))`` orders them: ties, long runs, inf, and codes
+    of equal weight included (surfel weights are ``table[code]``)."""
     from fastseg.surface import _sorted
 
     rng = np.random.default_rng(seed)
+    table = np.zeros(256)
+    table[1:255] = rng.choice(rng.uniform(0.1, 2.0, n_weights), 254)
+    codes = rng.integers(1, 255, n).astype(np.uint8)
     d = rng.integers(0, levels, n).astype(float) * 0.8
     d[rng.random(n) < 0.1] = np.inf
-    w = rng.choice([0.25, 0.5, 0.64, 1.0, 2.0], n)
+    w = table[codes]
     order = np.lexsort((w, d))
-    ds, ws = _sorted(d.copy(), w.copy())
+    ds, ws = _sorted(d.copy(), w.copy(), codes, table)
     assert np.array_equal(ds, d[order]) and np.array_equal(ws, w[order])
+    du, wu = _sorted(d.copy(), np.ones(n))
+    assert np.array_equal(du, np.sort(d)) and np.array_equal(wu, np.ones(n))

@@ -222,29 +222,3 @@ def surfels(mask, table, is2d, nchunks):
                 q += 1
     return codes, index, weight
 
-
-@jit
-def sort_tied_weights(d, w):
-    """In place: within each run of equal values of the sorted ``d``, sort ``w`` ascending.
-
-    After ``order = argsort(d)`` (any sort), ``d[order], w[order]`` sorted this way are the pairs
-    ordered by distance then weight, as a two-key sort would give them, at the cost of one pass plus
-    the sorting of the runs.
-    """
-    n = d.size
-    i = 0
-    while i < n:
-        j = i + 1
-        while j < n and d[j] == d[i]:
-            j += 1
-        if j - i > 32:
-            w[i:j] = np.sort(w[i:j])
-        else:  # insertion sort: runs are mostly short
-            for k in range(i + 1, j):
-                x = w[k]
-                m = k - 1
-                while m >= i and w[m] > x:
-                    w[m + 1] = w[m]
-                    m -= 1
-                w[m + 1] = x
-        i = j
