@@ -181,7 +181,7 @@ def test_gates_exit_codes(cohort3, tmp_path):
 
 
 def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path):
-    pred_dir, ref_dir = write_cohort(tmp_path, n=60, shape=(32, 64, 64))
+    pred_dir, ref_dir = write_cohort(tmp_path, n=80, shape=(40, 96, 96))  # long enough to be killed midway
     out = tmp_path / "killed.csv"
     proc = subprocess.Popen(fastseg_cmd("evaluate", pred_dir, ref_dir, "--tolerance", "1", "--out", out,
                                         "--threads", "1", "--quiet"),
