@@ -342,24 +342,38 @@ def _diagonal(shape, spacing):
     return float(math.sqrt(sum((n * s) ** 2 for n, s in zip(shape, spacing))))
 
 
-def _run_case(case, opts, threads):
-    """Read, check and score one case; never raises. Returns (rows, read seconds, evaluate seconds)."""
+def _read_case(case, opts):
+    """Read one case's two files; never raises. Returns ``(volumes or None, error message or None,
+    read seconds)``."""
     t0 = time.perf_counter()
-    t_read = t_eval = 0.0
-    conv = opts["convention_name"]
+    if case.problem:
+        return None, case.problem, 0.0
     try:
-        if case.problem:
-            return [_error_row(case.case_id, case.problem, conv)], 0.0, 0.0
-        pv = load(case.pred, reader=opts["reader"])
-        rv = load(case.ref, reader=opts["reader"])
-        t1 = time.perf_counter()
-        t_read = t1 - t0
+        vols = load(case.pred, reader=opts["reader"]), load(case.ref, reader=opts["reader"])
+    except Exception as exc:  # noqa: BLE001 - a failing case becomes an error row, the run goes on
+        return None, _message(exc), time.perf_counter() - t0
+    return vols, None, time.perf_counter() - t0
+
+
+def _message(exc):
+    return str(exc) if isinstance(exc, v.FastsegError) else f"{type(exc).__name__}: {exc}"
+
+
+def _run_case(case, opts, threads, read=None):
+    """Read (unless ``read``, a :func:`_read_case` result, is given), check and score one case; never
+    raises. Returns (rows, read seconds, evaluate seconds)."""
+    conv = opts["convention_name"]
+    vols, problem, t_read = _read_case(case, opts) if read is None else read
+    if problem is not None:
+        return [_error_row(case.case_id, problem, conv)], t_read, 0.0
+    pv, rv = vols
+    t1 = time.perf_counter()
+    try:
         check_geometry(pv, rv, tolerance=opts["geometry_tolerance"], check_affine=opts["check_affine"])
         res = evaluate(pv.array, rv.array, spacing=rv.spacing, threads=threads, **opts["evaluate"])
-        t_eval = time.perf_counter() - t1
     except Exception as exc:  # noqa: BLE001 - a failing case becomes an error row, the run goes on
-        msg = str(exc) if isinstance(exc, v.FastsegError) else f"{type(exc).__name__}: {exc}"
-        return [_error_row(case.case_id, msg, conv)], t_read, time.perf_counter() - t0 - t_read
+        return [_error_row(case.case_id, _message(exc), conv)], t_read, time.perf_counter() - t1
+    t_eval = time.perf_counter() - t1
     shape = tuple(int(n) for n in rv.array.shape)
     spacing = tuple(float(s) for s in rv.spacing)
     diag = _diagonal(shape, spacing)
@@ -372,6 +386,23 @@ def _run_case(case, opts, threads):
                  "convention": conv, "spacing": spacing, "shape": shape, "diagonal_mm": diag, "case_rows": 1,
                  "error": ""}]
     return rows, t_read, t_eval
+
+
+def _run_in_process(todo, opts, threads, emit):
+    """Cases in this process, the next case read by a helper thread while this one is scored
+    (decompression and the numba kernels release the GIL): the run costs about max(read, score) per
+    case instead of their sum. At most two cases are in memory."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not todo:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastseg-read") as reader:
+        pending = reader.submit(_read_case, todo[0], opts)
+        for i, case in enumerate(todo):
+            read = pending.result()
+            if i + 1 < len(todo):
+                pending = reader.submit(_read_case, todo[i + 1], opts)
+            emit(*_run_case(case, opts, threads, read))
 
 
 def _warm_up(opts):
@@ -591,8 +622,7 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
             if dask is not None:
                 _run_dask(todo, opts, n_threads if threads else 1, dask, emit_bar)
             elif n_jobs == 1:
-                for case in todo:
-                    emit_bar(*_run_case(case, opts, n_threads))
+                _run_in_process(todo, opts, n_threads, emit_bar)
             else:
                 _run_pool(todo, opts, n_jobs, n_threads, emit_bar)
         finally:
