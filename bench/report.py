@@ -280,7 +280,31 @@ def profiles(names=("hd95", "hd95-voxel", "hd95-lesion", "evaluate")):
     return out
 
 
-def render(rows, env, threads, mem, out_dir, data, profs=None, pairs=None):
+def _cohort_section(w, co):
+    """Issue 5's cohort (``python -m bench.cohort``): the CLI with --jobs 1 and --jobs 2."""
+    j1, j2 = co["jobs1"], co["jobs2"]
+    w("## Cohort CLI (issue 5)")
+    w("")
+    w(f"`fastseg evaluate PRED REF --tolerance {co['tolerance']:g}` (default metrics) in a subprocess on "
+      f"{co['cases']} cases of {'x'.join(map(str, co['shape']))} uint8 label maps (5 labels, spacing "
+      f"{' x '.join(f'{x:g}' for x in co['spacing'])} mm) stored as `.nii.gz`; `--jobs 1` and `--jobs 2` "
+      f"interleaved, medians of {len(j1['runs'])} runs each, values checked against `fastseg.evaluate` first "
+      "(`python -m bench.cohort`). *scoring*: the run's wall time after the options are checked and the "
+      "kernels loaded, worker processes' start included (the `timing` in `--summary`); *with start*: the "
+      "whole process, interpreter start included. Reading and evaluating are summed over cases (worker time).")
+    w("")
+    w("| run | cases/s scoring | cases/s with start | reading ms/case | evaluating ms/case | compute share | threads per worker |")
+    w("|---|---|---|---|---|---|---|")
+    for name, r in (("--jobs 1", j1), ("--jobs 2", j2)):
+        w(f"| {name} | {r['cases_per_s']:.2f} | {r['cases_per_s_process']:.2f} | {r['read_ms_per_case']:.0f} | "
+          f"{r['evaluate_ms_per_case']:.0f} | {100 * (1 - r['read_share']):.0f}% | {r['threads']} |")
+    w("")
+    w(f"`--jobs 2` / `--jobs 1`: **{co['ratio']:.2f}x** (scoring), {co['ratio_process']:.2f}x (whole process). "
+      "Issue 5's targets: at least 1.6x, and a compute share under a third.")
+    w("")
+
+
+def render(rows, env, threads, mem, out_dir, data, profs=None, pairs=None, cohort=None):
     idx = _index(rows)
     lines = []
     w = lines.append
@@ -368,6 +392,8 @@ def render(rows, env, threads, mem, out_dir, data, profs=None, pairs=None):
     w("")
     w("![speed-up of fastseg over each peer](benchmarks.png)")
     w("")
+    if cohort:
+        _cohort_section(w, cohort)
 
     # -------- per task and case
     w("## Results per case")
@@ -540,6 +566,8 @@ def main(argv=None):
     ap.add_argument("--no-profile", action="store_true", help="skip the cProfile tables")
     ap.add_argument("--no-paired", action="store_true", help="skip the interleaved target measurements")
     ap.add_argument("--paired-json", help="reuse interleaved results saved by an earlier run")
+    ap.add_argument("--no-cohort", action="store_true", help="skip issue 5's 40-case cohort CLI run")
+    ap.add_argument("--cohort-json", help="reuse the cohort results saved by an earlier run")
     ap.add_argument("--out", default=os.path.join(REPO, "docs"))
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
@@ -584,9 +612,21 @@ def main(argv=None):
         pairs = paired_targets(a.size)
         with open(os.path.join(a.out, "benchmarks-paired.json"), "w") as f:
             json.dump(pairs, f, indent=1)
+    if a.cohort_json:
+        with open(a.cohort_json) as f:
+            cohort = json.load(f)
+    elif a.no_cohort:
+        cohort = None
+    else:
+        from bench import cohort as bench_cohort
+
+        cohort_path = os.path.join(a.out, "benchmarks-cohort.json")
+        bench_cohort.main(["--json", cohort_path])
+        with open(cohort_path) as f:
+            cohort = json.load(f)
     threads = _threads()
     profs = {} if a.no_profile else profiles()
-    text, misses = render(rows, env, threads, mem, a.out, data, profs, pairs)
+    text, misses = render(rows, env, threads, mem, a.out, data, profs, pairs, cohort)
     chart(rows, mem, os.path.join(a.out, "benchmarks.png"))
     with open(os.path.join(a.out, "benchmarks.md"), "w") as f:
         f.write(text)
