@@ -453,6 +453,20 @@ def _fs_assd(conv, threads=None):
     return lambda c: fastseg.assd(c.pred, c.ref, spacing=c.spacing, convention=conv, threads=threads)
 
 
+def _fastseg_rows(fs, surfel_label, voxel_label, surfel_refs):
+    """fastseg's four rows of a surface-distance metric task: surfels (convention 'deepmind') and boundary
+    voxels (convention 'monai'), each also on one thread. ``fs(conv, threads)`` makes the call."""
+    voxel_refs = (("crop-scipy", 1e-12),)
+    return {
+        "fastseg": Tool("fastseg", f"fastseg ({surfel_label})", fs("deepmind"), reference=surfel_refs),
+        "fastseg-1t": Tool("fastseg-1t", "fastseg (surfels), 1 thread", fs("deepmind", 1), reference=surfel_refs),
+        "fastseg-voxel": Tool("fastseg-voxel", f"fastseg convention='monai' ({voxel_label})", fs("monai"),
+                              reference=voxel_refs),
+        "fastseg-voxel-1t": Tool("fastseg-voxel-1t", "fastseg convention='monai', 1 thread", fs("monai", 1),
+                                 reference=voxel_refs),
+    }
+
+
 _ASSD_SURFEL_REFS = (("deepmind", 1e-12), (_named("crop + NumPy surfels + SciPy EDT", numpy_surfel_assd), 1e-12))
 
 ASSD = Task(
@@ -460,14 +474,8 @@ ASSD = Task(
     title="ASSD (average symmetric surface distance) of a binary pair",
     cases=("organ", "lesion", "mni", "slice2d"),
     tools={
-        "fastseg": Tool("fastseg", "fastseg (surfels, mean of the directed means; convention 'deepmind')",
-                        _fs_assd("deepmind"), reference=_ASSD_SURFEL_REFS),
-        "fastseg-1t": Tool("fastseg-1t", "fastseg (surfels), 1 thread", _fs_assd("deepmind", 1),
-                           reference=_ASSD_SURFEL_REFS),
-        "fastseg-voxel": Tool("fastseg-voxel", "fastseg convention='monai' (boundary voxels, pooled)",
-                              _fs_assd("monai"), reference=(("crop-scipy", 1e-12),)),
-        "fastseg-voxel-1t": Tool("fastseg-voxel-1t", "fastseg convention='monai', 1 thread", _fs_assd("monai", 1),
-                                 reference=(("crop-scipy", 1e-12),)),
+        **_fastseg_rows(_fs_assd, "surfels, mean of the directed means; convention 'deepmind'",
+                        "boundary voxels, pooled", _ASSD_SURFEL_REFS),
         "deepmind": Tool("deepmind", "DeepMind compute_average_surface_distance, mean of the pair",
                          lambda c: px.deepmind_assd(c.pred, c.ref, c.spacing), needs=("deepmind",),
                          reference=(("fastseg", 1e-12),), versus="fastseg"),
@@ -513,14 +521,8 @@ NSD = Task(
     title=f"NSD (normalised surface distance, surface Dice) at {TOLERANCE:g} mm of a binary pair",
     cases=("organ", "lesion", "mni", "slice2d"),
     tools={
-        "fastseg": Tool("fastseg", "fastseg (surfels by area; = convention 'fastseg'/'deepmind')",
-                        _fs_nsd("deepmind"), reference=_NSD_SURFEL_REFS),
-        "fastseg-1t": Tool("fastseg-1t", "fastseg (surfels), 1 thread", _fs_nsd("deepmind", 1),
-                           reference=_NSD_SURFEL_REFS),
-        "fastseg-voxel": Tool("fastseg-voxel", "fastseg convention='monai' (boundary voxels counted)",
-                              _fs_nsd("monai"), reference=(("crop-scipy", 1e-12),)),
-        "fastseg-voxel-1t": Tool("fastseg-voxel-1t", "fastseg convention='monai', 1 thread", _fs_nsd("monai", 1),
-                                 reference=(("crop-scipy", 1e-12),)),
+        **_fastseg_rows(_fs_nsd, "surfels by area; = convention 'fastseg'/'deepmind'", "boundary voxels counted",
+                        _NSD_SURFEL_REFS),
         "deepmind": Tool("deepmind", "DeepMind compute_surface_dice_at_tolerance",
                          lambda c: px.deepmind_nsd(c.pred, c.ref, c.spacing, TOLERANCE), needs=("deepmind",),
                          reference=(("fastseg", 1e-12),), versus="fastseg"),
