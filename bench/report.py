@@ -476,8 +476,9 @@ def render(rows, env, threads, mem, out_dir, data, profs=None, pairs=None, cohor
         w("`python -m bench.profiling NAME`: cProfile of one warm call on the full-size case, default threads, measured when this page was "
           "rendered (load average at that moment: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()) + "). Each numba kernel is one Python-level call, so the table splits the call into "
           "its stages (`label_confusion`: the counting pass that also finds the bounding boxes; `surfels` / "
-          "`boundary_voxels`: surface extraction; `sq_distance_to_features*`: the EDTs; `_sorted`: sorting the "
-          "distance sets).")
+          "`boundary_voxels`: surface extraction; `row_distances` / `line_distances` and `search`: the "
+          "ordered nearest-surface search (`brute`, `sq_distance_to_features*`: its exact fallbacks for far "
+          "elements, pairs or the full EDT); `_sorted`: sorting the distance sets).")
         for name, text in profs.items():
             w("")
             w(f"**{name}**")
