@@ -251,8 +251,8 @@ def _add_evaluate_parser(sub):
     g.add_argument("--boundary-width", type=float, metavar="MM", help="band width for boundary_iou")
     g = p.add_argument_group("running")
     g.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                   help="worker processes (default 1; 0 = one per core); numba threads are split so that "
-                        "workers x threads <= cores")
+                   help="processes scoring cases: this one and N-1 workers (default 1; 0 = one per core); "
+                        "numba threads are split so that processes x threads <= cores")
     g.add_argument("--threads", type=int, metavar="N", help="numba threads per worker (default cores // jobs)")
     g.add_argument("--dask", metavar="ADDRESS",
                    help="run the cases on a dask.distributed scheduler (needs the dask extra)")

@@ -1,8 +1,9 @@
 """Cohort evaluation: many (pred, ref) file pairs, in parallel, with a resumable results file.
 
 Each case is read (:mod:`fastseg.io`), its geometry checked, and scored with :func:`fastseg.evaluate`.
-Cases run in worker processes (``spawn``; numba threads split so that workers x threads <= cores,
-kernels compiled once in the parent before the workers start) or on a Dask cluster. A case that fails
+Cases run in this process (the next case read by a helper thread while one is scored), in worker
+processes together with this one (``jobs``; numba threads split so that workers x threads <= cores,
+kernels compiled once, in this process, before the workers load them), or on a Dask cluster. A case that fails
 (missing partner, unreadable file, shape or geometry mismatch, invalid labels...) becomes an error row
 and the run goes on. Every finished case is appended to the results file at once, so a killed run
 resumes (``resume=True``) without losing or repeating a finished case.
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validation as v
+from ._kernels._jit import load_runtime, pool_started
 from .evaluate import evaluate
 from .io import case_id as _case_id_of, check_geometry, load
 
@@ -388,21 +390,34 @@ def _run_case(case, opts, threads, read=None):
     return rows, t_read, t_eval
 
 
-def _run_in_process(todo, opts, threads, emit):
-    """Cases in this process, the next case read by a helper thread while this one is scored
-    (decompression and the numba kernels release the GIL): the run costs about max(read, score) per
-    case instead of their sum. At most two cases are in memory."""
+def _local_worker(take, opts, threads, emit, stop=None):
+    """Score cases from ``take()`` (None: no more) in this process, each read by a helper thread while
+    the one before is scored (decompression and the numba kernels release the GIL): a case costs
+    about max(read, score) instead of their sum, and at most two cases are in memory. ``emit`` is
+    called with each result unless ``stop`` (an Event) is set."""
     from concurrent.futures import ThreadPoolExecutor
 
-    if not todo:
+    case = take()
+    if case is None:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastseg-read") as reader:
-        pending = reader.submit(_read_case, todo[0], opts)
-        for i, case in enumerate(todo):
+        pending = reader.submit(_read_case, case, opts)
+        while case is not None:
             read = pending.result()
-            if i + 1 < len(todo):
-                pending = reader.submit(_read_case, todo[i + 1], opts)
-            emit(*_run_case(case, opts, threads, read))
+            nxt = take()
+            if nxt is not None:
+                pending = reader.submit(_read_case, nxt, opts)
+            res = _run_case(case, opts, threads, read)
+            if stop is not None and stop.is_set():
+                return
+            emit(*res)
+            case = nxt
+
+
+def _run_in_process(todo, opts, threads, emit):
+    """Every case in this process (see :func:`_local_worker`)."""
+    queue = deque(todo)
+    _local_worker(lambda: queue.popleft() if queue else None, opts, threads, emit)
 
 
 def _warm_up(opts):
@@ -487,8 +502,11 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
     labels, metrics, tolerance, percentiles, convention, regions, ignore_label, boundary_width
         As in :func:`fastseg.evaluate`, for every case. Region names must not be integers.
     jobs : int, optional
-        Worker processes (``spawn``). Default 1 (in this process); ``None`` or 0 means one per core.
-        At most one per core and one per case.
+        Processes scoring cases: this one and ``jobs - 1`` workers. Default 1 (this process only);
+        ``None`` or 0 means one per core. At most one per core and one per case. The workers are
+        forked on Linux while this process runs no other thread and no numba thread pool (they
+        inherit the loaded imports), spawned otherwise; they start before the warm-up and load the
+        kernels it compiled. This process scores cases from the start, while the workers start.
     threads : int, optional
         Numba threads per worker. Default: ``cores // jobs`` (workers x threads <= cores).
     out : str or os.PathLike, optional
@@ -572,10 +590,18 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
     if out is not None and not (resume or overwrite) and os.path.exists(out) and os.path.getsize(out) > 0:
         raise v.InputValueError(
             f"the output {os.fspath(out)} exists; pass resume to continue it or overwrite to replace it.")
-    _warm_up(opts)
-
-    writer = _ResultsFile(out, resume=resume, overwrite=overwrite, fsync=fsync) if out is not None else None
+    cores = _cores()
+    n_jobs = cores if not jobs else int(jobs)
+    if n_jobs < 1:
+        raise v.InputValueError(f"jobs must be a positive integer (or 0 for one per core); got {jobs!r}.")
+    n_jobs = 1 if dask is not None else max(1, min(n_jobs, cores, len(cases)))
+    workers = _Workers(n_jobs - 1) if n_jobs > 1 else None  # this process is one of the n_jobs
+    writer = None
     try:
+        _warm_up(opts)
+        if workers is not None:
+            workers.open_gate()
+        writer = _ResultsFile(out, resume=resume, overwrite=overwrite, fsync=fsync) if out is not None else None
         existing = writer.existing if writer else []
         if retry_errors and writer:
             writer.drop_cases({r["case_id"] for r in existing if r["metric"] == ERROR})
@@ -595,11 +621,10 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
             if on_case is not None:
                 on_case(rows)
 
-        cores = _cores()
-        n_jobs = cores if not jobs else int(jobs)
-        if n_jobs < 1:
-            raise v.InputValueError(f"jobs must be a positive integer (or 0 for one per core); got {jobs!r}.")
-        n_jobs = max(1, min(n_jobs, cores, len(todo)))
+        if workers is not None and len(todo) < 2:  # resuming, and little is left
+            workers.terminate()
+            workers = None
+        n_jobs = 1 if workers is None else workers.n + 1
         n_threads = v.check_threads(threads) or max(1, cores // n_jobs)
         timing.update(jobs=n_jobs, threads=n_threads)
         t0 = time.perf_counter()
@@ -624,12 +649,15 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
             elif n_jobs == 1:
                 _run_in_process(todo, opts, n_threads, emit_bar)
             else:
-                _run_pool(todo, opts, n_jobs, n_threads, emit_bar)
+                _run_pool(todo, opts, workers, n_threads, emit_bar)
+                workers = None  # closed by the run
         finally:
             if bar is not None:
                 bar.close()
         timing["wall_s"] = time.perf_counter() - t0
     finally:
+        if workers is not None:
+            workers.terminate()
         if writer:
             writer.close()
     order = {c.case_id: i for i, c in enumerate(cases)}
@@ -637,9 +665,11 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
     return CohortResult(rows, timing)
 
 
-def _worker_init(parent_pid):
-    """In each worker: leave Ctrl-C to the parent, and exit when the parent dies (even by SIGKILL,
-    which would otherwise leave the worker waiting on its queue forever)."""
+def _worker_init(parent_pid, gate):
+    """In each worker: leave Ctrl-C to the parent, exit when the parent dies (even by SIGKILL, which
+    would otherwise leave the worker waiting on its queue forever), start numba's runtime, and wait at
+    ``gate`` until the parent's warm-up has filled the numba cache (so that workers started early load
+    the kernels instead of each compiling them)."""
     import signal
     import threading
 
@@ -652,44 +682,140 @@ def _worker_init(parent_pid):
                 os._exit(1)
 
     threading.Thread(target=watch, name="fastseg-parent-watch", daemon=True).start()
+    load_runtime()  # numba's own start-up, while the parent warms up
+    gate.wait()
 
 
-def _run_pool(todo, opts, jobs, threads, emit):
-    ctx = multiprocessing.get_context("spawn")
+def _started():
+    return True
+
+
+def _fork_is_safe():
+    """Whether worker processes may be forked: on Linux, while this process runs no other thread and
+    numba's thread pool is not started (a forked OpenMP pool hangs the child)."""
+    import threading
+
+    return sys.platform == "linux" and threading.active_count() == 1 and not pool_started()
+
+
+class _Workers:
+    """``n`` worker processes, started at once, before the parent's warm-up; they wait at a gate until
+    the warm-up has filled the numba cache (see :func:`_worker_init`).
+
+    Forked when that is safe (:func:`_fork_is_safe`), after this process has loaded numba's runtime:
+    a worker then inherits the imports and the runtime (about 1 s of CPU per worker here) and is ready
+    once it has loaded the kernels. Otherwise, and for a pool restarted after a worker died, spawned.
+    """
+
+    def __init__(self, n):
+        self.n = n
+        self.pool = None
+        if _fork_is_safe():
+            load_runtime()  # before the fork: the workers inherit it
+            self.restart("fork")
+        else:
+            self.restart()
+
+    def restart(self, method="spawn"):
+        """A new pool (the first, or after a worker died)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        ctx = multiprocessing.get_context(method)
+        self.method = method
+        self.gate = ctx.Event()
+        if self.pool is not None:
+            self.gate.set()
+        self.pool = ProcessPoolExecutor(max_workers=self.n, mp_context=ctx, initializer=_worker_init,
+                                        initargs=(os.getpid(), self.gate))
+        for _ in range(self.n):  # a pool spawns a process per submitted task while none is idle
+            self.pool.submit(_started)
+
+    def open_gate(self):
+        self.gate.set()
+
+    def terminate(self):
+        for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self):
+        self.pool.shutdown(wait=True)
+
+
+def _run_pool(todo, opts, workers, threads, emit):
+    """Cases on the spawned ``workers`` and, at the same time, in this process: its kernels are loaded
+    already, so it scores cases from the first moment, while the workers start. A worker that dies
+    (killed, out of memory) fails the cases it held (error rows) and the pool is restarted."""
+    import threading
+
     pending = deque(todo)
-    while pending:
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                                   initargs=(os.getpid(),))
+    lock = threading.Lock()  # guards pending and emit
+    stop = threading.Event()
+    failure = []
+
+    def take():
+        with lock:
+            return pending.popleft() if pending else None
+
+    def emit_locked(*res):
+        with lock:
+            if not stop.is_set():
+                emit(*res)
+
+    def local():
         try:
+            _local_worker(take, opts, threads, emit_locked, stop)
+        except BaseException as exc:  # noqa: BLE001 - e.g. the output cannot be written: stop the run
+            failure.append(exc)
+            stop.set()
+
+    def worker_died(case):
+        return [_error_row(case.case_id, "the worker process died while this case ran (killed, or out of "
+                           "memory?); rerun with resume and retry_errors.", opts["convention_name"])], 0.0, 0.0
+
+    here = threading.Thread(target=local, name="fastseg-local-worker", daemon=True)
+    here.start()
+    try:
+        while not stop.is_set():
             inflight = {}
             broken = False
-            while (pending and not broken) or inflight:
-                while pending and not broken and len(inflight) < 2 * jobs:
-                    case = pending.popleft()
+            while not stop.is_set():
+                while not broken and len(inflight) < 2 * workers.n:
+                    case = take()
+                    if case is None:
+                        break
                     try:
-                        inflight[pool.submit(_run_case, case, opts, threads)] = case
+                        inflight[workers.pool.submit(_run_case, case, opts, threads)] = case
                     except BrokenProcessPool:
-                        pending.appendleft(case)
+                        with lock:
+                            pending.appendleft(case)
                         broken = True
-                finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                if not inflight:
+                    break
+                finished, _ = wait(inflight, timeout=1.0, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     case = inflight.pop(fut)
                     try:
-                        emit(*fut.result())
+                        res = fut.result()
                     except BrokenProcessPool:
                         broken = True
-                        emit([_error_row(case.case_id, "the worker process died while this case ran "
-                                         "(killed, or out of memory?); rerun with resume and retry_errors.",
-                                         opts["convention_name"])], 0.0, 0.0)
+                        res = worker_died(case)
                     except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
-                        emit([_error_row(case.case_id, f"{type(exc).__name__}: {exc}",
-                                         opts["convention_name"])], 0.0, 0.0)
-        except BaseException:  # Ctrl-C, or the output cannot be written: stop the workers now
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                proc.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+                        res = [_error_row(case.case_id, f"{type(exc).__name__}: {exc}",
+                                          opts["convention_name"])], 0.0, 0.0
+                    emit_locked(*res)
+            if not (broken and pending):
+                break
+            workers.restart()
+        here.join()
+        if failure:
+            raise failure[0]
+    except BaseException:  # Ctrl-C, or the output cannot be written: stop the workers now
+        with lock:
+            stop.set()
+        workers.terminate()
+        raise
+    workers.close()
 
 
 def _run_dask(todo, opts, threads, scheduler, emit):

@@ -3,6 +3,8 @@ becomes an error row, resume loses and repeats nothing, summaries, gates and run
 import math
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 
 import nibabel as nib
@@ -284,6 +286,57 @@ def test_worker_processes_give_the_same_rows(tmp_path):
     assert two.timing["jobs"] == 2 and two.timing["threads"] == 1
     same(one.rows, two.rows)
     same(sorted(C.read_results(tmp_path / "two.csv"), key=lambda r: r["case_id"]), two.rows)
+
+
+def test_spawned_workers_give_the_same_rows(tmp_path, monkeypatch):
+    # where forking is not safe (not Linux, threads running, numba's pool started) workers are spawned
+    monkeypatch.setattr(C, "_fork_is_safe", lambda: False)
+    pred_dir, ref_dir = write_cohort(tmp_path, n=4)
+    cases = C.pair_folders(pred_dir, ref_dir)
+    two = C.evaluate_cohort(cases, metrics=["dice", "hd95", "nsd"], tolerance=1.0, jobs=2, threads=1)
+    assert two.timing["jobs"] == 2
+    same(C.evaluate_cohort(cases, metrics=["dice", "hd95", "nsd"], tolerance=1.0).rows, two.rows)
+
+
+def test_fork_needs_a_quiet_process():
+    import threading
+
+    assert C._fork_is_safe() == (sys.platform == "linux" and threading.active_count() == 1
+                                 and not C.pool_started())
+    t = threading.Thread(target=time.sleep, args=(0.5,))
+    t.start()
+    try:
+        assert not C._fork_is_safe()  # another thread: forking could copy a held lock
+    finally:
+        t.join()
+
+
+def test_a_killed_worker_fails_its_cases_and_the_run_goes_on(tmp_path):
+    import multiprocessing
+    import signal
+
+    pred_dir, ref_dir = write_cohort(tmp_path, n=8)
+    cases = C.pair_folders(pred_dir, ref_dir)
+    killed = []
+
+    def kill_workers(rows):
+        if not killed:
+            for proc in multiprocessing.active_children():
+                os.kill(proc.pid, signal.SIGKILL)
+                killed.append(proc.pid)
+
+    res = C.evaluate_cohort(cases, metrics=["dice", "hd"], jobs=2, threads=1, on_case=kill_workers,
+                            out=tmp_path / "out.csv")
+    assert killed
+    assert res.case_ids == [c.case_id for c in cases]  # every case has its rows, failed or not
+    for _, message in res.errors:
+        assert "worker process died" in message
+    ok = {cid for cid in res.case_ids} - {cid for cid, _ in res.errors}
+    assert len(ok) >= 4  # the parent scores cases too, and the pool is restarted
+    want = C.evaluate_cohort(cases, metrics=["dice", "hd"]).rows
+    same([r for r in want if r["case_id"] in ok], [r for r in res.rows if r["case_id"] in ok])
+    assert sorted(C.read_results(tmp_path / "out.csv"), key=lambda r: r["case_id"]) == \
+        sorted(res.rows, key=lambda r: r["case_id"])
 
 
 def test_dask_local_cluster_same_rows(cohort3):

@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402
+import numpy  # noqa: E402
 
 
 def jit(func=None, *, parallel=False):
@@ -62,3 +63,26 @@ SMALL_WORK = 1 << 18
 def serial_if_small(n_voxels):
     """``thread_limit(1)`` when the work is small, else a no-op context."""
     return thread_limit(1 if n_voxels < SMALL_WORK else None)
+
+
+@jit
+def _runtime_probe(n):
+    out = numpy.empty(n, numpy.int64)  # an allocation: loads numba's runtime (NRT) too
+    for i in range(n):
+        out[i] = i
+    return out
+
+
+def load_runtime():
+    """Load numba's per-process machinery (target registries, the NRT, numba's BLAS probe) by calling
+    one tiny cached kernel. About 0.4 s per process here, most of a warm-cache first call; it does not
+    depend on fastseg's own kernels being in the cache, so a worker process does it while it waits."""
+    _runtime_probe(2)
+
+
+def pool_started():
+    """Whether numba's thread pool runs in this process (started by the first parallel kernel or
+    ``set_num_threads``); unknown (a numba without the flag) counts as started."""
+    from numba.np.ufunc import parallel
+
+    return getattr(parallel, "_is_initialized", True) is not False
