@@ -47,7 +47,7 @@ import numpy as np
 from . import _validation as v
 from ._kernels._jit import load_runtime, pool_started
 from .evaluate import evaluate
-from .io import case_id as _case_id_of, check_geometry, load
+from .io import _load, case_id as _case_id_of, check_geometry
 
 __all__ = ["evaluate_cohort", "CohortResult", "Case", "pair_folders", "read_manifest", "read_results",
            "summarize", "format_summary", "parse_gates", "check_gates", "compare", "format_comparison",
@@ -351,7 +351,8 @@ def _read_case(case, opts):
     if case.problem:
         return None, case.problem, 0.0
     try:
-        vols = load(case.pred, reader=opts["reader"]), load(case.ref, reader=opts["reader"])
+        vols = (_load(case.pred, opts["reader"], True, writable=False),
+                _load(case.ref, opts["reader"], True, writable=False))
     except Exception as exc:  # noqa: BLE001 - a failing case becomes an error row, the run goes on
         return None, _message(exc), time.perf_counter() - t0
     return vols, None, time.perf_counter() - t0

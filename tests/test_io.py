@@ -259,6 +259,36 @@ def test_gzip_reader_equals_nibabel(tmp_path, cls, dtype):
     want = nib.load(path)
     vol = fio.load(path, integer=False)
     np.testing.assert_array_equal(vol.array, np.asanyarray(want.dataobj))
+    assert vol.array.flags.writeable
+    view = fio._load(path, "auto", False, writable=False)  # the cohort's read: no copy when unscaled
+    np.testing.assert_array_equal(view.array, vol.array)
+    assert view.array.dtype == vol.array.dtype and view.spacing == vol.spacing
     assert vol.array.dtype == np.asanyarray(want.dataobj).dtype.newbyteorder("=")
     assert vol.spacing == tuple(float(z) for z in want.header.get_zooms())
     np.testing.assert_array_equal(vol.affine, want.affine)
+
+
+@pytest.mark.parametrize("cut", [100, 348, 2000])
+def test_multi_member_gzip_reads_every_member(tmp_path, cut):
+    """A ``.nii.gz`` of several gzip members (concatenated streams, as some tools write) reads whole:
+    the fast path inflates only the first member, sees that it is short and reads them all."""
+    import nibabel as nib
+
+    arr = (np.arange(20 * 16 * 12) % 5).astype(np.uint8).reshape(20, 16, 12)
+    img = nib.Nifti1Image(arr, np.diag([0.8, 0.8, 2.5, 1.0]))
+    raw = img.to_bytes()
+    path = tmp_path / "multi.nii.gz"
+    path.write_bytes(gzip.compress(raw[:cut]) + gzip.compress(raw[cut:]))
+    vol = fio.load(path)
+    np.testing.assert_array_equal(vol.array, arr)
+    np.testing.assert_array_equal(fio._load(path, "auto", True, writable=False).array, arr)
+    np.testing.assert_allclose(vol.spacing, (0.8, 0.8, 2.5), rtol=1e-6)
+
+
+def test_gzip_trailer_claiming_a_huge_size_is_not_trusted(tmp_path):
+    arr = np.ones((8, 8, 8), np.uint8)
+    path = save_nifti(tmp_path / "x.nii.gz", arr)
+    data = bytearray(Path(path).read_bytes())
+    data[-4:] = (0xFFFFFFF0).to_bytes(4, "little")  # ISIZE: the trailer now lies (and fails zlib's check)
+    Path(path).write_bytes(bytes(data))
+    _assert_read_error(path, "cannot read")
