@@ -50,6 +50,11 @@ class thread_limit:
         return False
 
 
+def num_threads():
+    """The number of threads numba's parallel kernels use now in this thread (see ``thread_limit``)."""
+    return numba.get_num_threads()
+
+
 def max_threads():
     """The number of threads numba may use in this process."""
     return numba.config.NUMBA_NUM_THREADS
