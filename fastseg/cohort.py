@@ -627,7 +627,7 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
             workers = None
         n_jobs = 1 if workers is None else workers.n + 1
         n_threads = v.check_threads(threads) or max(1, cores // n_jobs)
-        timing.update(jobs=n_jobs, threads=n_threads)
+        timing.update(jobs=n_jobs, threads=n_threads, workers_started_by=workers.method if workers else None)
         t0 = time.perf_counter()
         bar = None
         if progress:
@@ -692,11 +692,20 @@ def _started():
 
 
 def _fork_is_safe():
-    """Whether worker processes may be forked: on Linux, while this process runs no other thread and
-    numba's thread pool is not started (a forked OpenMP pool hangs the child)."""
+    """Whether worker processes may be forked: on Linux, while this process runs no other Python
+    thread, numba's thread pool is not started and no OpenMP runtime is loaded (another library's
+    OpenMP team, e.g. torch's, would hang a forked child's first parallel region; BLAS pools, started
+    at import, re-create themselves after a fork)."""
     import threading
 
-    return sys.platform == "linux" and threading.active_count() == 1 and not pool_started()
+    if sys.platform != "linux" or threading.active_count() != 1 or pool_started():
+        return False
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            maps = fh.read()
+    except OSError:
+        return False
+    return not any(lib in maps for lib in ("libgomp", "libiomp", "libomp"))
 
 
 class _Workers:

@@ -199,9 +199,13 @@ def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     n_before = len(C.read_results(out))
     assert 0 < n_before
+    summary = tmp_path / "summary.json"
     resumed = run("evaluate", pred_dir, ref_dir, "--tolerance", "1", "--out", out, "--resume", "--jobs", "2",
-                  "--threads", "1")
+                  "--threads", "1", "--summary", summary)
     assert resumed.returncode == 0, resumed.stderr
+    timing = json.loads(summary.read_text())["timing"]
+    assert timing["jobs"] == 2  # the CLI process and one worker, forked on Linux (nothing else runs yet)
+    assert timing["workers_started_by"] == ("fork" if sys.platform == "linux" else "spawn")
     full = tmp_path / "full.csv"
     C.evaluate_cohort(C.pair_folders(pred_dir, ref_dir), tolerance=1.0, out=full, threads=1)
     assert sorted_lines(out) == sorted_lines(full)  # same lines: nothing lost, nothing doubled
