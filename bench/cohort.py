@@ -108,16 +108,19 @@ def main(argv=None):
         }
     ratio = res["jobs2"]["cases_per_s"] / res["jobs1"]["cases_per_s"]
     ratio_p = res["jobs2"]["cases_per_s_process"] / res["jobs1"]["cases_per_s_process"]
+    # each repeat's own ratio (its two runs were back to back): the spread the machine's noise gives
+    pair_ratios = sorted(r1["wall_s"] / r2["wall_s"] for r1, r2 in zip(runs[1], runs[2]))
     for k in ("jobs1", "jobs2"):
         r = res[k]
         print(f"{k}: {r['cases_per_s']:.2f} cases/s ({r['cases_per_s_process']:.2f} with process start), "
               f"reading {r['read_ms_per_case']:.0f} ms + evaluating {r['evaluate_ms_per_case']:.0f} ms per case "
               f"(compute share {100 * (1 - r['read_share']):.0f}%), {r['threads']} thread(s) per worker")
-    print(f"jobs 2 / jobs 1: {ratio:.2f}x scoring, {ratio_p:.2f}x whole process")
+    print(f"jobs 2 / jobs 1: {ratio:.2f}x scoring (repeats: {', '.join(f'{x:.2f}' for x in pair_ratios)}), "
+          f"{ratio_p:.2f}x whole process; workers started by {res['jobs2']['runs'][0].get('workers_started_by')}")
     if a.json:
         with open(a.json, "w") as fh:
-            json.dump(dict(res, ratio=ratio, ratio_process=ratio_p, cases=a.cases, shape=SHAPE, spacing=SPACING,
-                           tolerance=a.tolerance), fh, indent=1)
+            json.dump(dict(res, ratio=ratio, ratio_process=ratio_p, pair_ratios=pair_ratios, cases=a.cases,
+                           shape=SHAPE, spacing=SPACING, tolerance=a.tolerance), fh, indent=1)
 
 
 if __name__ == "__main__":
