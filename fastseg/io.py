@@ -177,8 +177,23 @@ def _load_nibabel(path, writable=True):
         array = np.asanyarray(img.dataobj)  # reads (and decompresses) everything: truncation shows here
     if isinstance(array, np.memmap):  # pragma: no cover - mmap=False above
         array = np.array(array)
+    zero = [a for a, z in enumerate(_stored_pixdim(path, img, data)[1:1 + array.ndim]) if z == 0]
+    if zero:  # nibabel's header check would quietly read them as 1.0: distances in voxels
+        raise ReadError(f"{path}: the header's voxel size (pixdim) is 0 along axis {', '.join(map(str, zero))}; "
+                        f"set the voxel size in the header (nibabel would read it as 1.0).")
     zooms = img.header.get_zooms()
     return array, zooms, img.affine
+
+
+def _stored_pixdim(path, img, data=None):
+    """``pixdim`` as the file stores it (a loaded header has zeros replaced by 1.0 by nibabel)."""
+    import gzip
+
+    n = img.header.sizeof_hdr
+    if data is None:
+        with (gzip.open if path.lower().endswith(".gz") else open)(path, "rb") as fh:
+            data = fh.read(n)
+    return type(img.header)(binaryblock=bytes(data[:n]), check=False)["pixdim"]
 
 
 def _gzipped_nifti(path):

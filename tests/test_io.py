@@ -292,3 +292,22 @@ def test_gzip_trailer_claiming_a_huge_size_is_not_trusted(tmp_path):
     data[-4:] = (0xFFFFFFF0).to_bytes(4, "little")  # ISIZE: the trailer now lies (and fails zlib's check)
     Path(path).write_bytes(bytes(data))
     _assert_read_error(path, "cannot read")
+
+
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz"])
+def test_zero_voxel_size_in_header_is_an_error(tmp_path, ext):
+    """nibabel reads a stored pixdim of 0 as 1.0 (with a log message): fastseg refuses the file
+    instead of measuring that axis in voxels."""
+    import nibabel as nib
+
+    arr = np.zeros((4, 5, 6), np.uint8)
+    img = nib.Nifti1Image(arr, np.diag([0.8, 0.8, 2.5, 1.0]))
+    raw = bytearray(img.to_bytes())
+    pixdim = np.frombuffer(raw, dtype="<f4", count=8, offset=76).copy()  # NIfTI-1: pixdim at byte 76
+    pixdim[2] = 0.0
+    raw[76:108] = pixdim.tobytes()
+    path = tmp_path / f"zero{ext}"
+    path.write_bytes(gzip.compress(bytes(raw)) if ext == ".nii.gz" else bytes(raw))
+    assert nib.load(path).header.get_zooms()[1] == 1.0  # what nibabel makes of it
+    with pytest.raises(fio.ReadError, match=r"pixdim\) is 0 along axis 1"):
+        fio.load(path)
