@@ -268,7 +268,8 @@ def _add_evaluate_parser(sub):
     g.add_argument("--out", "-o", metavar="CSV", help="results CSV, appended and flushed case by case")
     g.add_argument("--summary", metavar="JSON", help="write the per-label summary, gates and timing as JSON")
     g.add_argument("--resume", action="store_true",
-                   help="keep the complete cases already in --out and run the others")
+                   help="keep the complete cases already in --out and run the others (refused when the "
+                        "options differ from the run that wrote it: they are recorded in OUT.options.json)")
     g.add_argument("--retry-errors", action="store_true", help="with --resume: run failed cases again")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     g.add_argument("--fsync", action="store_true", help="fsync the output after every case")

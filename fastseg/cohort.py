@@ -428,7 +428,50 @@ def _warm_up(opts):
 
     pred, ref, spacing = phantom_pair(shape=(10, 14, 14), spacing=(2.5, 0.8, 0.8), seed=0)
     for dtype in (np.uint8, np.uint16):  # one thread: compiling does not depend on the thread count
-        evaluate(pred.astype(dtype), ref.astype(dtype), spacing=spacing, threads=1, **opts["evaluate"])
+        res = evaluate(pred.astype(dtype), ref.astype(dtype), spacing=spacing, threads=1, **opts["evaluate"])
+    return res.metrics
+
+
+def _options_file(out):
+    return os.fspath(out) + ".options.json"
+
+
+def _run_options(opts, metric_names):
+    """What decides a results file's values: compared when a run resumes it (JSON-normalised)."""
+    import json
+
+    e = opts["evaluate"]
+    regions = e["regions"]
+    record = {"metrics": list(metric_names), "convention": opts["convention_name"], "labels": e["labels"],
+              "regions": None if regions is None else {str(k): [int(x) for x in vals] for k, vals in regions.items()},
+              "ignore_label": e["ignore_label"], "boundary_width": e["boundary_width"],
+              "geometry_tolerance": opts["geometry_tolerance"], "check_affine": opts["check_affine"]}
+    return json.loads(json.dumps(record))
+
+
+def _check_and_record_options(out, record, resume):
+    """Refuse to resume a results file written with other options (its rows would mix two runs'
+    definitions), then record this run's options next to it (``OUT.options.json``)."""
+    import json
+
+    path = _options_file(out)
+    if resume and os.path.exists(out) and os.path.getsize(out) > 0 and os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                before = json.load(fh).get("options", {})
+        except (OSError, ValueError, AttributeError) as exc:
+            raise v.InputValueError(f"cannot read {path} (the options of the run to resume): {exc}.") from None
+        diff = [f"{k}: {before.get(k)!r} then, {record[k]!r} now" for k in record if before.get(k) != record[k]]
+        if diff:
+            raise v.InputValueError(
+                f"{os.fspath(out)} was written with other options ({'; '.join(diff)}); resume it with the same "
+                f"options, or write a new output (or overwrite this one).")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        from . import __version__
+
+        json.dump({"fastseg": __version__, "options": record}, fh, indent=1)
+    os.replace(tmp, path)
 
 
 def _cores():
@@ -515,7 +558,9 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
         once. Without it, rows are only returned.
     resume : bool, optional
         Keep the complete cases already in ``out`` and run only the others. A partly written last line
-        or case (a killed run) is dropped and that case runs again.
+        or case (a killed run) is dropped and that case runs again. Every run records its options in
+        ``OUT.options.json``; resuming with other options (metrics, tolerances, convention, labels,
+        regions, ignore label, geometry checks) is refused.
     overwrite : bool, optional
         Replace an existing ``out``. Without ``resume`` or ``overwrite`` an existing file is an error.
     retry_errors : bool, optional
@@ -599,7 +644,9 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
     workers = _Workers(n_jobs - 1) if n_jobs > 1 else None  # this process is one of the n_jobs
     writer = None
     try:
-        _warm_up(opts)
+        metric_names = _warm_up(opts)
+        if out is not None:
+            _check_and_record_options(out, _run_options(opts, metric_names), resume)
         if workers is not None:
             workers.open_gate()
         writer = _ResultsFile(out, resume=resume, overwrite=overwrite, fsync=fsync) if out is not None else None

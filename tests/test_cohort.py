@@ -485,3 +485,22 @@ def test_to_pandas(cohort3):
     res = C.evaluate_cohort(C.pair_folders(pred_dir, ref_dir), metrics=["dice"], threads=1)
     df = res.to_pandas()
     assert isinstance(df, pd.DataFrame) and list(df.columns) == C.COLUMNS and len(df) == len(res.rows)
+
+
+def test_resume_refuses_other_options(tmp_path):
+    pred_dir, ref_dir = write_cohort(tmp_path, n=3)
+    cases = C.pair_folders(pred_dir, ref_dir)
+    out = tmp_path / "out.csv"
+    C.evaluate_cohort(cases[:2], metrics=["dice", "nsd"], tolerance=1.0, out=out)
+    record = __import__("json").loads(Path(str(out) + ".options.json").read_text())
+    assert record["options"]["metrics"] == ["dice", "nsd@1"]
+    with pytest.raises(ValueError, match=r"other options \(metrics: \['dice', 'nsd@1'\] then, \['dice', 'nsd@2'\] now\)"):
+        C.evaluate_cohort(cases, metrics=["dice", "nsd"], tolerance=2.0, out=out, resume=True)
+    with pytest.raises(ValueError, match="convention: 'fastseg' then, 'deepmind' now"):
+        C.evaluate_cohort(cases, metrics=["dice", "nsd"], tolerance=1.0, convention="deepmind", out=out, resume=True)
+    assert len(C.read_results(out)) == 2 * 2 * len(C.evaluate_cohort(cases[:1], metrics=["dice"]).rows)  # untouched
+    res = C.evaluate_cohort(cases, metrics=["dice", "nsd"], tolerance=1.0, out=out, resume=True)  # same: goes on
+    assert res.case_ids == [c.case_id for c in cases]
+    # overwrite starts afresh with the new options
+    C.evaluate_cohort(cases[:1], metrics=["dice"], out=out, overwrite=True)
+    C.evaluate_cohort(cases, metrics=["dice"], out=out, resume=True)
