@@ -4,6 +4,7 @@ One pass over the volume gives the confusion matrix of all labels and every labe
 then, per structure, surfaces and distances are computed once inside the bounding box of the union of
 its pred and ref voxels, and every requested metric is derived from those shared intermediates.
 """
+import functools
 import json
 import math
 import re
@@ -13,7 +14,7 @@ import numpy as np
 from . import _validation as v
 from . import overlap as ov
 from . import surface as sf
-from ._kernels._jit import thread_limit
+from ._kernels._jit import num_threads, thread_limit
 from .conventions import get_convention
 from .topology import cldice_in_crop
 
@@ -305,26 +306,56 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     (p, r), sp_c, transposed = v.c_layout([p, r], sp)
 
     rows = []
+    spatial = [w for w in wanted if w[1] != "overlap"]
     with thread_limit(n_threads):
         lc = ov.label_confusion_full(p, r)  # one pass: all counts and boxes (C-ordered view)
         structs = _structures(lc, labels, regions, ignore_label)
+        done = []
         for key, members in structs:
             c = lc.binary(members, voxel_volume)
             if n_ignored:
                 c = ov.Confusion(c.tp, c.fp, c.fn, c.tn - n_ignored, voxel_volume)
-            state = c.empty_state
-            results = {}
-            for name, kind, _ in wanted:
-                if kind == "overlap":
-                    results[name] = float(OVERLAP[name](c))
-            spatial = [w for w in wanted if w[1] != "overlap"]
-            if spatial:
-                results.update(_spatial_metrics(p, r, lc, members, spatial, sp_c, conv, state, boundary_width,
-                                                transposed))
+            results = {name: float(OVERLAP[name](c)) for name, kind, _ in wanted if kind == "overlap"}
+            done.append((key, members, c.empty_state, results))
+        if spatial:
+            tasks = [functools.partial(_spatial_metrics, p, r, lc, members, spatial, sp_c, conv, state,
+                                       boundary_width, transposed) for _, members, state, _ in done]
+            sizes = [_box_size(lc.bbox(members)) for _, members, _, _ in done]
+            for (_, _, _, results), res in zip(done, _run_structures(tasks, sizes)):
+                results.update(res)
+        for key, _, state, results in done:
             for name, _, _ in wanted:
                 rows.append({"label": key, "metric": name, "value": results[name],
                              "empty_state": state, "convention": conv.name})
     return EvaluationResult(rows, tuple(sp.tolist()), conv.name)
+
+
+def _box_size(box):
+    return 0 if box is None else int(np.prod(box[1::2] - box[0::2] + 1))
+
+
+#: a structure whose box has fewer voxels than this is not worth a thread of its own
+_SMALL_STRUCTURE = 1 << 15
+
+
+def _run_structures(tasks, sizes):
+    """The per-structure computations, in order. With several threads and several structures of some
+    size, structures run side by side, one numba thread each, largest first: the kernels of one
+    structure of a few Mvox scale poorly past one thread (short parallel regions, serial glue), while
+    structures are independent. Each structure's values are the same either way."""
+    workers = min(num_threads(), sum(s >= _SMALL_STRUCTURE for s in sizes))
+    if workers < 2:
+        return [t() for t in tasks]
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(task):
+        with thread_limit(1):
+            return task()
+
+    order = sorted(range(len(tasks)), key=lambda i: -sizes[i])
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastseg-structure") as pool:
+        futures = {i: pool.submit(one, tasks[i]) for i in order}
+        return [futures[i].result() for i in range(len(tasks))]
 
 
 def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width, transposed):

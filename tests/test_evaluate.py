@@ -766,3 +766,44 @@ def test_dtype_does_not_change_anything(ndim):
         assert_rows_identical(got.rows, want.rows)
     got = evaluate(pred.astype(np.uint8), ref.astype(np.int32), **kw)   # mixed dtypes
     assert_rows_identical(got.rows, want.rows)
+
+
+def test_structures_run_side_by_side_in_order_and_raise_the_first_error(monkeypatch):
+    """With several threads, structures of some size run in parallel (one numba thread each): the
+    rows keep the structure order, and the error a serial run would raise first is the one raised."""
+    import sys
+    import threading
+
+    E = sys.modules["fastseg.evaluate"]
+    from fastseg._kernels._jit import thread_limit
+
+    seen = set()
+
+    def task(i):
+        def run():
+            seen.add(threading.current_thread().name)
+            if i in (1, 3):
+                raise ValueError(f"structure {i}")
+            return i
+        return run
+
+    big = [E._SMALL_STRUCTURE] * 4
+    with thread_limit(2):
+        assert E._run_structures([task(0), task(2)], big[:2]) == [0, 2]
+        assert any(name.startswith("fastseg-structure") for name in seen)
+        with pytest.raises(ValueError, match="structure 1"):
+            E._run_structures([task(i) for i in range(4)], big)
+    seen.clear()
+    with thread_limit(2):  # small structures stay in the calling thread
+        assert E._run_structures([task(0), task(2)], [10, 10]) == [0, 2]
+    assert seen == {threading.current_thread().name}
+
+    # end to end: a medpy-convention error (a label missing from pred) is the serial run's error
+    pred, ref = make_pair(9, (96, 64, 64), [3, 17, 300], noise=0.01)
+    pred = np.where(pred == 17, 0, pred)
+    msgs = []
+    for threads in (1, 2):
+        with pytest.raises(ValueError, match="empty") as info:
+            evaluate(pred, ref, metrics=["dice", "hd"], convention="medpy", threads=threads)
+        msgs.append(str(info.value))
+    assert msgs[0] == msgs[1]
