@@ -173,3 +173,17 @@ def test_brute_equals_brute_force(shape):
     for block in (1, 5, 64):
         nearest.brute(np.flatnonzero(features), query, np.asarray(shape, np.int64), spacing, out, block)
         np.testing.assert_allclose(out ** 2, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("r", [0, 1, 2])
+def test_search_any_query_order(r):
+    """Rows are followed along increasing queries (r = 2); any other order (repeats, steps back, long
+    jumps) gives the same distances."""
+    rng = np.random.default_rng(11 + r)
+    features, spacing, query = random_case(rng, (9, 14, 12), 0.05)
+    query = np.sort(query)
+    want, _ = run_search(features, spacing, query, r, 300)
+    for order in (rng.permutation(query.size), np.arange(query.size)[::-1],
+                  np.repeat(np.arange(query.size), 2)):
+        got, _ = run_search(features, spacing, np.ascontiguousarray(query[order]), r, 300)
+        np.testing.assert_array_equal(got, want[order])

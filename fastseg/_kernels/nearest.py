@@ -146,11 +146,34 @@ def search(lines, shape, r, s_r, query, da, db, c, c_max, out, nchunks):
     k = c.size
     inf = np.inf
     for ch in prange(nchunks):
-        for qi in range(m * ch // nchunks, m * (ch + 1) // nchunks):
+        q0 = m * ch // nchunks
+        q1 = m * (ch + 1) // nchunks
+        if q0 >= q1:
+            continue
+        # with r = 2 the in-plane position is the row (ia, ib): followed along increasing queries, a
+        # few rows at a time, instead of two integer divisions per query (15% of the search on an
+        # organ surface); any other step is computed
+        row_end = -(np.int64(1) << 60)  # far below any query: the first one is computed
+        ia = 0
+        ib = 0
+        for qi in range(q0, q1):
             p = query[qi]
-            idx = (p // (n1 * n2), (p // n2) % n1, p % n2)
-            ia = idx[a]
-            ib = idx[b]
+            if r == 2:
+                if p < row_end - n2 or p >= row_end + 4 * n2:
+                    row = p // n2
+                    ia = row // n1
+                    ib = row - ia * n1
+                    row_end = (row + 1) * n2
+                while p >= row_end:
+                    row_end += n2
+                    ib += 1
+                    if ib == n1:
+                        ib = 0
+                        ia += 1
+            else:
+                idx = (p // (n1 * n2), (p // n2) % n1, p % n2)
+                ia = idx[a]
+                ib = idx[b]
             best = inf
             for o in range(k):
                 co = c[o]
