@@ -548,9 +548,10 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
     jobs : int, optional
         Processes scoring cases: this one and ``jobs - 1`` workers. Default 1 (this process only);
         ``None`` or 0 means one per core. At most one per core and one per case. The workers are
-        forked on Linux while this process runs no other thread and no numba thread pool (they
-        inherit the loaded imports), spawned otherwise; they start before the warm-up and load the
-        kernels it compiled. This process scores cases from the start, while the workers start.
+        forked on Linux while this process runs no other thread, no numba thread pool and no OpenMP
+        runtime (they inherit the loaded imports); otherwise forked by a forkserver that loaded them
+        once (Linux; it serves the later runs of this process too) or spawned. They start before the
+        warm-up and load the kernels it compiled. This process scores cases from the start.
     threads : int, optional
         Numba threads per worker. Default: ``cores // jobs`` (workers x threads <= cores).
     out : str or os.PathLike, optional
@@ -726,12 +727,26 @@ def _worker_init(parent_pid, gate):
     def watch():
         while True:
             time.sleep(0.5)
-            if os.getppid() != parent_pid:
+            if not _alive(parent_pid):
                 os._exit(1)
 
     threading.Thread(target=watch, name="fastseg-parent-watch", daemon=True).start()
     load_runtime()  # numba's own start-up, while the parent warms up
     gate.wait()
+
+
+def _alive(pid):
+    """Whether the process ``pid`` (the run's parent; a forkserver worker's own parent is the
+    server) still exists."""
+    if os.getppid() == pid:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - exists, another user's (a reused pid)
+        return True
+    return True
 
 
 def _started():
@@ -755,23 +770,32 @@ def _fork_is_safe():
     return not any(lib in maps for lib in ("libgomp", "libiomp", "libomp"))
 
 
+def _start_method():
+    if _fork_is_safe():
+        return "fork"
+    return "forkserver" if sys.platform == "linux" else "spawn"
+
+
 class _Workers:
     """``n`` worker processes, started at once, before the parent's warm-up; they wait at a gate until
     the warm-up has filled the numba cache (see :func:`_worker_init`).
 
     Forked when that is safe (:func:`_fork_is_safe`), after this process has loaded numba's runtime:
     a worker then inherits the imports and the runtime (about 1 s of CPU per worker here) and is ready
-    once it has loaded the kernels. Otherwise, and for a pool restarted after a worker died, spawned.
+    once it has loaded the kernels. Otherwise, on Linux, forked by a forkserver that has loaded them
+    once (:mod:`fastseg._forkserver`; the server lives as long as this process, so later runs start
+    their workers at once); elsewhere, and for a pool restarted after a worker died, spawned.
     """
 
     def __init__(self, n):
         self.n = n
         self.pool = None
-        if _fork_is_safe():
+        method = _start_method()
+        if method == "fork":
             load_runtime()  # before the fork: the workers inherit it
-            self.restart("fork")
-        else:
-            self.restart()
+        elif method == "forkserver":
+            multiprocessing.get_context("forkserver").set_forkserver_preload(["fastseg._forkserver"])
+        self.restart(method)
 
     def restart(self, method="spawn"):
         """A new pool (the first, or after a worker died)."""

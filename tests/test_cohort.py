@@ -288,14 +288,27 @@ def test_worker_processes_give_the_same_rows(tmp_path):
     same(sorted(C.read_results(tmp_path / "two.csv"), key=lambda r: r["case_id"]), two.rows)
 
 
-def test_spawned_workers_give_the_same_rows(tmp_path, monkeypatch):
-    # where forking is not safe (not Linux, threads running, numba's pool started) workers are spawned
-    monkeypatch.setattr(C, "_fork_is_safe", lambda: False)
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_workers_started_each_way_give_the_same_rows(tmp_path, monkeypatch, method):
+    # where forking this process is not safe (threads running, numba's pool started): a forkserver on
+    # Linux, spawn elsewhere
+    if method == "forkserver" and sys.platform != "linux":
+        pytest.skip("forkserver: Linux only here")
+    monkeypatch.setattr(C, "_start_method", lambda: method)
     pred_dir, ref_dir = write_cohort(tmp_path, n=4)
     cases = C.pair_folders(pred_dir, ref_dir)
     two = C.evaluate_cohort(cases, metrics=["dice", "hd95", "nsd"], tolerance=1.0, jobs=2, threads=1)
-    assert two.timing["jobs"] == 2
+    assert two.timing["jobs"] == 2 and two.timing["workers_started_by"] == method
     same(C.evaluate_cohort(cases, metrics=["dice", "hd95", "nsd"], tolerance=1.0).rows, two.rows)
+
+
+def test_start_method_in_a_busy_process():
+    # numba's pool runs in this test process by now, or another thread does: fork is not safe
+    from fastseg._kernels._jit import thread_limit
+
+    with thread_limit(1):  # starts numba's pool if nothing has yet
+        pass
+    assert C._start_method() == ("forkserver" if sys.platform == "linux" else "spawn")
 
 
 def test_fork_needs_a_quiet_process():
@@ -504,3 +517,14 @@ def test_resume_refuses_other_options(tmp_path):
     # overwrite starts afresh with the new options
     C.evaluate_cohort(cases[:1], metrics=["dice"], out=out, overwrite=True)
     C.evaluate_cohort(cases, metrics=["dice"], out=out, resume=True)
+
+
+def test_workers_watch_the_run_not_their_own_parent():
+    """A forkserver's worker has the server as its parent: it watches the run's process instead, and
+    exits when that is gone."""
+    import subprocess
+
+    assert C._alive(os.getpid()) and C._alive(os.getppid())
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    assert not C._alive(proc.pid)
