@@ -62,7 +62,10 @@ def _labels(case, pred, ref, sp, out, big):
     import fastseg
 
     cm = fastseg.confusion_matrix(pred, ref)
-    out["confusion_matrix_sha1"] = hashlib.sha1(np.ascontiguousarray(np.asarray(cm)).tobytes()).hexdigest()
+    h = hashlib.sha1()
+    for a in (cm.labels, cm.matrix, cm.bbox_pred, cm.bbox_ref, cm.pred_counts, cm.ref_counts):
+        h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+    out["confusion_matrix_sha1"] = h.hexdigest()
     metrics = ["dice", "iou", "precision", "recall", "specificity", "accuracy", "balanced_accuracy", "mcc",
                "volume_similarity", "hd", "hd95", "hd100", "assd", "masd", "nsd", "boundary_iou"]
     if not big:

@@ -23,6 +23,7 @@ import fastseg
 from fastseg._kernels import edt as _kedt
 from fastseg._kernels import surface as _ksurf
 from fastseg._kernels._jit import thread_limit
+from fastseg._kernels.tuning import SMALL_TRANSFORM
 from fastseg._surfel_tables import areas as _areas
 
 from . import cases
@@ -296,7 +297,7 @@ BOUNDARY = Task(
 def fastseg_edt(crop):
     f = _as3(crop.features)
     out = np.empty(f.shape, np.float64)
-    _kedt.distance_to_features_into(f, _sp3(crop.spacing), out)
+    _kedt.distance_to_features_into(f, _sp3(crop.spacing), out, SMALL_TRANSFORM)
     return out.reshape(crop.features.shape)
 
 

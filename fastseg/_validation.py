@@ -85,7 +85,8 @@ def _c_contiguous(a):
     return a if a.flags.c_contiguous else np.array(a, order="C")
 
 
-def _readonly(a):
+def readonly(a):
+    """A read-only view of ``a`` (kernels take read-only inputs; the caller's array is untouched)."""
     v = a.view()
     v.flags.writeable = False
     return v
@@ -100,7 +101,7 @@ def _offending_message(name, bad, n_nan, size):
     )
 
 
-def _to_uint8_mask(a, name):
+def uint8_mask(a, name):
     """A uint8 view of a mask, without copying bool/uint8/int8 input; other dtypes are checked here."""
     if a.dtype == bool or a.dtype == np.uint8 or a.dtype == np.int8:
         return a.view(np.uint8), False  # values > 1 are counted by the kernels
@@ -130,13 +131,13 @@ def binary_pair(pred, ref, *, flat=False):
     p = as_array(pred, "pred")
     r = as_array(ref, "ref")
     check_same_shape(p, r)
-    p8, _ = _to_uint8_mask(p, "pred")
-    r8, _ = _to_uint8_mask(r, "ref")
+    p8, _ = uint8_mask(p, "pred")
+    r8, _ = uint8_mask(r, "ref")
     if flat:
         if p8.flags.f_contiguous and r8.flags.f_contiguous and not (p8.flags.c_contiguous and r8.flags.c_contiguous):
-            return _readonly(p8.ravel(order="F")), _readonly(r8.ravel(order="F"))
-        return _readonly(_c_contiguous(p8).ravel()), _readonly(_c_contiguous(r8).ravel())
-    return _readonly(_c_contiguous(p8)), _readonly(_c_contiguous(r8))
+            return readonly(p8.ravel(order="F")), readonly(r8.ravel(order="F"))
+        return readonly(_c_contiguous(p8).ravel()), readonly(_c_contiguous(r8).ravel())
+    return readonly(_c_contiguous(p8)), readonly(_c_contiguous(r8))
 
 
 def c_layout(arrays, spacing):
@@ -146,8 +147,8 @@ def c_layout(arrays, spacing):
     Returns ``(arrays, spacing, transposed)``.
     """
     if all(a.flags.f_contiguous and not a.flags.c_contiguous for a in arrays):
-        return [_readonly(a.T) for a in arrays], spacing[::-1].copy(), True
-    return [_readonly(_c_contiguous(a)) for a in arrays], spacing, False
+        return [readonly(a.T) for a in arrays], spacing[::-1].copy(), True
+    return [readonly(_c_contiguous(a)) for a in arrays], spacing, False
 
 
 def probability_map(pred, name="pred"):
@@ -181,6 +182,34 @@ def check_fraction(value, name, *, low=0.0, high=None, inclusive_low=True):
             bound += f" and <= {high}"
         raise InputValueError(f"{name} must be a finite number {bound}; got {value!r}.")
     return v
+
+
+def check_percentile(percentile):
+    """A percentile in [0, 100] as a float."""
+    return check_fraction(percentile, "percentile", low=0.0, high=100.0)
+
+
+def check_tolerances(tolerance):
+    """NSD tolerances as a tuple of floats >= 0 and a flag saying whether a single value was given."""
+    if tolerance is None:
+        raise InputValueError(
+            "nsd needs a tolerance in spacing units (e.g. tolerance=2.0 for 2 mm); none was given."
+        )
+    scalar = np.ndim(tolerance) == 0
+    values = [tolerance] if scalar else list(tolerance)
+    if not values:
+        raise InputValueError("tolerance must be a number or a non-empty sequence of numbers; got [].")
+    return tuple(check_fraction(t, "tolerance") for t in values), scalar
+
+
+SKELETON_METHODS = ("fastseg", "skimage")
+
+
+def skeleton_method(method):
+    """``method`` of the skeleton functions; True for ``"fastseg"`` (full re-check), False for ``"skimage"``."""
+    if not isinstance(method, str) or method not in SKELETON_METHODS:
+        raise InputValueError(f'method must be "fastseg" or "skimage"; got {method!r}.')
+    return method == "fastseg"
 
 
 def check_threads(threads):

@@ -1,6 +1,5 @@
 """The ``fastseg`` command line: ``evaluate`` (a cohort of files), ``compare`` (two runs), ``demo``."""
 import argparse
-import json
 import math
 import os
 import sys
@@ -8,7 +7,8 @@ import tempfile
 import textwrap
 import time
 
-from . import __version__
+from ._output import check_new_output, write_json_atomic
+from ._version import __version__
 
 #: exit statuses (documented in ``fastseg --help`` and each command's help)
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_CASE_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -94,26 +94,6 @@ def _parse_cap(text):
     return c
 
 
-def _json_clean(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    if isinstance(x, dict):
-        return {str(k): _json_clean(val) for k, val in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_clean(val) for val in x]
-    return x
-
-
-def _write_json(path, data):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(_json_clean(data), f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 # ------------------------------------------------------------------------------------- evaluate
 
 def _cases_from_args(args):
@@ -126,18 +106,6 @@ def _cases_from_args(args):
     if not (args.pred and args.ref):
         raise UsageError("give PRED and REF folders, or --manifest pairs.csv.")
     return pair_folders(args.pred, args.ref)
-
-
-def _metric_names(eval_kwargs):
-    """The result metric names of these options (to check gates before the run)."""
-    import numpy as np
-
-    from .evaluate import evaluate
-
-    a = np.zeros((4, 4, 4), np.uint8)
-    a[1:3, 1:3, 1:3] = 1
-    kw = dict(eval_kwargs, labels=[1], regions=None, ignore_label=None)
-    return set(evaluate(a, a, **kw).metrics)
 
 
 def _cmd_evaluate(args):
@@ -154,15 +122,16 @@ def _cmd_evaluate(args):
     fail_over = cohort.parse_gates(args.fail_over, "--fail-over")
     if args.resume and not args.out:
         raise UsageError("--resume needs --out (the results file to continue).")
-    if args.out and not (args.resume or args.overwrite) and os.path.exists(args.out) \
-            and os.path.getsize(args.out) > 0:
-        raise UsageError(f"the output {args.out} exists; pass --resume to continue it or --overwrite to replace it.")
+    if args.out:
+        check_new_output(args.out, resume=args.resume, overwrite=args.overwrite, flags=True)
     if args.retry_errors and not args.resume:
         raise UsageError("--retry-errors goes with --resume.")
     if args.jobs is not None and args.jobs < 0:
         raise UsageError(f"--jobs must be >= 0 (0 = one per core); got {args.jobs}.")
     if fail_under or fail_over:
-        names = _metric_names(eval_kwargs)
+        from .evaluate import metric_names
+
+        names = metric_names(eval_kwargs["metrics"], tolerance=eval_kwargs["tolerance"])
         for metric, _, _ in fail_under + fail_over:
             if metric not in names:
                 raise UsageError(f"gate on metric {metric!r}, which this run does not compute; "
@@ -203,7 +172,7 @@ def _cmd_evaluate(args):
         if args.resume and skipped > 0:
             print(f"{skipped} case(s) kept from {args.out}.", file=sys.stderr)
     if args.summary:
-        _write_json(args.summary, dict(summary, gates=gates, timing=timing, fastseg=__version__))
+        write_json_atomic(args.summary, dict(summary, gates=gates, timing=timing, fastseg=__version__))
     if summary["n_errors"]:
         return EXIT_CASE_ERRORS
     if any(not g["passed"] for g in gates):
@@ -328,7 +297,7 @@ def _cmd_compare(args):
     elif max_drop or max_rise:
         print("\nno regression.")
     if args.json:
-        _write_json(args.json, res)
+        write_json_atomic(args.json, res)
     return EXIT_GATE if res["regressions"] else EXIT_OK
 
 

@@ -44,8 +44,10 @@ Examples
 3
 """
 import dataclasses
+import math
 from dataclasses import dataclass
 
+from ._engine.counts import BOTH_EMPTY, NOT_EMPTY, PRED_EMPTY, REF_EMPTY
 from ._validation import InputTypeError, InputValueError
 
 SURFACES = ("surfel", "voxel")
@@ -104,6 +106,42 @@ class Convention:
     def weighted(self):
         """True when surface elements are weighted by physical area (surfel mode)."""
         return self.surface == "surfel"
+
+    # ---- the rules that differ between peers, in one place
+
+    def check_empty(self, state):
+        """Raise when this convention defines no surface distance for the pair's empty ``state``
+        (``empty="raise"``, as MedPy)."""
+        if self.empty == "raise" and state != NOT_EMPTY:
+            side = {BOTH_EMPTY: "both masks are", REF_EMPTY: "ref is", PRED_EMPTY: "pred is"}[state]
+            raise InputValueError(
+                f"{side} empty, and the {self.name!r} convention (like MedPy) defines no surface distance "
+                f"for empty masks; use convention='fastseg' for inf/0.0 results."
+            )
+
+    def empty_value(self, state, metric):
+        """The value the empty-mask policy fixes for ``metric`` (``"hd"``, ``"mean"`` or ``"nsd"``)
+        of a pair in ``state``, or None when it is computed from the distance sets."""
+        policy = self.empty
+        if state == NOT_EMPTY or policy == "deepmind":
+            return None  # deepmind: its own arithmetic on the (possibly empty) sets, reproduced as is
+        if policy == "monai":
+            if state == BOTH_EMPTY:
+                return math.nan
+            return {"hd": None, "mean": math.inf, "nsd": 0.0}[metric]
+        if policy == "metricsreloaded" and state == BOTH_EMPTY:
+            return math.nan if metric == "nsd" else 0.0
+        # fastseg (and metricsreloaded one-sided: inf, see the module docstring)
+        if state == BOTH_EMPTY:
+            return 1.0 if metric == "nsd" else 0.0
+        return 0.0 if metric == "nsd" else math.inf
+
+    def hd_percentile(self, percentile):
+        """The percentile this convention actually takes when asked for ``percentile``: MONAI tests
+        ``if not percentile`` and returns the maximum for 0."""
+        if self.empty == "monai" and percentile == 0.0:
+            return 100.0
+        return percentile
 
 
 PRESETS = {

@@ -8,42 +8,89 @@ import functools
 import json
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import _validation as v
-from . import overlap as ov
-from . import surface as sf
+from ._engine.counts import NOT_EMPTY, Confusion, count_labels
+from ._engine.distances import band_counts, distances_in_crop
+from ._engine.skeletons import cldice_in_crop
+from ._kernels import tuning
 from ._kernels._jit import num_threads, thread_limit
+from ._output import json_clean, to_pandas
 from .conventions import get_convention
-from .topology import cldice_in_crop
+from .metrics.overlap import FORMULAS
+from .metrics.surface import SurfaceDistances, assd, hausdorff, masd, nsd
 
-__all__ = ["evaluate", "EvaluationResult", "METRICS", "DEFAULT_METRICS"]
+__all__ = ["evaluate", "EvaluationResult", "METRICS", "DEFAULT_METRICS", "REGISTRY", "MetricInfo",
+           "metric_names"]
 
 #: overlap metrics: name -> function of a Confusion
-OVERLAP = {
-    "dice": ov.dice_from,
-    "iou": ov.jaccard_from,
-    "jaccard": ov.jaccard_from,
-    "precision": ov.precision_from,
-    "recall": ov.recall_from,
-    "sensitivity": ov.recall_from,
-    "specificity": ov.specificity_from,
-    "accuracy": ov.accuracy_from,
-    "balanced_accuracy": ov.balanced_accuracy_from,
-    "mcc": ov.mcc_from,
-    "volume_similarity": ov.volume_similarity_from,
-    "pred_volume": lambda c: float(c.pred_volume),
-    "ref_volume": lambda c: float(c.ref_volume),
-    "pred_volume_ml": lambda c: float(c.pred_volume_ml),
-    "ref_volume_ml": lambda c: float(c.ref_volume_ml),
-    "volume_difference_ml": lambda c: float(c.pred_volume_ml - c.ref_volume_ml),
-}
+OVERLAP = FORMULAS
 #: distance metrics (``hdNN`` for any percentile NN, ``nsd@T`` per tolerance, also accepted)
 DISTANCE = ("hd", "assd", "masd", "nsd", "boundary_iou")
 TOPOLOGY = ("cldice",)
 METRICS = tuple(OVERLAP) + DISTANCE + TOPOLOGY
 DEFAULT_METRICS = ("dice", "iou", "precision", "recall", "hd", "hd95", "assd", "masd", "nsd")
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What :func:`evaluate` knows of one metric name: its family, the shared computation it is
+    derived from, the option it needs, and a one-line definition."""
+
+    name: str
+    family: str   #: "overlap", "surface" or "topology"
+    needs: str    #: "counts", "surface distances", "bands" or "skeletons"
+    option: str   #: the evaluate() option it needs ("" for none)
+    definition: str
+
+
+def _registry():
+    rows = [
+        ("dice", "overlap", "2 TP / (2 TP + FP + FN)"), ("iou", "overlap", "TP / (TP + FP + FN)"),
+        ("jaccard", "overlap", "alias of iou"), ("precision", "overlap", "TP / (TP + FP)"),
+        ("recall", "overlap", "TP / (TP + FN)"), ("sensitivity", "overlap", "alias of recall"),
+        ("specificity", "overlap", "TN / (TN + FP)"), ("accuracy", "overlap", "(TP + TN) / N"),
+        ("balanced_accuracy", "overlap", "(recall + specificity) / 2"),
+        ("mcc", "overlap", "Matthews correlation coefficient"),
+        ("volume_similarity", "overlap", "1 - |FN - FP| / (2 TP + FP + FN)"),
+        ("pred_volume", "overlap", "volume of pred (spacing units cubed)"),
+        ("ref_volume", "overlap", "volume of ref (spacing units cubed)"),
+        ("pred_volume_ml", "overlap", "volume of pred in mL (spacing in mm)"),
+        ("ref_volume_ml", "overlap", "volume of ref in mL (spacing in mm)"),
+        ("volume_difference_ml", "overlap", "pred_volume_ml - ref_volume_ml"),
+    ]
+    out = {name: MetricInfo(name, fam, "counts", "", d) for name, fam, d in rows}
+    assert set(out) == set(OVERLAP)
+    for name, option, d in (
+            ("hd", "", "Hausdorff distance (max of the two directed maxima)"),
+            ("hdNN", "percentiles", "NN-th percentile Hausdorff distance, e.g. hd95 ('hdq': one per percentiles)"),
+            ("assd", "", "average symmetric surface distance"),
+            ("masd", "", "mean of the two directed mean surface distances"),
+            ("nsd", "tolerance", "normalised surface distance (surface Dice) at each tolerance ('nsd@T': at T)")):
+        out[name] = MetricInfo(name, "surface", "surface distances", option, d)
+    out["boundary_iou"] = MetricInfo("boundary_iou", "surface", "bands", "boundary_width",
+                                     "IoU of the inner bands of width boundary_width")
+    out["cldice"] = MetricInfo("cldice", "topology", "skeletons", "", "centreline Dice")
+    return out
+
+
+def metric_names(metrics=None, *, percentiles=(95,), tolerance=None):
+    """The names of the rows :func:`evaluate` reports for these options, in order, without computing
+    anything (checks them as ``evaluate`` does).
+
+    Examples
+    --------
+    >>> metric_names(["dice", "hdq", "nsd"], percentiles=(95, 99), tolerance=(1, 2))
+    ['dice', 'hd95', 'hd99', 'nsd@1', 'nsd@2']
+    >>> metric_names()[:5]
+    ['dice', 'iou', 'precision', 'recall', 'hd']
+    """
+    tolerances = None if tolerance is None else v.check_tolerances(tolerance)[0]
+    percentiles = tuple(v.check_percentile(q) for q in np.atleast_1d(percentiles).tolist())
+    return [name for name, _, _ in _expand_metrics(metrics, percentiles, tolerances)]
+
 
 _HDQ = re.compile(r"^hd(\d+(?:\.\d+)?)$")
 _NSDT = re.compile(r"^nsd@(.+)$")
@@ -76,7 +123,7 @@ def _expand_metrics(metrics, percentiles, tolerances):
         elif key == "hdq":
             out.extend((f"hd{_fmt(q)}", "hd", q) for q in percentiles)
         elif _HDQ.match(key):
-            q = sf.check_percentile(float(_HDQ.match(key).group(1)))
+            q = v.check_percentile(float(_HDQ.match(key).group(1)))
             out.append((f"hd{_fmt(q)}", "hd", q))
         elif key in ("assd", "masd"):
             out.append((key, key, None))
@@ -93,7 +140,7 @@ def _expand_metrics(metrics, percentiles, tolerances):
                     t = float(_NSDT.match(key).group(1))
                 except ValueError:
                     raise v.InputValueError(f"metric {name!r}: the tolerance after '@' must be a number.") from None
-                t, = sf.check_tolerances(t)[0]
+                t, = v.check_tolerances(t)[0]
                 out.append((f"nsd@{_fmt(t)}", "nsd", t))
         elif key == "boundary_iou":
             out.append((key, key, None))
@@ -106,6 +153,10 @@ def _expand_metrics(metrics, percentiles, tolerances):
             )
     seen = set()
     return [m for m in out if not (m[0] in seen or seen.add(m[0]))]
+
+
+#: every metric name evaluate accepts (``hdNN`` and ``nsd@T`` stand for their families)
+REGISTRY = _registry()
 
 
 def _structures(lc, labels, regions, ignore_label):
@@ -172,20 +223,12 @@ class EvaluationResult:
 
     def to_json(self, **kwargs):
         """JSON of the rows; inf and NaN become the strings "inf", "-inf", "nan" (valid JSON)."""
-        def clean(x):
-            if isinstance(x, float) and not math.isfinite(x):
-                return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-            return x
-        rows = [{k: clean(val) for k, val in r.items()} for r in self.rows]
+        rows = [{k: json_clean(val) for k, val in r.items()} for r in self.rows]
         return json.dumps({"convention": self.convention, "spacing": list(self.spacing), "rows": rows}, **kwargs)
 
     def to_pandas(self):
         """A long-format ``pandas.DataFrame`` (pandas is optional)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("to_pandas() needs pandas: pip install 'fastseg[pandas]'.") from exc
-        return pd.DataFrame(self.rows, columns=["label", "metric", "value", "empty_state", "convention"])
+        return to_pandas(self.rows, ["label", "metric", "value", "empty_state", "convention"])
 
     def __repr__(self):
         metrics = self.metrics
@@ -271,8 +314,8 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     (0.9412, 0.0)
     """
     conv = get_convention(convention)
-    tolerances = None if tolerance is None else sf.check_tolerances(tolerance)[0]
-    percentiles = tuple(sf.check_percentile(q) for q in np.atleast_1d(percentiles).tolist())
+    tolerances = None if tolerance is None else v.check_tolerances(tolerance)[0]
+    percentiles = tuple(v.check_percentile(q) for q in np.atleast_1d(percentiles).tolist())
     wanted = _expand_metrics(metrics, percentiles, tolerances)
     if any(kind == "boundary_iou" for _, kind, _ in wanted):
         boundary_width = v.check_fraction(boundary_width, "boundary_width", low=0.0, inclusive_low=False) \
@@ -308,13 +351,13 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     rows = []
     spatial = [w for w in wanted if w[1] != "overlap"]
     with thread_limit(n_threads):
-        lc = ov.label_confusion_full(p, r)  # one pass: all counts and boxes (C-ordered view)
+        lc = count_labels(p, r, None, p.shape, False)  # one pass: all counts and boxes (C-ordered view)
         structs = _structures(lc, labels, regions, ignore_label)
         done = []
         for key, members in structs:
             c = lc.binary(members, voxel_volume)
             if n_ignored:
-                c = ov.Confusion(c.tp, c.fp, c.fn, c.tn - n_ignored, voxel_volume)
+                c = Confusion(c.tp, c.fp, c.fn, c.tn - n_ignored, voxel_volume)
             results = {name: float(OVERLAP[name](c)) for name, kind, _ in wanted if kind == "overlap"}
             done.append((key, members, c.empty_state, results))
         if spatial:
@@ -334,16 +377,12 @@ def _box_size(box):
     return 0 if box is None else int(np.prod(box[1::2] - box[0::2] + 1))
 
 
-#: a structure whose box has fewer voxels than this is not worth a thread of its own
-_SMALL_STRUCTURE = 1 << 15
-
-
 def _run_structures(tasks, sizes):
     """The per-structure computations, in order. With several threads and several structures of some
     size, structures run side by side, one numba thread each, largest first: the kernels of one
     structure of a few Mvox scale poorly past one thread (short parallel regions, serial glue), while
     structures are independent. Each structure's values are the same either way."""
-    workers = min(num_threads(), sum(s >= _SMALL_STRUCTURE for s in sizes))
+    workers = min(num_threads(), sum(s >= tuning.SMALL_STRUCTURE for s in sizes))
     if workers < 2:
         return [t() for t in tasks]
     from concurrent.futures import ThreadPoolExecutor
@@ -363,33 +402,33 @@ def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width
     out = {}
     sd = None
     if any(kind in ("hd", "assd", "masd", "nsd") for _, kind, _ in spatial):
-        sf._check_empty_allowed(conv, state)
+        conv.check_empty(state)
         if box is None:
             e = np.zeros(0)
-            sd = sf.SurfaceDistances(e, e, e, e, state, conv, tuple(sp.tolist()))
+            sd = SurfaceDistances(e, e, e, e, state, conv, tuple(sp.tolist()))
         else:
             pc, rc = _crop_structure(p, r, members, box)
-            d_pr, w_p, d_rp, w_r = sf.distances_in_crop(pc, rc, sp, conv)
-            sd = sf.SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, tuple(sp.tolist()))
+            d_pr, w_p, d_rp, w_r = distances_in_crop(pc, rc, sp, conv)
+            sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, tuple(sp.tolist()))
     tols = [t for _, kind, t in spatial if kind == "nsd"]
-    nsd_values = dict(zip(tols, sf.nsd_of(sd, tols))) if tols else {}
+    nsd_values = dict(zip(tols, nsd(sd, tolerance=tols))) if tols else {}
     for name, kind, param in spatial:
         if kind == "hd":
-            out[name] = sf.hausdorff(sd, percentile=param)
+            out[name] = hausdorff(sd, percentile=param)
         elif kind == "assd":
-            out[name] = sf.assd(sd)
+            out[name] = assd(sd)
         elif kind == "masd":
-            out[name] = sf.masd(sd)
+            out[name] = masd(sd)
         elif kind == "nsd":
             out[name] = nsd_values[param]
         elif box is None:  # boundary_iou, cldice: both empty
             out[name] = 1.0
-        elif state != ov.NOT_EMPTY:  # one empty: a miss
+        elif state != NOT_EMPTY:  # one empty: a miss
             out[name] = 0.0
         else:
             pc, rc = _crop_structure(p, r, members, box)
             if kind == "boundary_iou":
-                inter, union = sf.band_counts(pc, rc, sp, boundary_width)
+                inter, union = band_counts(pc, rc, sp, boundary_width)
                 out[name] = inter / union if union else 1.0
             else:
                 if transposed:  # thinning depends on the axis order: undo the internal transposition

@@ -2,6 +2,7 @@
 import numpy as np
 
 from . import _validation as v
+from ._kernels import tuning
 from ._kernels._jit import thread_limit
 from ._kernels.edt import distance_to_features_into
 
@@ -97,5 +98,5 @@ def edt(mask, *, spacing=None, threads=None):
     else:
         out3 = out
     with thread_limit(n_threads):
-        distance_to_features_into(features, sp, out3)
+        distance_to_features_into(features, sp, out3, tuning.SMALL_TRANSFORM)
     return out

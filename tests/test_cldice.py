@@ -11,7 +11,8 @@ from scipy import ndimage as ndi
 
 import fastseg
 from fastseg import _validation as v
-from fastseg.topology import cldice, cldice_in_crop, skeletonize
+from fastseg._engine.skeletons import cldice_in_crop
+from fastseg.topology import cldice, skeletonize
 
 skimage_morphology = pytest.importorskip("skimage.morphology")
 skimage_measure = pytest.importorskip("skimage.measure")

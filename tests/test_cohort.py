@@ -13,6 +13,7 @@ import pytest
 
 import fastseg
 from fastseg import cohort as C
+from fastseg.cohort import workers as W
 from fastseg.io import load
 from fastseg.phantom import phantom_pair
 
@@ -294,7 +295,7 @@ def test_workers_started_each_way_give_the_same_rows(tmp_path, monkeypatch, meth
     # Linux, spawn elsewhere
     if method == "forkserver" and sys.platform != "linux":
         pytest.skip("forkserver: Linux only here")
-    monkeypatch.setattr(C, "_start_method", lambda: method)
+    monkeypatch.setattr(W, "start_method", lambda: method)
     pred_dir, ref_dir = write_cohort(tmp_path, n=4)
     cases = C.pair_folders(pred_dir, ref_dir)
     two = C.evaluate_cohort(cases, metrics=["dice", "hd95", "nsd"], tolerance=1.0, jobs=2, threads=1)
@@ -308,18 +309,18 @@ def test_start_method_in_a_busy_process():
 
     with thread_limit(1):  # starts numba's pool if nothing has yet
         pass
-    assert C._start_method() == ("forkserver" if sys.platform == "linux" else "spawn")
+    assert W.start_method() == ("forkserver" if sys.platform == "linux" else "spawn")
 
 
 def test_fork_needs_a_quiet_process():
     import threading
 
-    if sys.platform == "linux" and not C.pool_started():  # as a fresh CLI process sees it
-        assert C._fork_is_safe() == (threading.active_count() == 1 and "gomp" not in Path("/proc/self/maps").read_text())
+    if sys.platform == "linux" and not W.pool_started():  # as a fresh CLI process sees it
+        assert W.fork_is_safe() == (threading.active_count() == 1 and "gomp" not in Path("/proc/self/maps").read_text())
     t = threading.Thread(target=time.sleep, args=(0.5,))
     t.start()
     try:
-        assert not C._fork_is_safe()  # another thread: forking could copy a held lock
+        assert not W.fork_is_safe()  # another thread: forking could copy a held lock
     finally:
         t.join()
 
@@ -524,7 +525,7 @@ def test_workers_watch_the_run_not_their_own_parent():
     exits when that is gone."""
     import subprocess
 
-    assert C._alive(os.getpid()) and C._alive(os.getppid())
+    assert W.alive(os.getpid()) and W.alive(os.getppid())
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    assert not C._alive(proc.pid)
+    assert not W.alive(proc.pid)

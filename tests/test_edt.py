@@ -4,11 +4,13 @@ brute-force reference, invariances (memory order, thread count, spacing scale) a
 import itertools
 
 import numpy as np
+
 import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage
 
+from fastseg._kernels.tuning import SMALL_TRANSFORM
 from fastseg.transform import edt
 from fastseg._kernels.edt import (
     _transform_parallel, _transform_serial, distance_to_features_into, sq_distance_to_features,
@@ -224,7 +226,7 @@ def test_property_matches_scipy(case):
 
 def test_kernel_without_features_is_all_inf():
     for shape in [(3, 4, 5), (1, 6, 7), (1, 1, 1)]:
-        d = sq_distance_to_features(np.zeros(shape, np.uint8), np.array([2.5, 0.8, 0.8]))
+        d = sq_distance_to_features(np.zeros(shape, np.uint8), np.array([2.5, 0.8, 0.8]), SMALL_TRANSFORM)
         assert d.shape == shape and d.dtype == np.float64
         assert np.isinf(d).all() and not np.isnan(d).any()
 
@@ -234,13 +236,13 @@ def test_kernel_squared_distances_and_into_variants():
     feats = (rng.random((7, 8, 9)) < 0.1).astype(np.uint8)
     feats[3, 4, 5] = 2  # any non-zero value is a feature
     sp = np.array([2.5, 0.8, 0.7])
-    sq = sq_distance_to_features(feats, sp)
+    sq = sq_distance_to_features(feats, sp, SMALL_TRANSFORM)
     assert_close(np.sqrt(sq), brute_edt(feats == 0, sp))
     assert (sq[feats != 0] == 0).all()
     out = np.full(feats.shape, np.nan)
-    sq_distance_to_features_into(feats, sp, out)
+    sq_distance_to_features_into(feats, sp, out, SMALL_TRANSFORM)
     np.testing.assert_array_equal(out, sq)
-    distance_to_features_into(feats, sp, out)
+    distance_to_features_into(feats, sp, out, SMALL_TRANSFORM)
     np.testing.assert_array_equal(out, np.sqrt(sq))
 
 
@@ -261,7 +263,7 @@ def test_kernel_2d_through_size_one_axis():
     """2D callers pass (1, H, W) with spacing (1, s0, s1): the size-1 axis contributes nothing."""
     rng = np.random.default_rng(9)
     feats = (rng.random((11, 13)) < 0.15).astype(np.uint8)
-    sq = sq_distance_to_features(feats[None], np.array([1.0, 0.8, 2.5]))[0]
+    sq = sq_distance_to_features(feats[None], np.array([1.0, 0.8, 2.5]), SMALL_TRANSFORM)[0]
     assert_close(np.sqrt(sq), scipy_edt(feats == 0, (0.8, 2.5)))
 
 
@@ -271,7 +273,7 @@ def test_kernel_lines_without_features_give_no_nan():
     feats[2, 0, 0] = 1
     feats[0, 4, 3] = 1
     sp = np.array([1.0, 2.0, 3.0])
-    sq = sq_distance_to_features(feats, sp)
+    sq = sq_distance_to_features(feats, sp, SMALL_TRANSFORM)
     assert np.isfinite(sq).all()
     assert_close(np.sqrt(sq), brute_edt(feats == 0, sp))
 

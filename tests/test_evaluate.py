@@ -787,7 +787,9 @@ def test_structures_run_side_by_side_in_order_and_raise_the_first_error(monkeypa
             return i
         return run
 
-    big = [E._SMALL_STRUCTURE] * 4
+    from fastseg._kernels.tuning import SMALL_STRUCTURE
+
+    big = [SMALL_STRUCTURE] * 4
     with thread_limit(2):
         assert E._run_structures([task(0), task(2)], big[:2]) == [0, 2]
         assert any(name.startswith("fastseg-structure") for name in seen)

@@ -260,7 +260,7 @@ def test_gzip_reader_equals_nibabel(tmp_path, cls, dtype):
     vol = fio.load(path, integer=False)
     np.testing.assert_array_equal(vol.array, np.asanyarray(want.dataobj))
     assert vol.array.flags.writeable
-    view = fio._load(path, "auto", False, writable=False)  # the cohort's read: no copy when unscaled
+    view = fio.load(path, integer=False, writable=False)  # the cohort's read: no copy when unscaled
     np.testing.assert_array_equal(view.array, vol.array)
     assert view.array.dtype == vol.array.dtype and view.spacing == vol.spacing
     assert vol.array.dtype == np.asanyarray(want.dataobj).dtype.newbyteorder("=")
@@ -281,7 +281,7 @@ def test_multi_member_gzip_reads_every_member(tmp_path, cut):
     path.write_bytes(gzip.compress(raw[:cut]) + gzip.compress(raw[cut:]))
     vol = fio.load(path)
     np.testing.assert_array_equal(vol.array, arr)
-    np.testing.assert_array_equal(fio._load(path, "auto", True, writable=False).array, arr)
+    np.testing.assert_array_equal(fio.load(path, writable=False).array, arr)
     np.testing.assert_allclose(vol.spacing, (0.8, 0.8, 2.5), rtol=1e-6)
 
 

@@ -1,14 +1,17 @@
 """The ordered nearest-feature search (``fastseg._kernels.nearest``) that surface distances use:
 line distances and query distances against brute force, the unresolved-query contract of a short
-offset list, and every tier of ``fastseg.surface._distances_at`` (short lists, long lists, the full
+offset list, and every tier of ``fastseg._engine.distances.distances_at`` (short lists, long lists, the full
 transform) giving the same values as the transform read at the queries.
 """
 import numpy as np
+
 import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import ndimage
 
-from fastseg import surface
+from fastseg._kernels import tuning
+from fastseg._kernels.tuning import SMALL_TRANSFORM
+from fastseg._engine import distances as surface
 from fastseg._kernels import nearest
 from fastseg._kernels._jit import thread_limit
 
@@ -70,7 +73,7 @@ def test_line_distances_brute_force(generic, r, shape, density):
 
 def run_search(features, spacing, query, r, count):
     shape = features.shape
-    da, db, c, c_max = surface._offsets(shape, spacing, r, count)
+    da, db, c, c_max = surface.offsets(shape, spacing, r, count)
     out = np.empty(query.size)
     nearest.search(lines_of(features, r), np.asarray(shape, np.int64), r, float(spacing[r]), query,
                    da, db, c, c_max, out, 3)
@@ -101,7 +104,7 @@ def test_search_same_bits_as_transform_on_last_axis():
     features, spacing, query = random_case(rng, (12, 10, 15), 0.01)
     out, _ = run_search(features, spacing, query, 2, 100000)
     sq = np.empty(features.shape)
-    sq_distance_to_features_into(features, spacing, sq)
+    sq_distance_to_features_into(features, spacing, sq, SMALL_TRANSFORM)
     assert np.array_equal(out, np.sqrt(sq.reshape(-1)[query]))
 
 
@@ -111,8 +114,8 @@ def test_search_same_bits_as_transform_on_last_axis():
                                            ((12, 9, 14), (1.0, 1.0, 1.0)), ((15, 11, 8), (0.7, 2.0, 3.0))])
 def test_distances_at_every_tier(monkeypatch, tiers, budget, shape, spacing):
     """Short lists leave far queries to the next tier or the transform: values never change."""
-    monkeypatch.setattr(surface, "_TIERS", tiers)
-    monkeypatch.setattr(surface, "_TRANSFORM_COST", budget)
+    monkeypatch.setattr(tuning, "SEARCH_TIERS", tiers)
+    monkeypatch.setattr(tuning, "TRANSFORM_COST", budget)
     rng = np.random.default_rng(len(tiers) + budget % 7)
     sp = np.asarray(spacing, float)
     for density in (0.001, 0.02, 0.3):
@@ -120,7 +123,7 @@ def test_distances_at_every_tier(monkeypatch, tiers, budget, shape, spacing):
         features.flat[rng.integers(features.size)] = 1
         source = np.flatnonzero(features)
         query = np.sort(rng.choice(features.size, size=50, replace=False))
-        got = surface._distances_at(source, shape, sp, query)
+        got = surface.distances_at(source, shape, sp, query)
         np.testing.assert_allclose(got, transform_at(features, sp, query), rtol=1e-12)
 
 
@@ -134,9 +137,9 @@ def test_distances_at_far_cluster_uses_transform(monkeypatch):
     query = np.ravel_multi_index(np.unravel_index(query, (2, 3, 3)) + np.array([[17], [55], [55]]), shape)
     want = transform_at(features, sp, query)
     for tiers, cost in (((4096, 1 << 16), 4), ((2, 8), 4), ((2,), 4), ((2, 8), 0), ((2, 10 ** 9), 10 ** 6)):
-        monkeypatch.setattr(surface, "_TIERS", tiers)
-        monkeypatch.setattr(surface, "_TRANSFORM_COST", cost)
-        np.testing.assert_allclose(surface._distances_at(np.flatnonzero(features), shape, sp, query),
+        monkeypatch.setattr(tuning, "SEARCH_TIERS", tiers)
+        monkeypatch.setattr(tuning, "TRANSFORM_COST", cost)
+        np.testing.assert_allclose(surface.distances_at(np.flatnonzero(features), shape, sp, query),
                                    want, rtol=1e-12)
 
 
@@ -146,7 +149,7 @@ def test_distances_at_far_cluster_uses_transform(monkeypatch):
 def test_search_property(seed, count, shape):
     rng = np.random.default_rng(seed)
     features, spacing, query = random_case(rng, shape, rng.uniform(0.0, 0.3))
-    r = surface._line_axis(shape, spacing)
+    r = surface.line_axis(shape, spacing)
     out, c_max = run_search(features, spacing, query, r, count)
     want = brute(features, spacing, query)
     resolved = out >= 0

@@ -900,7 +900,7 @@ def test_bounds(case, conv_id):
 def test_sorted_pairs_equal_two_key_sort(seed, n, levels, n_weights):
     """Distance then weight, as ``np.lexsort((w, d))`` orders them: ties, long runs, inf, and codes
     of equal weight included (surfel weights are ``table[code]``)."""
-    from fastseg.surface import _sorted
+    from fastseg._engine.distances import sort_by_distance as _sorted
 
     rng = np.random.default_rng(seed)
     table = np.zeros(256)

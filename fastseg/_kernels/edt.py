@@ -30,8 +30,9 @@ functions", Theory of Computing 8, 2012), separable, one pass per axis:
 
 Every pass works on independent lines split into at most 256 chunks, a
 number that does not depend on the thread count, so the result is
-bit-identical whatever the number of threads; below 32768 voxels the same
-chunks run on the calling thread. Scratch memory is allocated once per chunk,
+bit-identical whatever the number of threads; below ``serial_below`` voxels
+(``fastseg._kernels.tuning.SMALL_TRANSFORM`` from Python) the same chunks run on
+the calling thread. Scratch memory is allocated once per chunk,
 never per line. Extra memory beyond the float64 output: a few scratch lines
 per chunk (axis 1: a tile of up to 64 lines).
 
@@ -362,24 +363,24 @@ def _transform_serial(features, spacing, root, out):
 
 
 @jit
-def _transform_into(features, spacing, root, out):
+def _transform_into(features, spacing, root, out, serial_below):
     """Fill ``out`` with the squared distances to the nearest non-zero voxel of ``features``.
 
     Their square roots if ``root``. ``out``: C-contiguous float64, shape of ``features``.
-    Below 32768 voxels the work runs on the calling thread: waking the thread pool for
+    Below ``serial_below`` voxels the work runs on the calling thread: waking the thread pool for
     four parallel regions costs more than the transform (tens of microseconds to
     milliseconds on a loaded machine). Same chunks, same result either way.
     """
     if out.size == 0:
         return
-    if out.size < 32768:
+    if out.size < serial_below:
         _transform_serial(features, spacing, root, out)
     else:
         _transform_parallel(features, spacing, root, out)
 
 
 @jit
-def sq_distance_to_features(features, spacing):
+def sq_distance_to_features(features, spacing, serial_below):
     """Squared Euclidean distance from every voxel to the nearest non-zero voxel.
 
     Parameters
@@ -389,6 +390,8 @@ def sq_distance_to_features(features, spacing):
         with spacing ``(1.0, s0, s1)``.
     spacing : (3,) float64
         Physical voxel size along each array axis, positive and finite.
+    serial_below : int
+        Below this many voxels the transform runs on the calling thread (same result).
 
     Returns
     -------
@@ -404,17 +407,17 @@ def sq_distance_to_features(features, spacing):
     cost about 20 ms (a quarter of the transform on 250x250x120).
     """
     out = np.empty(features.shape, np.float64)
-    _transform_into(features, spacing, False, out)
+    _transform_into(features, spacing, False, out, serial_below)
     return out
 
 
 @jit
-def sq_distance_to_features_into(features, spacing, out):
+def sq_distance_to_features_into(features, spacing, out, serial_below):
     """As :func:`sq_distance_to_features`, written to ``out`` (C-contiguous float64, same shape)."""
-    _transform_into(features, spacing, False, out)
+    _transform_into(features, spacing, False, out, serial_below)
 
 
 @jit
-def distance_to_features_into(features, spacing, out):
+def distance_to_features_into(features, spacing, out, serial_below):
     """As :func:`sq_distance_to_features_into` but the distances themselves (one fused square root)."""
-    _transform_into(features, spacing, True, out)
+    _transform_into(features, spacing, True, out, serial_below)

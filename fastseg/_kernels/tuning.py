@@ -1,0 +1,40 @@
+"""Tuning constants of fastseg, in one place. Plain Python numbers, no numba here.
+
+Kernels never read these as globals (compiled and cached code would freeze them): the Python
+layer passes them as arguments. None of them changes a result, only how the work is split or which
+exact method runs; every choice below is exact and independent of the thread count.
+"""
+
+#: fixed number of chunks of the parallel reductions and per-line kernels (counts, surfaces, the
+#: ordered search): results are bit-identical whatever the thread count
+NCHUNKS = 64
+
+#: below this many voxels a kernel runs on one thread: starting a parallel region costs more than the
+#: work (milliseconds on a busy machine with the OpenMP layer)
+SMALL_WORK = 1 << 18
+
+#: below this many voxels the binary counts are taken by numpy (faster than a kernel launch)
+SMALL_COUNT = 1 << 15
+
+#: below this many voxels the Euclidean distance transform runs on the calling thread
+SMALL_TRANSFORM = 1 << 15
+
+#: a structure whose bounding box has fewer voxels than this is not worth a thread of its own
+SMALL_STRUCTURE = 1 << 15
+
+#: bytes of the per-chunk dense confusion buffers of the label-map pass
+DENSE_BUDGET = 64 * 2**20
+
+#: the largest dense confusion matrix (bytes) of a label-map pass (about 8000 labels)
+DENSE_LIMIT = 2**29
+
+#: label codes of a uint16 map: the size of the lookup tables of the label-map pass
+LABEL_CODES = 1 << 16
+
+#: ordered-search list lengths of the exact surface distances (see ``fastseg._engine.distances``):
+#: the first resolves nearly every query of two segmentations of one structure; the rest (far from
+#: every source point) take the cheapest exact way by an upper bound of its cost, in (query, source)
+#: pair steps (1.6 ns on one core here): every pair, the longer list (a list step costs about two pair
+#: steps) or the full transform (about 40 ns per grid point: ``TRANSFORM_COST`` pair steps)
+SEARCH_TIERS = (4096, 1 << 16)
+TRANSFORM_COST = 16

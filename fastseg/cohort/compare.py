@@ -1,0 +1,172 @@
+"""Two runs compared case by case: paired differences, Wilcoxon signed-rank p-values, bootstrap
+confidence intervals, and regression limits."""
+import math
+
+import numpy as np
+
+from .results import ERROR, NO_STRUCTURES
+from .stats import capped, check_cap, fmt_num, label_key, quantile
+
+__all__ = ["compare", "format_comparison"]
+
+
+def _pair_values(base_rows, new_rows, cap_inf):
+    """{(metric, label): (case ids, base values, new values)} over the cases in both runs."""
+    def index(rows):
+        out = {}
+        for r, x in zip(rows, capped(rows, cap_inf)):
+            if r["metric"] not in (ERROR, NO_STRUCTURES):
+                out[(r["metric"], r["label"], r["case_id"])] = x
+        return out
+    b, n = index(base_rows), index(new_rows)
+    groups = {}
+    for key in b:
+        if key in n:
+            groups.setdefault(key[:2], []).append((key[2], b[key], n[key]))
+    return groups
+
+
+def _wilcoxon_p(d):
+    """Two-sided paired Wilcoxon signed-rank p-value of differences ``d``.
+
+    Zero differences are dropped (Wilcoxon's method); +-inf are allowed (only the order of |d|
+    matters, so they rank above every finite difference). Exact distribution for up to 50 untied
+    differences, the normal approximation (with tie correction) otherwise: scipy's permutation
+    fallback for ties is far too slow for a CI gate.
+    """
+    from scipy import stats
+    import warnings
+
+    d = np.asarray(d, dtype=np.float64)
+    if d.size == 0:
+        return math.nan
+    d = d[d != 0]
+    if d.size == 0:
+        return 1.0
+    finite = np.isfinite(d)
+    if not np.all(finite):
+        big = (np.max(np.abs(d[finite])) if finite.any() else 1.0) * 2.0 + 1.0
+        d = np.where(finite, d, np.sign(d) * big)
+    tied = np.unique(np.abs(d)).size < d.size
+    method = "exact" if d.size <= 50 and not tied else "asymptotic"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return float(stats.wilcoxon(d, method=method).pvalue)
+        except ValueError:  # scipy < 1.13 names it "approx"
+            return float(stats.wilcoxon(d, method="exact" if method == "exact" else "approx").pvalue)
+
+
+def _bootstrap_ci(d, n_boot, seed, level=0.95):
+    d = np.asarray(d, dtype=np.float64)
+    if d.size == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, d.size, size=(n_boot, d.size))
+    with np.errstate(invalid="ignore"):
+        means = np.sort(d[idx].mean(axis=1))
+    means = means[~np.isnan(means)]
+    if means.size == 0:
+        return math.nan, math.nan
+    a = (1.0 - level) / 2.0
+    return quantile(means, a), quantile(means, 1.0 - a)
+
+
+def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_boot=2000, seed=0,
+            alpha=None):
+    """Compare two runs case by case: per (metric, label), the mean paired difference ``new - base``,
+    a paired Wilcoxon signed-rank p-value and a seeded bootstrap 95% confidence interval of the mean
+    difference; flag regressions.
+
+    Parameters
+    ----------
+    base_rows, new_rows : list of dict
+        Rows from :func:`read_results` (or ``CohortResult.rows``). Cases are paired by id; error rows
+        and cases missing from either run are left out (and counted).
+    max_drop, max_rise : list of (metric, label or None, limit)
+        From :func:`parse_gates`. A regression is a mean difference below ``-limit`` (``max_drop``, for
+        metrics where higher is better, e.g. Dice) or above ``+limit`` (``max_rise``, for distances).
+        Without a label the limit applies to every label.
+    cap_inf : None, "diagonal" or float
+        Cap infinite values first (see :func:`summarize`); otherwise pairs that are both inf differ by 0
+        and one inf gives an infinite difference.
+    n_boot, seed : int
+        Bootstrap resamples and seed (deterministic).
+    alpha : float, optional
+        When given, a regression also needs the Wilcoxon p-value to be below ``alpha``.
+
+    Returns
+    -------
+    dict
+        ``rows`` (per metric and label: n, base_mean, new_mean, mean_diff, ci_low, ci_high, p_value,
+        limit, direction, regression), ``regressions`` (messages), ``n_base``, ``n_new``, ``n_paired``
+        cases, ``missing_in_new``, ``missing_in_base`` (case ids), ``unmatched_limits`` (limits that
+        matched no metric/label), ``conventions`` (of each run).
+    """
+    cap_inf = check_cap(cap_inf)
+    groups = _pair_values(base_rows, new_rows, cap_inf)
+    def ok_ids(rows):
+        return {r["case_id"] for r in rows} - {r["case_id"] for r in rows if r["metric"] == ERROR}
+
+    b_ids, n_ids = ok_ids(base_rows), ok_ids(new_rows)
+    metric_order = list(dict.fromkeys(m for m, _ in groups))
+    keys = sorted(groups, key=lambda k: (metric_order.index(k[0]), label_key(k[1])))
+    limits = {}
+    for gates, direction in ((max_drop, "drop"), (max_rise, "rise")):
+        for metric, label, lim in gates:
+            limits.setdefault(metric, []).append((label, lim, direction))
+    out_rows, regressions = [], []
+    for metric, label in keys:
+        _, b, n = zip(*groups[(metric, label)])
+        b, n = np.asarray(b, float), np.asarray(n, float)
+        keep = ~(np.isnan(b) | np.isnan(n))
+        b, n = b[keep], n[keep]
+        with np.errstate(invalid="ignore"):
+            d = np.where(b == n, 0.0, n - b)
+        mean_diff = float(np.mean(d)) if d.size else math.nan
+        lo, hi = _bootstrap_ci(d, n_boot, seed)
+        p = _wilcoxon_p(d)
+        row = {"metric": metric, "label": label, "n": int(d.size), "n_nan_dropped": int((~keep).sum()),
+               "base_mean": float(np.mean(b)) if b.size else math.nan,
+               "new_mean": float(np.mean(n)) if n.size else math.nan, "mean_diff": mean_diff,
+               "ci_low": lo, "ci_high": hi, "p_value": p, "limit": None, "direction": None, "regression": False}
+        for lab, lim, direction in limits.get(metric, []):
+            if lab is not None and lab != label:
+                continue
+            worse = (mean_diff < -lim) if direction == "drop" else (mean_diff > lim)
+            if worse and alpha is not None:
+                worse = p < alpha
+            row["limit"], row["direction"] = lim, direction
+            if worse:
+                row["regression"] = True
+                regressions.append(
+                    f"REGRESSION {metric} of label {label}: mean {'drop' if direction == 'drop' else 'rise'} "
+                    f"{abs(mean_diff):.4g} > {lim:g} (new - base = {mean_diff:.4g}, 95% CI [{lo:.4g}, {hi:.4g}], "
+                    f"Wilcoxon p = {p:.3g}, n = {d.size})")
+        out_rows.append(row)
+    unmatched = []
+    for gates, direction in ((max_drop, "drop"), (max_rise, "rise")):
+        for metric, label, lim in gates:
+            if not any(r["metric"] == metric and (label is None or r["label"] == label) for r in out_rows):
+                unmatched.append(f"{metric}" + ("" if label is None else f":{label}"))
+    conventions = [sorted({r["convention"] for r in rows if r["metric"] not in (ERROR, NO_STRUCTURES)})
+                   for rows in (base_rows, new_rows)]
+    return {"rows": out_rows, "regressions": regressions, "unmatched_limits": unmatched,
+            "conventions": {"base": conventions[0], "new": conventions[1]},
+            "n_base": len(b_ids), "n_new": len(n_ids), "n_paired": len(b_ids & n_ids),
+            "missing_in_new": sorted(b_ids - n_ids), "missing_in_base": sorted(n_ids - b_ids)}
+
+
+def format_comparison(result):
+    """The result of :func:`compare` as a text table (one line per metric and label)."""
+    head = (f"{'metric':<14}{'label':>12}{'n':>6}{'base':>10}{'new':>10}{'new-base':>11}{'95% CI':>22}"
+            f"{'p':>9}  status")
+    lines = [head, "-" * len(head)]
+    for r in result["rows"]:
+        ci = f"[{fmt_num(r['ci_low'], 0).strip()}, {fmt_num(r['ci_high'], 0).strip()}]"
+        status = "" if r["limit"] is None else (
+            ("REGRESSION" if r["regression"] else "ok") + f" (max {r['direction']} {r['limit']:g})")
+        lines.append(f"{r['metric']:<14}{str(r['label']):>12}{r['n']:>6} {fmt_num(r['base_mean'])} {fmt_num(r['new_mean'])}"
+                     f" {fmt_num(r['mean_diff'], 10)} {ci:>21} {fmt_num(r['p_value'], 8)}  {status}")
+    lines.append(f"{result['n_paired']} paired cases ({result['n_base']} in baseline, {result['n_new']} in new)")
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Scoring one case: read its two files, check their geometry, :func:`fastseg.evaluate` them, and turn
+the result (or the failure) into rows. Never raises: a failing case becomes an error row."""
+import math
+import time
+from collections import deque
+
+import numpy as np
+
+from .. import _validation as v
+from ..evaluate import evaluate
+from ..io import check_geometry, load
+from .results import NO_STRUCTURES, error_row
+
+__all__ = ["diagonal", "read_case", "message", "run_case", "local_worker", "run_in_process", "warm_up"]
+
+
+def diagonal(shape, spacing):
+    return float(math.sqrt(sum((n * s) ** 2 for n, s in zip(shape, spacing))))
+
+
+def read_case(case, opts):
+    """Read one case's two files; never raises. Returns ``(volumes or None, error message or None,
+    read seconds)``."""
+    t0 = time.perf_counter()
+    if case.problem:
+        return None, case.problem, 0.0
+    try:
+        vols = (load(case.pred, reader=opts["reader"], writable=False),
+                load(case.ref, reader=opts["reader"], writable=False))
+    except Exception as exc:  # noqa: BLE001 - a failing case becomes an error row, the run goes on
+        return None, message(exc), time.perf_counter() - t0
+    return vols, None, time.perf_counter() - t0
+
+
+def message(exc):
+    return str(exc) if isinstance(exc, v.FastsegError) else f"{type(exc).__name__}: {exc}"
+
+
+def run_case(case, opts, threads, read=None):
+    """Read (unless ``read``, a :func:`read_case` result, is given), check and score one case; never
+    raises. Returns (rows, read seconds, evaluate seconds)."""
+    conv = opts["convention_name"]
+    vols, problem, t_read = read_case(case, opts) if read is None else read
+    if problem is not None:
+        return [error_row(case.case_id, problem, conv)], t_read, 0.0
+    pv, rv = vols
+    t1 = time.perf_counter()
+    try:
+        check_geometry(pv, rv, tolerance=opts["geometry_tolerance"], check_affine=opts["check_affine"])
+        res = evaluate(pv.array, rv.array, spacing=rv.spacing, threads=threads, **opts["evaluate"])
+    except Exception as exc:  # noqa: BLE001 - a failing case becomes an error row, the run goes on
+        return [error_row(case.case_id, message(exc), conv)], t_read, time.perf_counter() - t1
+    t_eval = time.perf_counter() - t1
+    shape = tuple(int(n) for n in rv.array.shape)
+    spacing = tuple(float(s) for s in rv.spacing)
+    diag = diagonal(shape, spacing)
+    n = len(res.rows)
+    rows = [{"case_id": case.case_id, "label": r["label"], "metric": r["metric"], "value": float(r["value"]),
+             "empty_state": r["empty_state"], "convention": r["convention"], "spacing": spacing,
+             "shape": shape, "diagonal_mm": diag, "case_rows": n, "error": ""} for r in res.rows]
+    if not rows:  # no structure to score (labels auto, both maps background): still record the case
+        rows = [{"case_id": case.case_id, "label": "", "metric": NO_STRUCTURES, "value": math.nan, "empty_state": "",
+                 "convention": conv, "spacing": spacing, "shape": shape, "diagonal_mm": diag, "case_rows": 1,
+                 "error": ""}]
+    return rows, t_read, t_eval
+
+
+def local_worker(take, opts, threads, emit, stop=None):
+    """Score cases from ``take()`` (None: no more) in this process, each read by a helper thread while
+    the one before is scored (decompression and the numba kernels release the GIL): a case costs
+    about max(read, score) instead of their sum, and at most two cases are in memory. ``emit`` is
+    called with each result unless ``stop`` (an Event) is set."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    case = take()
+    if case is None:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastseg-read") as reader:
+        pending = reader.submit(read_case, case, opts)
+        while case is not None:
+            read = pending.result()
+            nxt = take()
+            if nxt is not None:
+                pending = reader.submit(read_case, nxt, opts)
+            res = run_case(case, opts, threads, read)
+            if stop is not None and stop.is_set():
+                return
+            emit(*res)
+            case = nxt
+
+
+def run_in_process(todo, opts, threads, emit):
+    """Every case in this process (see :func:`local_worker`)."""
+    queue = deque(todo)
+    local_worker(lambda: queue.popleft() if queue else None, opts, threads, emit)
+
+
+def warm_up(opts):
+    """Evaluate a tiny phantom with the run's options: validates them (raising before any case runs)
+    and compiles / loads every kernel once, before worker processes start."""
+    from ..phantom import phantom_pair
+
+    pred, ref, spacing = phantom_pair(shape=(10, 14, 14), spacing=(2.5, 0.8, 0.8), seed=0)
+    for dtype in (np.uint8, np.uint16):  # one thread: compiling does not depend on the thread count
+        res = evaluate(pred.astype(dtype), ref.astype(dtype), spacing=spacing, threads=1, **opts["evaluate"])
+    return res.metrics

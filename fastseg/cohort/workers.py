@@ -1,0 +1,220 @@
+"""Worker processes and clusters: the local pool (forked, forkserver or spawned; numba's cache filled
+once by the parent), its supervision (a dead worker fails only its cases) and Dask."""
+import multiprocessing
+import os
+import sys
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from .._kernels._jit import load_runtime, pool_started
+from .results import error_row
+from .score import local_worker, run_case
+
+__all__ = ["worker_init", "alive", "fork_is_safe", "start_method", "Workers", "run_pool", "run_dask"]
+
+
+def worker_init(parent_pid, gate):
+    """In each worker: leave Ctrl-C to the parent, exit when the parent dies (even by SIGKILL, which
+    would otherwise leave the worker waiting on its queue forever), start numba's runtime, and wait at
+    ``gate`` until the parent's warm-up has filled the numba cache (so that workers started early load
+    the kernels instead of each compiling them)."""
+    import signal
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if not alive(parent_pid):
+                os._exit(1)
+
+    threading.Thread(target=watch, name="fastseg-parent-watch", daemon=True).start()
+    load_runtime()  # numba's own start-up, while the parent warms up
+    gate.wait()
+
+
+def alive(pid):
+    """Whether the process ``pid`` (the run's parent; a forkserver worker's own parent is the
+    server) still exists."""
+    if os.getppid() == pid:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - exists, another user's (a reused pid)
+        return True
+    return True
+
+
+def _started():
+    return True
+
+
+def fork_is_safe():
+    """Whether worker processes may be forked: on Linux, while this process runs no other Python
+    thread, numba's thread pool is not started and no OpenMP runtime is loaded (another library's
+    OpenMP team, e.g. torch's, would hang a forked child's first parallel region; BLAS pools, started
+    at import, re-create themselves after a fork)."""
+    import threading
+
+    if sys.platform != "linux" or threading.active_count() != 1 or pool_started():
+        return False
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            maps = fh.read()
+    except OSError:
+        return False
+    return not any(lib in maps for lib in ("libgomp", "libiomp", "libomp"))
+
+
+def start_method():
+    if fork_is_safe():
+        return "fork"
+    return "forkserver" if sys.platform == "linux" else "spawn"
+
+
+class Workers:
+    """``n`` worker processes, started at once, before the parent's warm-up; they wait at a gate until
+    the warm-up has filled the numba cache (see :func:`worker_init`).
+
+    Forked when that is safe (:func:`fork_is_safe`), after this process has loaded numba's runtime:
+    a worker then inherits the imports and the runtime (about 1 s of CPU per worker here) and is ready
+    once it has loaded the kernels. Otherwise, on Linux, forked by a forkserver that has loaded them
+    once (:mod:`fastseg._forkserver`; the server lives as long as this process, so later runs start
+    their workers at once); elsewhere, and for a pool restarted after a worker died, spawned.
+    """
+
+    def __init__(self, n):
+        self.n = n
+        self.pool = None
+        method = start_method()
+        if method == "fork":
+            load_runtime()  # before the fork: the workers inherit it
+        elif method == "forkserver":
+            multiprocessing.get_context("forkserver").set_forkserver_preload(["fastseg._forkserver"])
+        self.restart(method)
+
+    def restart(self, method="spawn"):
+        """A new pool (the first, or after a worker died)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        ctx = multiprocessing.get_context(method)
+        self.method = method
+        self.gate = ctx.Event()
+        if self.pool is not None:
+            self.gate.set()
+        self.pool = ProcessPoolExecutor(max_workers=self.n, mp_context=ctx, initializer=worker_init,
+                                        initargs=(os.getpid(), self.gate))
+        for _ in range(self.n):  # a pool spawns a process per submitted task while none is idle
+            self.pool.submit(_started)
+
+    def open_gate(self):
+        self.gate.set()
+
+    def terminate(self):
+        for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self):
+        self.pool.shutdown(wait=True)
+
+
+def run_pool(todo, opts, workers, threads, emit):
+    """Cases on the spawned ``workers`` and, at the same time, in this process: its kernels are loaded
+    already, so it scores cases from the first moment, while the workers start. A worker that dies
+    (killed, out of memory) fails the cases it held (error rows) and the pool is restarted."""
+    import threading
+
+    pending = deque(todo)
+    lock = threading.Lock()  # guards pending and emit
+    stop = threading.Event()
+    failure = []
+
+    def take():
+        with lock:
+            return pending.popleft() if pending else None
+
+    def emit_locked(*res):
+        with lock:
+            if not stop.is_set():
+                emit(*res)
+
+    def local():
+        try:
+            local_worker(take, opts, threads, emit_locked, stop)
+        except BaseException as exc:  # noqa: BLE001 - e.g. the output cannot be written: stop the run
+            failure.append(exc)
+            stop.set()
+
+    def worker_died(case):
+        return [error_row(case.case_id, "the worker process died while this case ran (killed, or out of "
+                           "memory?); rerun with resume and retry_errors.", opts["convention_name"])], 0.0, 0.0
+
+    here = threading.Thread(target=local, name="fastseg-local-worker", daemon=True)
+    here.start()
+    try:
+        while not stop.is_set():
+            inflight = {}
+            broken = False
+            while not stop.is_set():
+                while not broken and len(inflight) < 2 * workers.n:
+                    case = take()
+                    if case is None:
+                        break
+                    try:
+                        inflight[workers.pool.submit(run_case, case, opts, threads)] = case
+                    except BrokenProcessPool:
+                        with lock:
+                            pending.appendleft(case)
+                        broken = True
+                if not inflight:
+                    break
+                finished, _ = wait(inflight, timeout=1.0, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    case = inflight.pop(fut)
+                    try:
+                        res = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        res = worker_died(case)
+                    except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
+                        res = [error_row(case.case_id, f"{type(exc).__name__}: {exc}",
+                                          opts["convention_name"])], 0.0, 0.0
+                    emit_locked(*res)
+            if not (broken and pending):
+                break
+            workers.restart()
+        here.join()
+        if failure:
+            raise failure[0]
+    except BaseException:  # Ctrl-C, or the output cannot be written: stop the workers now
+        with lock:
+            stop.set()
+        workers.terminate()
+        raise
+    workers.close()
+
+
+def run_dask(todo, opts, threads, scheduler, emit):
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise ImportError("dask needs the 'dask' extra: pip install 'fastseg[dask]'.") from None
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        futures = {client.submit(run_case, case, opts, threads, pure=False): case for case in todo}
+        for fut in as_completed(futures):
+            case = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a lost worker becomes an error row
+                res = ([error_row(case.case_id, f"{type(exc).__name__}: {exc}", opts["convention_name"])], 0.0, 0.0)
+            emit(*res)
+    finally:
+        if client is not scheduler:
+            client.close()
