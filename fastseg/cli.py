@@ -10,6 +10,8 @@ import time
 from ._output import check_new_output, write_json_atomic
 from ._version import __version__
 
+__all__ = ["main", "build_parser", "write_demo_cohort", "EXIT_CODES", "UsageError"]
+
 #: exit statuses (documented in ``fastseg --help`` and each command's help)
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_CASE_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

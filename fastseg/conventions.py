@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from ._engine.counts import BOTH_EMPTY, NOT_EMPTY, PRED_EMPTY, REF_EMPTY
 from ._validation import InputTypeError, InputValueError
 
+__all__ = ["Convention", "PRESETS", "get_convention", "SURFACES", "PERCENTILE_RULES", "ASSD_RULES", "EMPTY_POLICIES"]
+
 SURFACES = ("surfel", "voxel")
 PERCENTILE_RULES = ("weighted_nearest_rank", "linear_per_direction", "linear_pooled")
 ASSD_RULES = ("pooled", "mean_of_directed")

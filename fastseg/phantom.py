@@ -3,6 +3,8 @@ tests and benchmarks."""
 import numpy as np
 
 #: organ name -> (label, centre as a fraction of the shape, semi-axes in mm)
+__all__ = ["phantom_pair", "ellipsoid", "ORGANS"]
+
 ORGANS = {
     "liver": (1, (0.50, 0.45, 0.35), (70.0, 80.0, 95.0)),
     "spleen": (2, (0.50, 0.40, 0.78), (35.0, 45.0, 25.0)),

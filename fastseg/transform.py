@@ -2,9 +2,12 @@
 import numpy as np
 
 from . import _validation as v
+from ._engine.counts import as3, spacing3
 from ._kernels import tuning
 from ._kernels._jit import thread_limit
 from ._kernels.edt import distance_to_features_into
+
+__all__ = ["edt"]
 
 
 def edt(mask, *, spacing=None, threads=None):
@@ -91,12 +94,7 @@ def edt(mask, *, spacing=None, threads=None):
     features = np.empty(a.shape, np.uint8)
     np.logical_not(a, out=features.view(bool))
     out = np.empty(a.shape, np.float64)  # numpy allocates large arrays on huge pages
-    if a.ndim == 2:
-        features = features.reshape((1,) + a.shape)
-        sp = np.concatenate(([1.0], sp))
-        out3 = out.reshape(features.shape)
-    else:
-        out3 = out
+    features3 = as3(features)  # 2D: a (1, H, W) view with spacing (1.0, s0, s1)
     with thread_limit(n_threads):
-        distance_to_features_into(features, sp, out3, tuning.SMALL_TRANSFORM)
+        distance_to_features_into(features3, spacing3(sp), out.reshape(features3.shape), tuning.SMALL_TRANSFORM)
     return out
