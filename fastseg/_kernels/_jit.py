@@ -1,24 +1,57 @@
-"""The house jit decorator: every numba option set in one place."""
+"""The house jit decorator: every numba option set in one place, and the two things fastseg does to
+numba's process-wide machinery.
+
+numba's on-disk cache
+    Kernels are cached on disk (where numba puts its cache: ``NUMBA_CACHE_DIR``, else the package's
+    ``__pycache__``, else the user's cache folder), but the cache never makes a call fail. When no
+    folder is writable (numba would refuse to decorate: "no locator available"), the kernels are
+    compiled in memory; when reading or writing a cache file fails (a full disk, a folder that became
+    unwritable) caching stops for that kernel; a damaged cache file (truncated, unreadable) is
+    compiled again and its entry rewritten. Either way one line on stderr per process, naming
+    ``NUMBA_CACHE_DIR``. The kernels stay plain numba dispatchers (callable from other kernels, no
+    wrapper on the call path): only their cache object is fastseg's (``_Cache``), whose load and save
+    catch the errors; numba consults it only when it compiles.
+
+``OMP_WAIT_POLICY``
+    numba's OpenMP threading layer (libgomp) keeps idle worker threads spinning after each parallel
+    region. fastseg alternates short parallel kernels with numpy work on the calling thread, and on
+    small or hyper-threaded machines the spinning threads steal the cycles that work needs: measured
+    here, HD95 of an organ pair took 0.34 s with spinning and 0.16 s without. So idle OpenMP threads
+    sleep, unless the user chose a policy. fastseg does not change the environment on import: libgomp
+    reads ``OMP_WAIT_POLICY`` once, when numba loads it as it starts its thread pool (when a parallel
+    kernel is first compiled or loaded from the cache, or the thread count first read or set), and
+    fastseg starts the pool itself just before the first of these moments (:func:`_start_pool`), with
+    ``OMP_WAIT_POLICY=PASSIVE`` set for the start only and removed right after. The host's environment
+    is the same before and after, and the pool starts no earlier than it would have. A pool started
+    by someone else (numba, or another library's libgomp, already loaded) is left as it is, and with
+    numba's other threading layers (tbb, workqueue) the variable does nothing.
+"""
 import os
+import sys
+import threading
 
-# numba's OpenMP threading layer (libgomp) keeps idle worker threads spinning after each parallel
-# region. fastseg alternates short parallel kernels with numpy work on the calling thread, and on
-# small or hyper-threaded machines the spinning threads steal the cycles that work needs: measured
-# here, HD95 of an organ pair took 0.34 s with spinning and 0.16 s without. So unless the user chose a
-# policy, idle OpenMP threads sleep. libgomp reads this when numba loads it at the first parallel call.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numba  # noqa: E402
-import numpy  # noqa: E402
+import numba
+import numpy
+from numba.core.caching import FunctionCache, NullCache
+from numba.core.dispatcher import Dispatcher
 
 
 def jit(func=None, *, parallel=False):
-    """``numba.njit`` with the house options (``cache=True``, ``nogil=True``, no fastmath).
+    """``numba.njit`` with the house options (cached, ``nogil=True``, no fastmath).
 
-    Use as ``@jit`` or ``@jit(parallel=True)``.
+    Use as ``@jit`` or ``@jit(parallel=True)``. Cached as with numba's ``cache=True``, but through
+    fastseg's cache object, which falls back to compiling in memory instead of failing (module
+    docstring).
     """
     def wrap(f):
-        return numba.njit(cache=True, nogil=True, parallel=parallel, fastmath=False)(f)
+        kernel = numba.njit(nogil=True, parallel=parallel, fastmath=False)(f)
+        if isinstance(kernel, Dispatcher):  # else NUMBA_DISABLE_JIT: the plain function
+            # what cache=True does (Dispatcher.enable_caching), with fastseg's cache class
+            try:
+                kernel._cache = _Cache(kernel.py_func, parallel)
+            except Exception as e:  # "no locator available": no writable folder; or no source file
+                kernel._cache = _NoCache(_reason(e), parallel)
+        return kernel
 
     if func is not None:
         return wrap(func)
@@ -26,6 +59,124 @@ def jit(func=None, *, parallel=False):
 
 
 prange = numba.prange
+
+
+# --- numba's cache ------------------------------------------------------------------------------
+
+_warned = False
+
+
+def _warn(message):
+    """One line on stderr, the first time only (per process)."""
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    try:
+        sys.stderr.write(f"fastseg: {message}\n")
+        sys.stderr.flush()
+    except Exception:  # pragma: no cover - no stderr (pythonw) or closed
+        pass
+
+
+def _reason(e):
+    return str(e) if isinstance(e, (OSError, RuntimeError)) else f"{type(e).__name__}: {e}"
+
+
+def _warn_unusable(reason):
+    _warn(f"numba cannot use its cache ({reason}); kernels are compiled in memory this run, which costs "
+          "time at each start. Set NUMBA_CACHE_DIR to a writable folder.")
+
+
+class _Cache(FunctionCache):
+    """numba's on-disk cache of one kernel (``cache=True``), except that an error never reaches the
+    call: a cache file that cannot be read or written (``OSError``) turns this kernel's cache off; a
+    damaged one (unpickling fails) is dropped, so that the compile which follows rewrites it. Both
+    warn once (:func:`_warn`). numba calls ``load_overload`` before it compiles a signature and
+    ``save_overload`` after, and nothing on the call path, which stays numba's own."""
+
+    def __init__(self, py_func, parallel):
+        super().__init__(py_func)
+        self._parallel = parallel
+
+    def load_overload(self, sig, target_context):
+        if self._parallel:
+            _start_pool()  # compiling or loading a parallel kernel starts numba's thread pool
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as e:
+            if isinstance(e, OSError):
+                self._give_up(e)
+                return None
+            try:
+                self._cache_file.flush()  # an empty index: the compile that follows saves afresh
+            except Exception as e2:
+                self._give_up(e2)
+                return None
+            _warn(f"numba's cache had a damaged file ({_reason(e)}); the kernels concerned are compiled "
+                  f"again and their cache entries rewritten. If this repeats, delete {self.cache_path} or "
+                  "set NUMBA_CACHE_DIR to another folder.")
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except Exception as e:
+            self._give_up(e)
+
+    def flush(self):  # Dispatcher.recompile
+        try:
+            super().flush()
+        except Exception as e:
+            self._give_up(e)
+
+    def _give_up(self, e):
+        self.disable()  # numba's switch: load and save do nothing from now on
+        _warn_unusable(_reason(e))
+
+
+class _NoCache(NullCache):
+    """In place of numba's cache when it has no folder: says so (once) at the first compile."""
+
+    def __init__(self, reason, parallel):
+        self._reason = reason
+        self._parallel = parallel
+
+    def load_overload(self, sig, target_context):
+        if self._parallel:
+            _start_pool()
+        _warn_unusable(self._reason)
+        return None
+
+
+# --- threads ------------------------------------------------------------------------------------
+
+_pool_lock = threading.Lock()
+_pool_checked = False
+
+
+def _start_pool():
+    """Start numba's thread pool, once, with idle OpenMP threads sleeping unless the user chose a
+    policy, and the environment restored (module docstring). Called just before whatever would start
+    the pool: the first compile or cache load of a parallel kernel, or the first get/set of numba's
+    thread count through this module."""
+    global _pool_checked
+    if _pool_checked:
+        return
+    with _pool_lock:
+        if _pool_checked:
+            return
+        try:
+            if "OMP_WAIT_POLICY" not in os.environ and not pool_started():
+                os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+                try:
+                    numba.get_num_threads()  # loads the threading layer: libgomp reads the policy now
+                except Exception:
+                    pass  # no usable threading layer: numba says so itself at the parallel call
+                finally:
+                    del os.environ["OMP_WAIT_POLICY"]
+        finally:
+            _pool_checked = True
 
 
 class thread_limit:
@@ -40,6 +191,7 @@ class thread_limit:
 
     def __enter__(self):
         if self.n is not None:
+            _start_pool()
             self.previous = numba.get_num_threads()
             numba.set_num_threads(max(1, min(int(self.n), numba.config.NUMBA_NUM_THREADS)))
         return self
@@ -52,6 +204,7 @@ class thread_limit:
 
 def num_threads():
     """The number of threads numba's parallel kernels use now in this thread (see ``thread_limit``)."""
+    _start_pool()
     return numba.get_num_threads()
 
 
