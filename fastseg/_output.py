@@ -3,10 +3,11 @@ long-format DataFrames. One implementation each, shared by results, summaries an
 import json
 import math
 import os
+import sys
 
 from . import _validation as v
 
-__all__ = ["json_clean", "write_json_atomic", "check_new_output", "to_pandas"]
+__all__ = ["json_clean", "write_json_atomic", "check_new_output", "to_pandas", "SafeStdout"]
 
 
 def json_clean(x):
@@ -57,3 +58,22 @@ def to_pandas(rows, columns):
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("to_pandas() needs pandas: pip install 'fastseg[pandas]'.") from exc
     return pd.DataFrame(rows, columns=columns)
+
+
+class SafeStdout:
+    """Printing to stdout that survives a reader closing it early (``fastseg ... | head -1``): the
+    rest of the output is dropped, the run's files and exit status are unaffected."""
+
+    def __init__(self):
+        self.closed = False
+
+    def say(self, text):
+        if self.closed:
+            return
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:
+            self.closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail either
+            os.close(devnull)

@@ -7,7 +7,8 @@ import tempfile
 import textwrap
 import time
 
-from ._output import check_new_output, write_json_atomic
+from ._output import SafeStdout, check_new_output, write_json_atomic
+from .demo import DEMO_SHAPE, DEMO_SPACING, write_demo_cohort
 from ._version import __version__
 
 __all__ = ["main", "build_parser", "write_demo_cohort", "EXIT_CODES", "UsageError"]
@@ -17,15 +18,29 @@ EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_CASE_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 3,
 
 EXIT_CODES = """\
 exit status:
-  0  success: every case scored and every gate passed (no regression)
-  1  a gate failed: a --fail-under/--fail-over threshold (evaluate) or a --max-drop/--max-rise
-     regression (compare)
-  2  usage error: bad arguments or options, unreadable manifest or baseline, output exists
-     (without --resume/--overwrite)
+  0  success: every case scored and every gate passed
+  1  a gate failed: a --fail-under/--fail-over threshold was not met
+  2  usage error: bad arguments or options (a gate threshold the metric cannot reach, a gate on a
+     label or region that no case has), unreadable manifest, output exists (without
+     --resume/--overwrite), output is one of the inputs, another run is writing --out; or an
+     output cannot be written (full disk, read-only folder): the message names the file, and
+     every finished case is in --out (continue with --resume)
   3  case errors: at least one case could not be scored (missing partner, unreadable or corrupt
      file, shape or geometry mismatch, invalid labels); its error row is in the output. Takes
      precedence over 1, since gates were then computed on fewer cases.
   130 interrupted (Ctrl-C); finished cases are in the output, continue with --resume
+"""
+
+COMPARE_EXIT_CODES = """\
+exit status:
+  0  no regression: NEW scored every case BASELINE scored, and no --max-drop/--max-rise limit is
+     exceeded
+  1  a regression: a limit is exceeded, or the change it limits is undefined (two infinite means:
+     use --cap-inf diagonal)
+  2  usage error: bad arguments, a limit the metric cannot take, an unreadable BASELINE or NEW,
+     no case in common, or --json cannot be written
+  3  incomplete: cases scored in BASELINE are missing from NEW or are error rows there (listed);
+     a comparison on fewer cases never passes. Takes precedence over 1.
 """
 
 
@@ -110,8 +125,41 @@ def _cases_from_args(args):
     return pair_folders(args.pred, args.ref)
 
 
+def _gate_structures(gates, labels, regions):
+    """Refuse, before the run, a gate on a label or region the run will not score (known only when
+    --labels is given)."""
+    for metric, label, _ in gates:
+        if label is None:
+            continue
+        if isinstance(label, str):
+            if label not in (regions or {}):
+                raise UsageError(f"gate {metric}:{label}: no region named {label!r} (regions: "
+                                 f"{', '.join(regions) if regions else 'none'}; see --regions).")
+        elif labels is not None and label not in labels:
+            raise UsageError(f"gate {metric}:{label}: label {label} is not scored (--labels "
+                             f"{','.join(map(str, labels))}).")
+
+
+def _announce_first_compile():
+    """Say on stderr, when it happens, why the first run after an install is slow."""
+    from ._kernels._jit import on_first_compile
+
+    pid = os.getpid()
+
+    def notice():
+        if os.getpid() == pid:  # not in forked workers
+            print("fastseg: compiling the numba kernels (the first run after an install or upgrade, about "
+                  "15-25 s; they are cached for the next runs, in NUMBA_CACHE_DIR if set)...", file=sys.stderr,
+                  flush=True)
+
+    on_first_compile(notice)
+
+
 def _cmd_evaluate(args):
     from . import cohort
+    from .cohort.guard import check_output_path
+    from .cohort.stats import check_thresholds
+    from .evaluate import metric_names
 
     cases = _cases_from_args(args)
     regions = _parse_regions(args.regions)
@@ -122,24 +170,31 @@ def _cmd_evaluate(args):
     cap = _parse_cap(args.cap_inf)
     fail_under = cohort.parse_gates(args.fail_under, "--fail-under")
     fail_over = cohort.parse_gates(args.fail_over, "--fail-over")
+    check_thresholds(fail_under, "--fail-under")
+    check_thresholds(fail_over, "--fail-over")
     if args.resume and not args.out:
         raise UsageError("--resume needs --out (the results file to continue).")
+    inputs = [p for c in cases for p in (c.pred, c.ref)] + ([args.manifest] if args.manifest else [])
     if args.out:
+        check_output_path(args.out, inputs, what="--out")
         check_new_output(args.out, resume=args.resume, overwrite=args.overwrite, flags=True)
+    if args.summary:
+        check_output_path(args.summary, inputs + ([args.out] if args.out else []), what="--summary")
     if args.retry_errors and not args.resume:
         raise UsageError("--retry-errors goes with --resume.")
     if args.jobs is not None and args.jobs < 0:
         raise UsageError(f"--jobs must be >= 0 (0 = one per core); got {args.jobs}.")
     if fail_under or fail_over:
-        from .evaluate import metric_names
-
-        names = metric_names(eval_kwargs["metrics"], tolerance=eval_kwargs["tolerance"])
+        names = set(metric_names(eval_kwargs["metrics"], tolerance=eval_kwargs["tolerance"]))
         for metric, _, _ in fail_under + fail_over:
             if metric not in names:
                 raise UsageError(f"gate on metric {metric!r}, which this run does not compute; "
                                  f"it computes {', '.join(sorted(names))} (see --metrics).")
+        _gate_structures(fail_under + fail_over, eval_kwargs["labels"], regions)
     quiet = args.quiet
     progress = not quiet and sys.stderr.isatty()
+    if not quiet:
+        _announce_first_compile()
     t0 = time.perf_counter()
     result = cohort.evaluate_cohort(
         cases, jobs=args.jobs, threads=args.threads, out=args.out, resume=args.resume,
@@ -150,12 +205,26 @@ def _cmd_evaluate(args):
     summary = cohort.summarize(result.rows, cap_inf=cap)
     gates = cohort.check_gates(summary, fail_under, fail_over)
     timing = dict(result.timing, total_s=wall)
+    if args.summary:  # before anything is printed: a closed stdout must not lose it
+        try:
+            write_json_atomic(args.summary, dict(summary, gates=gates, timing=timing, fastseg=__version__))
+        except OSError as exc:
+            raise UsageError(f"cannot write --summary {args.summary}: {exc.strerror or exc}"
+                             f"{'; every case is in ' + args.out if args.out else ''}.") from None
 
-    print(cohort.format_summary(summary))
+    out = SafeStdout()
+    if not quiet:
+        out.say(cohort.format_summary(summary))
     if gates:
-        print()
+        if not quiet:
+            out.say("")
         for g in gates:
-            print(g["message"])
+            if not quiet or not g["passed"]:
+                out.say(g["message"])
+    for lab in summary["absent_structures"]:
+        print(f"warning: {'label' if isinstance(lab, int) else 'region'} {lab} is absent from pred and ref in every "
+              f"case (a typo in --labels/--regions?); its values are kept per label (both empty: Dice 1, 0 mm) and "
+              f"left out of 'all'.", file=sys.stderr)
     if summary["errors"]:
         print(f"\n{len(summary['errors'])} case(s) could not be scored:", file=sys.stderr)
         for e in summary["errors"][:20]:
@@ -173,10 +242,13 @@ def _cmd_evaluate(args):
         skipped = summary["n_cases"] - n
         if args.resume and skipped > 0:
             print(f"{skipped} case(s) kept from {args.out}.", file=sys.stderr)
-    if args.summary:
-        write_json_atomic(args.summary, dict(summary, gates=gates, timing=timing, fastseg=__version__))
     if summary["n_errors"]:
         return EXIT_CASE_ERRORS
+    missing = [g["gate"] for g in gates if g["missing"]]
+    if missing:
+        print(f"fastseg evaluate: error: no case has the label or region of the gate(s) {'; '.join(missing)}.",
+              file=sys.stderr)
+        return EXIT_USAGE
     if any(not g["passed"] for g in gates):
         return EXIT_GATE
     return EXIT_OK
@@ -234,7 +306,7 @@ def _add_evaluate_parser(sub):
     g.add_argument("--no-affine-check", action="store_true",
                    help="compare only shape and spacing, not origin and orientation")
     g.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress bar and timing line (the bar shows only on a terminal anyway)")
+                   help="print only failed gates, warnings and errors (no table, progress bar or timing)")
     g = p.add_argument_group("output")
     g.add_argument("--out", "-o", metavar="CSV", help="results CSV, appended and flushed case by case")
     g.add_argument("--summary", metavar="JSON", help="write the per-label summary, gates and timing as JSON")
@@ -261,12 +333,19 @@ def _add_evaluate_parser(sub):
 
 def _cmd_compare(args):
     from . import cohort
+    from .cohort.stats import check_limits
 
     max_drop = cohort.parse_gates(args.max_drop, "--max-drop")
     max_rise = cohort.parse_gates(args.max_rise, "--max-rise")
+    check_limits(max_drop, "--max-drop")
+    check_limits(max_rise, "--max-rise")
     cap = _parse_cap(args.cap_inf)
     if args.n_boot < 1:
         raise UsageError(f"--n-boot must be >= 1; got {args.n_boot}.")
+    if args.json:
+        from .cohort.guard import check_output_path
+
+        check_output_path(args.json, [args.baseline, args.new], what="--json")
     base, new = (cohort.read_results(path) for path in (args.baseline, args.new))
     for name, rows in (("BASELINE", base), ("NEW", new)):
         if not rows:
@@ -279,27 +358,37 @@ def _cmd_compare(args):
                          n_boot=args.n_boot, seed=args.seed, alpha=args.alpha)
     if res["n_paired"] == 0:
         raise UsageError("BASELINE and NEW have no case in common (cases are paired by case_id).")
+    if args.json:
+        try:
+            write_json_atomic(args.json, res)
+        except OSError as exc:
+            raise UsageError(f"cannot write --json {args.json}: {exc.strerror or exc}.") from None
     wanted = set(_split(args.metrics))
     shown = dict(res, rows=[r for r in res["rows"] if not wanted or r["metric"] in wanted])
-    print(cohort.format_comparison(shown))
-    for key in ("missing_in_new", "missing_in_base"):
-        if res[key]:
-            where = "NEW" if key == "missing_in_new" else "BASELINE"
-            print(f"warning: {len(res[key])} case(s) not scored in {where}: {', '.join(res[key][:10])}"
-                  f"{' ...' if len(res[key]) > 10 else ''}", file=sys.stderr)
+    out = SafeStdout()
+    out.say(cohort.format_comparison(shown))
+    if res["missing_in_base"]:
+        ids = res["missing_in_base"]
+        print(f"warning: {len(ids)} case(s) not scored in BASELINE: {', '.join(ids[:10])}"
+              f"{' ...' if len(ids) > 10 else ''}", file=sys.stderr)
     if res["conventions"]["base"] != res["conventions"]["new"]:
         print(f"warning: the runs used different conventions (BASELINE {res['conventions']['base']}, "
               f"NEW {res['conventions']['new']}): distances are not comparable.", file=sys.stderr)
     for lim in res["unmatched_limits"]:
         print(f"warning: limit on {lim}: no such metric/label in both runs.", file=sys.stderr)
     if res["regressions"]:
-        print()
+        out.say("")
         for msg in res["regressions"]:
-            print(msg)
-    elif max_drop or max_rise:
-        print("\nno regression.")
-    if args.json:
-        write_json_atomic(args.json, res)
+            out.say(msg)
+    if not res["complete"]:
+        ids, errs = res["missing_in_new"], set(res["errors_in_new"])
+        listed = ", ".join(f"{i}{' (error row)' if i in errs else ''}" for i in ids[:20])
+        print(f"fastseg compare: {len(ids)} case(s) scored in BASELINE are missing from NEW or failed there: "
+              f"{listed}{' ...' if len(ids) > 20 else ''}; a comparison on fewer cases does not pass.",
+              file=sys.stderr)
+        return EXIT_CASE_ERRORS
+    if not res["regressions"] and (max_drop or max_rise):
+        out.say("\nno regression.")
     return EXIT_GATE if res["regressions"] else EXIT_OK
 
 
@@ -313,7 +402,7 @@ def _add_compare_parser(sub):
             "a paired Wilcoxon signed-rank p-value. Exits 1 on a regression.", width=96),
         epilog=("examples:\n"
                 "  fastseg compare baseline.csv new.csv --max-drop dice=0.01 --max-rise hd95=0.5\n"
-                "  fastseg compare baseline.csv new.csv --max-drop dice:3=0.02 --alpha 0.05\n\n" + EXIT_CODES))
+                "  fastseg compare baseline.csv new.csv --max-drop dice:3=0.02 --alpha 0.05\n\n" + COMPARE_EXIT_CODES))
     p.add_argument("baseline", metavar="BASELINE", help="results CSV of the reference run")
     p.add_argument("new", metavar="NEW", help="results CSV of the run to check")
     p.add_argument("--max-drop", action="append", metavar="M[:LABEL]=X",
@@ -333,32 +422,6 @@ def _add_compare_parser(sub):
 
 
 # ------------------------------------------------------------------------------------- demo
-
-DEMO_SPACING = (2.5, 0.8, 0.8)
-DEMO_SHAPE = (40, 128, 128)
-
-
-def write_demo_cohort(folder, *, cases=6, seed=0, shape=DEMO_SHAPE, spacing=DEMO_SPACING):
-    """Write ``cases`` synthetic anisotropic phantom pairs as ``folder/pred/case_XX.nii.gz`` and
-    ``folder/ref/case_XX.nii.gz``, spacing in the header through the affine. Returns (pred, ref) dirs."""
-    import nibabel as nib
-    import numpy as np
-
-    from .phantom import phantom_pair
-
-    pred_dir, ref_dir = os.path.join(folder, "pred"), os.path.join(folder, "ref")
-    os.makedirs(pred_dir, exist_ok=True)
-    os.makedirs(ref_dir, exist_ok=True)
-    affine = np.diag([*spacing, 1.0])
-    affine[:3, 3] = [-0.5 * n * s for n, s in zip(shape, spacing)]  # centred on the world origin
-    for i in range(cases):
-        pred, ref, _ = phantom_pair(shape=shape, spacing=spacing, seed=seed + i)
-        for arr, d in ((pred, pred_dir), (ref, ref_dir)):
-            img = nib.Nifti1Image(arr, affine)
-            img.header.set_xyzt_units("mm")
-            nib.save(img, os.path.join(d, f"case_{seed + i:02d}.nii.gz"))
-    return pred_dir, ref_dir
-
 
 def _cmd_demo(args):
     if args.cases < 1:
@@ -419,6 +482,10 @@ def main(argv=None):
         return EXIT_USAGE
     except ImportError as exc:  # an optional extra (dask, SimpleITK) is missing
         print(f"fastseg {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a file the run needs cannot be read or written: one line, no traceback
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"fastseg {args.command}: error: cannot access{where}: {exc.strerror or exc}.", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"fastseg {args.command}: interrupted; finished cases are in the output (continue with --resume).",

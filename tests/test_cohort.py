@@ -17,32 +17,6 @@ from fastseg.cohort import workers as W
 from fastseg.io import load
 from fastseg.phantom import phantom_pair
 
-SPACING = (2.5, 0.8, 0.8)
-SHAPE = (24, 32, 32)
-
-
-def affine_of(spacing=SPACING, origin=(-30.0, -12.8, -12.8)):
-    aff = np.diag([*spacing, 1.0])
-    aff[:3, 3] = origin
-    return aff
-
-
-def save(path, arr, spacing=SPACING, origin=(-30.0, -12.8, -12.8)):
-    nib.save(nib.Nifti1Image(arr, affine_of(spacing, origin)), str(path))
-    return str(path)
-
-
-def write_cohort(root, n=3, ext=".nii.gz", shape=SHAPE, seed=0):
-    pred_dir, ref_dir = Path(root) / "pred", Path(root) / "ref"
-    pred_dir.mkdir(parents=True, exist_ok=True)
-    ref_dir.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        p, r, _ = phantom_pair(shape=shape, spacing=SPACING, seed=seed + i)
-        save(pred_dir / f"case_{i:02d}{ext}", p)
-        save(ref_dir / f"case_{i:02d}{ext}", r)
-    return pred_dir, ref_dir
-
-
 def expected_rows(pred_path, ref_path, **kw):
     pv, rv = load(pred_path), load(ref_path)
     return fastseg.evaluate(pv.array, rv.array, spacing=rv.spacing, **kw).rows
@@ -51,24 +25,6 @@ def expected_rows(pred_path, ref_path, **kw):
 def strip(rows):
     keys = ("label", "metric", "value", "empty_state", "convention")
     return [{k: r[k] for k in keys} for r in rows]
-
-
-def same(a, b):
-    """Row lists equal, NaN == NaN."""
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        assert x.keys() == y.keys()
-        for k in x:
-            if isinstance(x[k], float) and math.isnan(x[k]):
-                assert isinstance(y[k], float) and math.isnan(y[k]), (k, x, y)
-            else:
-                assert x[k] == y[k], (k, x, y)
-
-
-@pytest.fixture(scope="module")
-def cohort3(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cohort3")
-    return write_cohort(root, n=3)
 
 
 # ------------------------------------------------------------------------------------- values
@@ -81,13 +37,13 @@ def test_values_equal_evaluate_on_loaded_files(cohort3, tmp_path):
     for cid in res.case_ids:
         want = expected_rows(pred_dir / f"{cid}.nii.gz", ref_dir / f"{cid}.nii.gz", tolerance=[1.0, 2.0])
         got = [r for r in res.rows if r["case_id"] == cid]
-        same(strip(got), want)
+        assert same(strip(got), want)
         r0 = got[0]
         assert r0["shape"] == SHAPE and r0["spacing"] == pytest.approx(SPACING)
         diagonal = math.sqrt(sum((n * s) ** 2 for n, s in zip(SHAPE, SPACING)))
         assert r0["diagonal_mm"] == pytest.approx(diagonal, rel=1e-6)
         assert all(r["case_rows"] == len(got) for r in got)
-    same(C.read_results(out), res.rows)  # the CSV round-trips exactly
+    assert same(C.read_results(out), res.rows)  # the CSV round-trips exactly
 
 
 def test_options_pass_through(cohort3):
@@ -96,7 +52,7 @@ def test_options_pass_through(cohort3):
               regions={"abdomen": [1, 2, 3, 4]}, ignore_label=5, convention="monai")
     res = C.evaluate_cohort(C.pair_folders(pred_dir, ref_dir), **kw)
     got = [r for r in res.rows if r["case_id"] == "case_01"]
-    same(strip(got), expected_rows(pred_dir / "case_01.nii.gz", ref_dir / "case_01.nii.gz", **kw))
+    assert same(strip(got), expected_rows(pred_dir / "case_01.nii.gz", ref_dir / "case_01.nii.gz", **kw))
     assert {r["label"] for r in got} == {1, 2, 9, "abdomen"}
     assert {r["convention"] for r in got} == {"monai"}
 
@@ -105,13 +61,13 @@ def test_nii_and_nii_gz_variants_pair(tmp_path):
     p, r, _ = phantom_pair(shape=SHAPE, seed=3)
     (tmp_path / "p").mkdir()
     (tmp_path / "r").mkdir()
-    save(tmp_path / "p" / "a.nii", p)
-    save(tmp_path / "r" / "a.nii.gz", r)
+    save_nifti(tmp_path / "p" / "a.nii", p)
+    save_nifti(tmp_path / "r" / "a.nii.gz", r)
     (tmp_path / "p" / "notes.txt").write_text("ignored")
     cases = C.pair_folders(tmp_path / "p", tmp_path / "r")
     assert [(c.case_id, bool(c.problem)) for c in cases] == [("a", False)]
     res = C.evaluate_cohort(cases, metrics=["dice"])
-    same(strip(res.rows), expected_rows(tmp_path / "p" / "a.nii", tmp_path / "r" / "a.nii.gz", metrics=["dice"]))
+    assert same(strip(res.rows), expected_rows(tmp_path / "p" / "a.nii", tmp_path / "r" / "a.nii.gz", metrics=["dice"]))
 
 
 def test_mixed_formats_same_values(tmp_path):
@@ -120,8 +76,8 @@ def test_mixed_formats_same_values(tmp_path):
     p, r, _ = phantom_pair(shape=SHAPE, seed=4)
     (tmp_path / "p").mkdir()
     (tmp_path / "r").mkdir()
-    ref = save(tmp_path / "r" / "a.nii.gz", r)
-    nii_pred = save(tmp_path / "a_pred.nii.gz", p)
+    ref = save_nifti(tmp_path / "r" / "a.nii.gz", r)
+    nii_pred = save_nifti(tmp_path / "a_pred.nii.gz", p)
     img = sitk.GetImageFromArray(np.ascontiguousarray(p.transpose(2, 1, 0)))
     img.SetSpacing(SPACING)
     img.SetOrigin((30.0, 12.8, -12.8))  # RAS (-30, -12.8, -12.8) in LPS
@@ -129,7 +85,7 @@ def test_mixed_formats_same_values(tmp_path):
     sitk.WriteImage(img, str(tmp_path / "p" / "a.nrrd"))
     res = C.evaluate_cohort(C.pair_folders(tmp_path / "p", tmp_path / "r"), tolerance=1.0)
     assert not res.errors
-    same(strip(res.rows), expected_rows(nii_pred, ref, tolerance=1.0))
+    assert same(strip(res.rows), expected_rows(nii_pred, ref, tolerance=1.0))
 
 
 # ------------------------------------------------------------------------------------- failures
@@ -137,21 +93,21 @@ def test_mixed_formats_same_values(tmp_path):
 def test_every_failure_kind_is_an_error_row(tmp_path):
     pred_dir, ref_dir = write_cohort(tmp_path, n=1)  # case_00 is fine
     p, r, _ = phantom_pair(shape=SHAPE, seed=7)
-    save(pred_dir / "only_pred.nii.gz", p)
-    save(ref_dir / "only_ref.nii.gz", r)
+    save_nifti(pred_dir / "only_pred.nii.gz", p)
+    save_nifti(ref_dir / "only_ref.nii.gz", r)
     (pred_dir / "corrupt.nii.gz").write_bytes(b"\x1f\x8b\x08 definitely not gzip data" * 10)
-    save(ref_dir / "corrupt.nii.gz", r)
-    save(pred_dir / "shape.nii.gz", p[:, :, :-1])
-    save(ref_dir / "shape.nii.gz", r)
-    save(pred_dir / "spacing.nii.gz", p, spacing=(2.0, 0.8, 0.8))
-    save(ref_dir / "spacing.nii.gz", r)
-    save(pred_dir / "origin.nii.gz", p, origin=(0.0, 0.0, 0.0))
-    save(ref_dir / "origin.nii.gz", r)
-    save(pred_dir / "negative.nii.gz", p.astype(np.int16) - 1)
-    save(ref_dir / "negative.nii.gz", r)
-    save(pred_dir / "dup.nii", p)
-    save(pred_dir / "dup.nii.gz", p)
-    save(ref_dir / "dup.nii.gz", r)
+    save_nifti(ref_dir / "corrupt.nii.gz", r)
+    save_nifti(pred_dir / "shape.nii.gz", p[:, :, :-1])
+    save_nifti(ref_dir / "shape.nii.gz", r)
+    save_nifti(pred_dir / "spacing.nii.gz", p, spacing=(2.0, 0.8, 0.8))
+    save_nifti(ref_dir / "spacing.nii.gz", r)
+    save_nifti(pred_dir / "origin.nii.gz", p, origin=(0.0, 0.0, 0.0))
+    save_nifti(ref_dir / "origin.nii.gz", r)
+    save_nifti(pred_dir / "negative.nii.gz", p.astype(np.int16) - 1)
+    save_nifti(ref_dir / "negative.nii.gz", r)
+    save_nifti(pred_dir / "dup.nii", p)
+    save_nifti(pred_dir / "dup.nii.gz", p)
+    save_nifti(ref_dir / "dup.nii.gz", r)
     out = tmp_path / "res.csv"
     res = C.evaluate_cohort(C.pair_folders(pred_dir, ref_dir), metrics=["dice", "hd95"], out=out)
     errors = dict(res.errors)
@@ -171,7 +127,7 @@ def test_every_failure_kind_is_an_error_row(tmp_path):
             assert w in errors[cid], (cid, errors[cid])
     assert "case_00" in res.case_ids and res.value("case_00", 1, "dice") > 0.5
     back = C.read_results(out)
-    same(sorted(back, key=lambda r: r["case_id"]), sorted(res.rows, key=lambda r: r["case_id"]))
+    assert same(sorted(back, key=lambda r: r["case_id"]), sorted(res.rows, key=lambda r: r["case_id"]))
     err = [r for r in back if r["metric"] == "error"]
     assert len(err) == len(expect) and all(r["label"] == "" and math.isnan(r["value"]) for r in err)
     text = out.read_text()
@@ -206,7 +162,7 @@ def test_manifest(tmp_path, cohort3):
     res = C.evaluate_cohort(C.read_manifest(man), metrics=["dice"])
     errs = dict(res.errors)
     assert set(errs) == {"B", "C"} and "missing ref" in errs["B"] and "no such file" in errs["C"]
-    same(strip([r for r in res.rows if r["case_id"] == "A"]),
+    assert same(strip([r for r in res.rows if r["case_id"] == "A"]),
          expected_rows(pred_dir / "case_01.nii.gz", ref_dir / "case_01.nii.gz", metrics=["dice"]))
     bad = tmp_path / "bad.csv"
     bad.write_text("id,pred,ref\nA,a.nii,b.nii\n")
@@ -238,6 +194,8 @@ def test_resume_after_any_cut_gives_the_uninterrupted_file(tmp_path):
     for cut in cuts:
         part = tmp_path / f"part_{cut}.csv"
         part.write_bytes(data[:cut])
+        # a killed run leaves its options record (resuming without it is refused: issue 12)
+        (tmp_path / f"part_{cut}.csv.options.json").write_bytes((tmp_path / "full.csv.options.json").read_bytes())
         ran.clear()
         C.evaluate_cohort(cases, tolerance=1.0, out=part, resume=True,
                           on_case=lambda rows: ran.append(rows[0]["case_id"]))
@@ -285,8 +243,8 @@ def test_worker_processes_give_the_same_rows(tmp_path):
     one = C.evaluate_cohort(cases, tolerance=1.0, jobs=1)
     two = C.evaluate_cohort(cases, tolerance=1.0, jobs=2, threads=1, out=tmp_path / "two.csv")
     assert two.timing["jobs"] == 2 and two.timing["threads"] == 1
-    same(one.rows, two.rows)
-    same(sorted(C.read_results(tmp_path / "two.csv"), key=lambda r: r["case_id"]), two.rows)
+    assert same(one.rows, two.rows)
+    assert same(sorted(C.read_results(tmp_path / "two.csv"), key=lambda r: r["case_id"]), two.rows)
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
@@ -300,7 +258,7 @@ def test_workers_started_each_way_give_the_same_rows(tmp_path, monkeypatch, meth
     cases = C.pair_folders(pred_dir, ref_dir)
     two = C.evaluate_cohort(cases, metrics=["dice", "hd95", "nsd"], tolerance=1.0, jobs=2, threads=1)
     assert two.timing["jobs"] == 2 and two.timing["workers_started_by"] == method
-    same(C.evaluate_cohort(cases, metrics=["dice", "hd95", "nsd"], tolerance=1.0).rows, two.rows)
+    assert same(C.evaluate_cohort(cases, metrics=["dice", "hd95", "nsd"], tolerance=1.0).rows, two.rows)
 
 
 def test_start_method_in_a_busy_process():
@@ -348,7 +306,7 @@ def test_a_killed_worker_fails_its_cases_and_the_run_goes_on(tmp_path):
     ok = {cid for cid in res.case_ids} - {cid for cid, _ in res.errors}
     assert len(ok) >= 4  # the parent scores cases too, and the pool is restarted
     want = C.evaluate_cohort(cases, metrics=["dice", "hd"]).rows
-    same([r for r in want if r["case_id"] in ok], [r for r in res.rows if r["case_id"] in ok])
+    assert same([r for r in want if r["case_id"] in ok], [r for r in res.rows if r["case_id"] in ok])
     assert sorted(C.read_results(tmp_path / "out.csv"), key=lambda r: r["case_id"]) == \
         sorted(res.rows, key=lambda r: r["case_id"])
 
@@ -360,7 +318,7 @@ def test_dask_local_cluster_same_rows(cohort3):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         got = C.evaluate_cohort(cases, metrics=["dice", "hd95"], dask=client)
-    same(got.rows, C.evaluate_cohort(cases, metrics=["dice", "hd95"]).rows)
+    assert same(got.rows, C.evaluate_cohort(cases, metrics=["dice", "hd95"]).rows)
 
 
 # ------------------------------------------------------------------------------------- summary

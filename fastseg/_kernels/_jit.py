@@ -35,6 +35,8 @@ import numpy
 from numba.core.caching import FunctionCache, NullCache
 from numba.core.dispatcher import Dispatcher
 
+from . import tuning
+
 
 def jit(func=None, *, parallel=False):
     """``numba.njit`` with the house options (cached, ``nogil=True``, no fastmath).
@@ -103,8 +105,9 @@ class _Cache(FunctionCache):
         if self._parallel:
             _start_pool()  # compiling or loading a parallel kernel starts numba's thread pool
         try:
-            return super().load_overload(sig, target_context)
+            data = super().load_overload(sig, target_context)
         except Exception as e:
+            _compiling()
             if isinstance(e, OSError):
                 self._give_up(e)
                 return None
@@ -117,6 +120,9 @@ class _Cache(FunctionCache):
                   f"again and their cache entries rewritten. If this repeats, delete {self.cache_path} or "
                   "set NUMBA_CACHE_DIR to another folder.")
             return None
+        if data is None:
+            _compiling()
+        return data
 
     def save_overload(self, sig, data):
         try:
@@ -145,8 +151,28 @@ class _NoCache(NullCache):
     def load_overload(self, sig, target_context):
         if self._parallel:
             _start_pool()
+        _compiling()
         _warn_unusable(self._reason)
         return None
+
+
+_first_compile = []  # callbacks waiting for the first compile of this process
+
+
+def on_first_compile(callback):
+    """Call ``callback()`` once, just before the first kernel of this process is compiled (a kernel
+    not found in numba's cache: the first run after an install or an upgrade, or a run without a
+    cache). The command line uses it to say why the first run takes a while."""
+    _first_compile.append(callback)
+
+
+def _compiling():
+    while _first_compile:
+        callback = _first_compile.pop()
+        try:
+            callback()
+        except Exception:  # pragma: no cover - a notice must never fail a compile
+            pass
 
 
 # --- threads ------------------------------------------------------------------------------------
@@ -213,14 +239,10 @@ def max_threads():
     return numba.config.NUMBA_NUM_THREADS
 
 
-#: below this many voxels a kernel runs on one thread: starting a parallel region costs more than the
-#: work (milliseconds on a busy machine with the OpenMP layer), and results never depend on threads
-SMALL_WORK = 1 << 18
-
 
 def serial_if_small(n_voxels):
     """``thread_limit(1)`` when the work is small, else a no-op context."""
-    return thread_limit(1 if n_voxels < SMALL_WORK else None)
+    return thread_limit(1 if n_voxels < tuning.SMALL_WORK else None)
 
 
 @jit

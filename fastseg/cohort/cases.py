@@ -2,6 +2,7 @@
 of pairs; a case that cannot run carries its reason (it becomes an error row, the run goes on)."""
 import csv
 import os
+import re
 from dataclasses import dataclass
 
 from .. import _validation as v
@@ -35,6 +36,24 @@ def _image_files(folder):
     return out
 
 
+_CHANNEL = re.compile(r"^(.*)_(\d{4})$")
+
+
+def _did_you_mean(cid, others, where):
+    """A hint for a case id with no partner that matches one across an nnU-Net channel suffix
+    (``case_010_0000`` for images, ``case_010`` for segmentations)."""
+    m = _CHANNEL.match(cid)
+    if m and m.group(1) in others:
+        return (f" Did you mean {m.group(1)!r} in {where}? '_{m.group(2)}' is nnU-Net's channel suffix of input "
+                f"images; predictions and references are named without it (rename, or pair with --manifest).")
+    with_suffix = sorted(o for o in others if _CHANNEL.match(o) and _CHANNEL.match(o).group(1) == cid)
+    if with_suffix:
+        return (f" Did you mean {with_suffix[0]!r} in {where}? '_{_CHANNEL.match(with_suffix[0]).group(2)}' is "
+                f"nnU-Net's channel suffix of input images; predictions and references are named without it "
+                f"(rename, or pair with --manifest).")
+    return ""
+
+
 def pair_folders(pred_dir, ref_dir):
     """Cases from two folders, paired by file name without extension.
 
@@ -58,9 +77,11 @@ def pair_folders(pred_dir, ref_dir):
             many = p if len(p) > 1 else r
             problem = f"ambiguous case: several files for {cid!r}: {', '.join(os.path.basename(x) for x in many)}."
         elif not r:
-            problem = f"missing ref: no file for case {cid!r} in {os.fspath(ref_dir)} (pred: {p[0]})."
+            problem = (f"missing ref: no file for case {cid!r} in {os.fspath(ref_dir)} (pred: {p[0]})."
+                       + _did_you_mean(cid, refs, "REF"))
         elif not p:
-            problem = f"missing pred: no file for case {cid!r} in {os.fspath(pred_dir)} (ref: {r[0]})."
+            problem = (f"missing pred: no file for case {cid!r} in {os.fspath(pred_dir)} (ref: {r[0]})."
+                       + _did_you_mean(cid, preds, "PRED"))
         cases.append(Case(cid, p[0] if len(p) == 1 else None, r[0] if len(r) == 1 else None, problem))
     return cases
 
@@ -78,6 +99,11 @@ def read_manifest(path):
             fields = rows and list(rows[0].keys())
     except OSError as exc:
         raise v.InputValueError(f"cannot read the manifest {path}: {exc.strerror or exc}.") from None
+    except UnicodeDecodeError as exc:
+        raise v.InputValueError(f"cannot read the manifest {path}: it is not UTF-8 text (byte {exc.start}); "
+                                f"save it as UTF-8 CSV with the columns case_id,pred,ref.") from None
+    except csv.Error as exc:
+        raise v.InputValueError(f"cannot read the manifest {path}: {exc}.") from None
     if not rows:
         raise v.InputValueError(f"the manifest {path} has no cases (expected a header case_id,pred,ref and rows).")
     missing = [c for c in ("case_id", "pred", "ref") if c not in fields]

@@ -100,8 +100,11 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
     dict
         ``rows`` (per metric and label: n, base_mean, new_mean, mean_diff, ci_low, ci_high, p_value,
         limit, direction, regression), ``regressions`` (messages), ``n_base``, ``n_new``, ``n_paired``
-        cases, ``missing_in_new``, ``missing_in_base`` (case ids), ``unmatched_limits`` (limits that
-        matched no metric/label), ``conventions`` (of each run).
+        cases, ``missing_in_new`` (scored in the baseline, missing or an error in new: a gate never
+        passes on them), ``errors_in_new`` (those that are error rows), ``missing_in_base`` (case ids),
+        ``complete`` (new scored every case the baseline scored), ``unmatched_limits`` (limits that
+        matched no metric/label), ``conventions`` (of each run). ``mean_diff`` is NaN when both means
+        are infinite (undefined), and a limit on it then counts as a regression.
     """
     cap_inf = check_cap(cap_inf)
     groups = _pair_values(base_rows, new_rows, cap_inf)
@@ -109,6 +112,7 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
         return {r["case_id"] for r in rows} - {r["case_id"] for r in rows if r["metric"] == ERROR}
 
     b_ids, n_ids = ok_ids(base_rows), ok_ids(new_rows)
+    errors_in_new = sorted({r["case_id"] for r in new_rows if r["metric"] == ERROR} & b_ids)
     metric_order = list(dict.fromkeys(m for m, _ in groups))
     keys = sorted(groups, key=lambda k: (metric_order.index(k[0]), label_key(k[1])))
     limits = {}
@@ -123,20 +127,31 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
         b, n = b[keep], n[keep]
         with np.errstate(invalid="ignore"):
             d = np.where(b == n, 0.0, n - b)
-        mean_diff = float(np.mean(d)) if d.size else math.nan
-        lo, hi = _bootstrap_ci(d, n_boot, seed)
+        base_mean = float(np.mean(b)) if b.size else math.nan
+        new_mean = float(np.mean(n)) if n.size else math.nan
+        # two infinite means (a structure missed in both runs) have no defined difference, whatever the
+        # finite cases do: reported as NaN, never as a number
+        undefined = math.isinf(base_mean) and base_mean == new_mean
+        mean_diff = math.nan if undefined or not d.size else float(np.mean(d))
+        lo, hi = (math.nan, math.nan) if undefined else _bootstrap_ci(d, n_boot, seed)
         p = _wilcoxon_p(d)
         row = {"metric": metric, "label": label, "n": int(d.size), "n_nan_dropped": int((~keep).sum()),
-               "base_mean": float(np.mean(b)) if b.size else math.nan,
-               "new_mean": float(np.mean(n)) if n.size else math.nan, "mean_diff": mean_diff,
+               "base_mean": base_mean, "new_mean": new_mean, "mean_diff": mean_diff,
                "ci_low": lo, "ci_high": hi, "p_value": p, "limit": None, "direction": None, "regression": False}
         for lab, lim, direction in limits.get(metric, []):
             if lab is not None and lab != label:
                 continue
+            row["limit"], row["direction"] = lim, direction
+            if math.isnan(mean_diff):  # a gate that cannot tell never passes
+                row["regression"] = True
+                regressions.append(
+                    f"REGRESSION {metric} of label {label}: the change of the mean is undefined (base {base_mean:g}, "
+                    f"new {new_mean:g}: a structure missed in both runs); compare with cap_inf='diagonal' "
+                    f"(--cap-inf diagonal) to measure it.")
+                continue
             worse = (mean_diff < -lim) if direction == "drop" else (mean_diff > lim)
             if worse and alpha is not None:
                 worse = p < alpha
-            row["limit"], row["direction"] = lim, direction
             if worse:
                 row["regression"] = True
                 regressions.append(
@@ -154,7 +169,8 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
     return {"rows": out_rows, "regressions": regressions, "unmatched_limits": unmatched,
             "conventions": {"base": conventions[0], "new": conventions[1]},
             "n_base": len(b_ids), "n_new": len(n_ids), "n_paired": len(b_ids & n_ids),
-            "missing_in_new": sorted(b_ids - n_ids), "missing_in_base": sorted(n_ids - b_ids)}
+            "missing_in_new": sorted(b_ids - n_ids), "missing_in_base": sorted(n_ids - b_ids),
+            "errors_in_new": errors_in_new, "complete": not (b_ids - n_ids)}
 
 
 def format_comparison(result):

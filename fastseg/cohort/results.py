@@ -25,17 +25,26 @@ row with ``metric == "no_structures"``. Each run records its options next to the
 """
 import csv
 import io as _stdio
-import json
 import math
 import os
 import re
 
 from .. import _validation as v
-from .._output import check_new_output, write_json_atomic
-from .._version import __version__
+from .._output import check_new_output
 
 __all__ = ["COLUMNS", "ERROR", "NO_STRUCTURES", "INT_LABEL", "error_row", "one_line", "parse_label",
-           "read_results", "ResultsFile", "options_file", "run_options", "check_and_record_options"]
+           "read_results", "ResultsFile", "OutputError", "output_error", "check_header"]
+
+class OutputError(v.FastsegError, OSError):
+    """An output of the run cannot be written (full disk, read-only or missing folder...); the message
+    names the file and the cause. Nothing already written is lost."""
+
+
+def output_error(what, path, exc):
+    """An :class:`OutputError` for ``exc`` (an OSError) while writing ``what`` at ``path``."""
+    cause = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+    return OutputError(f"cannot write {what} {os.fspath(path)}: {cause}.")
+
 
 COLUMNS = ["case_id", "label", "metric", "value", "empty_state", "convention", "spacing", "shape",
            "diagonal_mm", "case_rows", "error"]
@@ -110,11 +119,7 @@ def parse_text(text, path):
     lines = text.splitlines(keepends=True)
     if not lines:
         return [], dropped
-    header = next(csv.reader(lines[:1]))
-    if header != COLUMNS:
-        raise v.InputValueError(
-            f"{path} is not a fastseg results file (its header is {','.join(header)[:200]!r}); "
-            f"choose another output file, or pass overwrite.")
+    check_header(next(csv.reader(lines[:1])), path)
     by_case = {}
     for rec in csv.DictReader(lines[1:], fieldnames=COLUMNS):
         try:
@@ -135,6 +140,14 @@ def parse_text(text, path):
     return rows, dropped
 
 
+def check_header(header, path):
+    """Refuse a file whose header (a list of column names) is not a fastseg results file's."""
+    if header != COLUMNS:
+        raise v.InputValueError(
+            f"{path} is not a fastseg results file (its header is {','.join(header)[:200]!r}); "
+            f"choose another output file, or pass overwrite.")
+
+
 def read_results(path):
     """Typed rows of every complete case in a results CSV written by :func:`evaluate_cohort`.
 
@@ -146,44 +159,85 @@ def read_results(path):
             text = f.read()
     except OSError as exc:
         raise v.InputValueError(f"cannot read the results file {path}: {exc.strerror or exc}.") from None
+    except UnicodeDecodeError:
+        raise v.InputValueError(f"{path} is not a fastseg results file (not UTF-8 text).") from None
     rows, _ = parse_text(text, path)
     return rows
 
 
 class ResultsFile:
-    """Appends each finished case to the CSV at once (one write, flush, optional fsync)."""
+    """Appends each finished case to the CSV at once (one write, flush, optional fsync).
+
+    A write that fails (full disk...) is undone: the file is cut back to its last complete case, so
+    it never holds a torn line (and if even that fails, ``resume`` drops the torn line). Every
+    failure to write is an :class:`OutputError` naming the file.
+    """
 
     def __init__(self, path, *, resume, overwrite, fsync):
         self.path = os.fspath(path)
         self.fsync = fsync
         self.existing = []
+        self.f = None
         check_new_output(self.path, resume=resume, overwrite=overwrite)
-        exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
-        if exists and resume:
-            with open(self.path, encoding="utf-8", newline="") as f:
-                text = f.read()
-            self.existing, dropped = parse_text(text, self.path)
-            if dropped:  # rewrite without the partial line / incomplete cases, atomically
-                tmp = self.path + ".tmp"
-                with open(tmp, "w", encoding="utf-8", newline="") as f:
-                    f.write(",".join(COLUMNS) + "\n" + rows_to_text(self.existing))
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.path)
-            self.f = open(self.path, "a", encoding="utf-8", newline="")
-        else:
-            folder = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(folder, exist_ok=True)
-            self.f = open(self.path, "w", encoding="utf-8", newline="")
+        try:
+            exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
+            if exists and resume:
+                with open(self.path, encoding="utf-8", newline="") as f:
+                    text = f.read()
+                self.existing, dropped = parse_text(text, self.path)
+                if dropped:  # rewrite without the partial line / incomplete cases, atomically
+                    self._rewrite()
+                self.f = open(self.path, "a", encoding="utf-8", newline="")
+            else:
+                self.f = open(self.path, "w", encoding="utf-8", newline="")
+        except UnicodeDecodeError:
+            raise v.InputValueError(f"{self.path} is not a fastseg results file (not UTF-8 text); choose "
+                                    f"another output file, or pass overwrite.") from None
+        except OSError as exc:
+            raise output_error("the results file", self.path, exc) from exc
+        self.size = self.f.tell()
+        if self.size == 0:
             self._write(",".join(COLUMNS) + "\n")
 
+    def _rewrite(self):
+        tmp = self.path + ".tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                f.write(",".join(COLUMNS) + "\n" + rows_to_text(self.existing))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
     def _write(self, text):
-        self.f.write(text)
-        self.f.flush()
-        if self.fsync:
-            os.fsync(self.f.fileno())
+        try:
+            self.f.write(text)
+            self.f.flush()
+            if self.fsync:
+                os.fsync(self.f.fileno())
+        except OSError as exc:
+            self._undo()
+            raise output_error("the results file", self.path, exc) from exc
+        self.size = self.f.tell()
+
+    def _undo(self):
+        """Cut the file back to its last complete case after a failed write (best effort)."""
+        try:
+            self.f.close()
+        except OSError:
+            pass
+        try:
+            os.truncate(self.path, self.size)
+        except OSError:
+            pass
+        self.f = None
 
     def write_case(self, rows):
+        if self.f is None:
+            raise OutputError(f"cannot write the results file {self.path}: an earlier write failed.")
         self._write(rows_to_text(rows))
 
     def drop_cases(self, ids):
@@ -192,45 +246,16 @@ class ResultsFile:
             return
         self.existing = [r for r in self.existing if r["case_id"] not in ids]
         self.f.close()
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(",".join(COLUMNS) + "\n" + rows_to_text(self.existing))
-        os.replace(tmp, self.path)
-        self.f = open(self.path, "a", encoding="utf-8", newline="")
+        try:
+            self._rewrite()
+            self.f = open(self.path, "a", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise output_error("the results file", self.path, exc) from exc
+        self.size = self.f.tell()
 
     def close(self):
-        self.f.close()
-
-
-
-def options_file(out):
-    return os.fspath(out) + ".options.json"
-
-
-def run_options(opts, metric_names):
-    """What decides a results file's values: compared when a run resumes it (JSON-normalised)."""
-    e = opts["evaluate"]
-    regions = e["regions"]
-    record = {"metrics": list(metric_names), "convention": opts["convention_name"], "labels": e["labels"],
-              "regions": None if regions is None else {str(k): [int(x) for x in vals] for k, vals in regions.items()},
-              "ignore_label": e["ignore_label"], "boundary_width": e["boundary_width"],
-              "geometry_tolerance": opts["geometry_tolerance"], "check_affine": opts["check_affine"]}
-    return json.loads(json.dumps(record))
-
-
-def check_and_record_options(out, record, resume):
-    """Refuse to resume a results file written with other options (its rows would mix two runs'
-    definitions), then record this run's options next to it (``OUT.options.json``)."""
-    path = options_file(out)
-    if resume and os.path.exists(out) and os.path.getsize(out) > 0 and os.path.exists(path):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                before = json.load(fh).get("options", {})
-        except (OSError, ValueError, AttributeError) as exc:
-            raise v.InputValueError(f"cannot read {path} (the options of the run to resume): {exc}.") from None
-        diff = [f"{k}: {before.get(k)!r} then, {record[k]!r} now" for k in record if before.get(k) != record[k]]
-        if diff:
-            raise v.InputValueError(
-                f"{os.fspath(out)} was written with other options ({'; '.join(diff)}); resume it with the same "
-                f"options, or write a new output (or overwrite this one).")
-    write_json_atomic(path, {"fastseg": __version__, "options": record}, indent=1, make_folder=False)
+        if self.f is not None:
+            try:
+                self.f.close()
+            except OSError:
+                pass

@@ -6,8 +6,9 @@ import time
 
 from .. import _validation as v
 from .._output import check_new_output, to_pandas
-from .cases import as_cases
-from .results import (COLUMNS, ERROR, INT_LABEL, ResultsFile, check_and_record_options, run_options)
+from .cases import as_cases, pair_folders
+from .guard import ResultsLock, check_and_record_options, check_output_path, run_options
+from .results import COLUMNS, ERROR, INT_LABEL, ResultsFile
 from .score import run_in_process, warm_up
 from .stats import summarize
 from .workers import Workers, run_dask, run_pool
@@ -68,7 +69,7 @@ class CohortResult:
                 f"{len(self.errors)} errors)")
 
 
-def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percentiles=(95,),
+def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance=None, percentiles=(95,),
                     convention="fastseg", regions=None, ignore_label=None, boundary_width=None,
                     jobs=1, threads=None, out=None, resume=False, overwrite=False, retry_errors=False,
                     fsync=False, geometry_tolerance=1e-3, check_affine=True, reader="auto",
@@ -77,9 +78,13 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
 
     Parameters
     ----------
-    pairs : sequence or dict
+    pairs : sequence, dict, or a folder
         :class:`Case` objects (see :func:`pair_folders`, :func:`read_manifest`), ``(case_id, pred,
-        ref)`` or ``(pred, ref)`` tuples of paths, or ``{case_id: (pred, ref)}``.
+        ref)`` or ``(pred, ref)`` tuples of paths, or ``{case_id: (pred, ref)}``; or the folder of
+        predictions, with ``ref_dir``.
+    ref_dir : str or os.PathLike, optional
+        The folder of references when ``pairs`` is the folder of predictions: cases are paired by file
+        name as the command line does (:func:`pair_folders`).
     labels, metrics, tolerance, percentiles, convention, regions, ignore_label, boundary_width
         As in :func:`fastseg.evaluate`, for every case. Region names must not be integers.
     jobs : int, optional
@@ -97,7 +102,7 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
     resume : bool, optional
         Keep the complete cases already in ``out`` and run only the others. A partly written last line
         or case (a killed run) is dropped and that case runs again. Every run records its options in
-        ``OUT.options.json``; resuming with other options (metrics, tolerances, convention, labels,
+        ``OUT.options.json``; resuming a file whose record is missing, or with other options (metrics, tolerances, convention, labels,
         regions, ignore label, geometry checks) is refused.
     overwrite : bool, optional
         Replace an existing ``out``. Without ``resume`` or ``overwrite`` an existing file is an error.
@@ -153,6 +158,11 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
     """
     from ..conventions import get_convention
 
+    if ref_dir is not None or isinstance(pairs, (str, os.PathLike)):
+        if ref_dir is None or not isinstance(pairs, (str, os.PathLike)):
+            raise v.InputTypeError("pass two folders (pred_dir, ref_dir), or one sequence of pairs; "
+                                   f"got {type(pairs).__name__} and {type(ref_dir).__name__}.")
+        pairs = pair_folders(pairs, ref_dir)
     cases = as_cases(pairs)
     for name in (regions or {}):
         if isinstance(name, str) and INT_LABEL.match(name.strip()):
@@ -172,15 +182,17 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
     if resume and out is None:
         raise v.InputValueError("resume needs an output file (out=...) to resume from.")
     if out is not None:
+        out = check_output_path(out, [p for c in cases for p in (c.pred, c.ref)], what="out")
         check_new_output(out, resume=resume, overwrite=overwrite)
     n_cores = cores()
     n_jobs = n_cores if not jobs else int(jobs)
     if n_jobs < 1:
         raise v.InputValueError(f"jobs must be a positive integer (or 0 for one per core); got {jobs!r}.")
     n_jobs = 1 if dask is not None else max(1, min(n_jobs, n_cores, len(cases)))
-    workers = Workers(n_jobs - 1) if n_jobs > 1 else None  # this process is one of the n_jobs
-    writer = None
+    lock = ResultsLock(out) if out is not None else None  # one run per results file, refused at once
+    workers = writer = None
     try:
+        workers = Workers(n_jobs - 1) if n_jobs > 1 else None  # this process is one of the n_jobs
         metric_names = warm_up(opts)
         if out is not None:
             check_and_record_options(out, run_options(opts, metric_names), resume)
@@ -245,6 +257,8 @@ def evaluate_cohort(pairs, *, labels=None, metrics=None, tolerance=None, percent
             workers.terminate()
         if writer:
             writer.close()
+        if lock is not None:
+            lock.release()
     order = {c.case_id: i for i, c in enumerate(cases)}
     rows = sorted(existing + new_rows, key=lambda r: order.get(r["case_id"], len(order)))
     return CohortResult(rows, timing)

@@ -5,10 +5,11 @@ import re
 import numpy as np
 
 from .. import _validation as v
+from .._engine.counts import BOTH_EMPTY
 from .results import ERROR, NO_STRUCTURES, parse_label
 
 __all__ = ["quantile", "label_key", "capped", "check_cap", "summarize", "fmt_num", "format_summary",
-           "parse_gates", "check_gates"]
+           "parse_gates", "check_gates", "metric_range", "check_thresholds", "check_limits"]
 
 
 def quantile(s, q):
@@ -72,20 +73,28 @@ def check_cap(cap_inf):
 
 
 def summarize(rows, *, cap_inf=None):
-    """Per (metric, label) and per metric over all structures: n, mean, std, median, q1, q3, IQR,
-    min, max and the counts of infinite and NaN values.
+    """Per (metric, label) and per metric over all labels: n, mean, std, median, q1, q3, IQR, min,
+    max and the counts of infinite, NaN and both-empty values.
 
     NaN values (undefined, e.g. precision with an empty prediction) are counted and left out of the
     statistics; infinite values are kept (a mean over a miss is ``inf``, never a silently better
     number) unless ``cap_inf`` replaces them: ``"diagonal"`` by the physical diagonal of that case's
     volume, or a number of mm. ``std`` is the sample standard deviation (ddof=1).
 
+    Both-empty values (a structure absent from pred and ref of a case: Dice 1, 0 mm under the
+    default convention) are kept in their label's statistics and counted (``n_both_empty``), but
+    left out of the ``overall`` rows: a label absent from a case, or asked for by mistake, says
+    nothing about segmentation quality and would otherwise raise the pooled mean. ``overall`` pools
+    labels only (``label == "all"``); regions (unions of labels) appear only per label, since they
+    count the same voxels again.
+
     Returns
     -------
     dict
         ``n_cases``, ``n_ok``, ``n_errors``, ``errors`` (``[{case_id, error}]``), ``cap_inf``,
         ``conventions``, ``per_label`` and ``overall`` (lists of dicts with ``metric``, ``label``
-        (``"all"`` in ``overall``) and the statistics).
+        (``"all"`` in ``overall``) and the statistics), ``n_both_empty`` (values),
+        ``absent_structures`` (labels and regions absent from pred and ref in every case).
     """
     cap_inf = check_cap(cap_inf)
     ok = [r for r in rows if r["metric"] not in (ERROR, NO_STRUCTURES)]
@@ -94,16 +103,27 @@ def summarize(rows, *, cap_inf=None):
     groups, overall = {}, {}
     for r in ok:
         groups.setdefault((r["metric"], r["label"]), []).append(r)
-        overall.setdefault(r["metric"], []).append(r)
+        if isinstance(r["label"], int) and r["empty_state"] != BOTH_EMPTY:
+            overall.setdefault(r["metric"], []).append(r)
+        else:
+            overall.setdefault(r["metric"], [])
     metric_order = list(overall)
     keys = sorted(groups, key=lambda k: (metric_order.index(k[0]), label_key(k[1])))
-    per_label = [{"metric": m, "label": lab, **_stats(capped(groups[(m, lab)], cap_inf))} for m, lab in keys]
-    over = [{"metric": m, "label": "all", **_stats(capped(overall[m], cap_inf))} for m in metric_order]
+
+    def stats(rs):
+        return {**_stats(capped(rs, cap_inf)), "n_both_empty": sum(r["empty_state"] == BOTH_EMPTY for r in rs)}
+
+    per_label = [{"metric": m, "label": lab, **stats(groups[(m, lab)])} for m, lab in keys]
+    over = [{"metric": m, "label": "all", **stats(overall[m])} for m in metric_order if overall[m]]
+    present = {r["label"] for r in ok if r["empty_state"] != BOTH_EMPTY}
+    absent = [lab for lab in dict.fromkeys(lab for _, lab in keys) if lab not in present]
     return {
         "n_cases": len(case_ids), "n_ok": len(case_ids) - len({e["case_id"] for e in errors}),
         "n_errors": len(errors), "errors": errors, "cap_inf": cap_inf,
         "conventions": sorted({r["convention"] for r in ok}),
         "per_label": per_label, "overall": over,
+        "n_both_empty": sum(r["empty_state"] == BOTH_EMPTY for r in ok),
+        "absent_structures": sorted(absent, key=label_key),
     }
 
 
@@ -128,6 +148,9 @@ def format_summary(summary):
                 f"{m:<14}{str(s['label']):>12}{s['n']:>6} {fmt_num(s['mean'])} {fmt_num(s['std'])} {fmt_num(s['median'])} "
                 f"{fmt_num(s['iqr'])} {fmt_num(s['min'])} {fmt_num(s['max'])}{s['n_inf']:>5}{s['n_nan']:>5}")
     tail = f"{summary['n_cases']} cases, {summary['n_ok']} ok, {summary['n_errors']} errors"
+    if summary.get("n_both_empty"):
+        tail += (f"; {summary['n_both_empty']} values of structures absent from both pred and ref (kept per label, "
+                 f"left out of 'all')")
     if summary["cap_inf"] is not None:
         tail += f"; infinite distances capped at {summary['cap_inf']}" + \
             (" (each case's diagonal, mm)" if summary["cap_inf"] == "diagonal" else " mm")
@@ -171,12 +194,49 @@ def parse_gates(specs, option="--fail-under"):
     return out
 
 
+_UNIT = {"dice", "iou", "jaccard", "precision", "recall", "sensitivity", "specificity", "accuracy",
+         "balanced_accuracy", "volume_similarity", "nsd", "boundary_iou", "cldice"}
+_HDQ = re.compile(r"^hd\d+(\.\d+)?$")
+
+
+def metric_range(metric):
+    """``(low, high)``: the values a metric can take (unbounded for unknown names)."""
+    m = metric.lower()
+    if m in _UNIT or m.startswith("nsd@"):
+        return 0.0, 1.0
+    if m == "mcc":
+        return -1.0, 1.0
+    if m in ("hd", "assd", "masd") or _HDQ.match(m) or m.endswith(("_volume", "_volume_ml")):
+        return 0.0, math.inf
+    return -math.inf, math.inf
+
+
+def check_thresholds(gates, option="--fail-under"):
+    """Refuse gate thresholds a metric cannot reach (``dice=85``: Dice lies in [0, 1])."""
+    for metric, label, thr in gates:
+        lo, hi = metric_range(metric)
+        if not lo <= thr <= hi:
+            hint = f"; did you mean {thr / 100:g}?" if hi == 1.0 and 1.0 < thr <= 100.0 else ""
+            raise v.InputValueError(f"{option} {metric}={thr:g}: {metric} lies in [{lo:g}, {hi:g}], so this "
+                                    f"gate could never {'pass' if option == '--fail-under' else 'fail'}{hint}.")
+
+
+def check_limits(limits, option="--max-drop"):
+    """Refuse regression limits that are negative or wider than the metric's range."""
+    for metric, label, lim in limits:
+        lo, hi = metric_range(metric)
+        if not 0.0 <= lim <= hi - lo:
+            raise v.InputValueError(f"{option} {metric}={lim:g}: a limit is a change of the mean, between 0 and "
+                                    f"{hi - lo:g} for {metric}.")
+
+
 def check_gates(summary, fail_under=(), fail_over=()):
     """Check thresholds on the summary's means. Returns a list of ``{gate, value, passed, message}``.
 
     ``fail_under``: the mean must be >= the threshold; ``fail_over``: the mean must be <= it. Without
-    a label the gate is on the metric's overall mean (pooled over every case and structure). A mean
-    that is NaN, or a metric/label with no values, fails.
+    a label the gate is on the metric's overall mean (pooled over every case and label, both-empty
+    values left out; see :func:`summarize`). A mean that is NaN, or a metric/label with no values,
+    fails; the latter is marked ``missing`` (a gate on a label or region no case has).
     """
     per = {(s["metric"], s["label"]): s for s in summary["per_label"]}
     over = {s["metric"]: s for s in summary["overall"]}
@@ -188,7 +248,7 @@ def check_gates(summary, fail_under=(), fail_over=()):
                 (" (mean over all labels)" if label is None else " (mean)")
             gate = f"{metric}{'' if label is None else f':{label}'} {op} {thr:g}"
             if s is None:
-                results.append({"gate": gate, "value": math.nan, "passed": False,
+                results.append({"gate": gate, "value": math.nan, "passed": False, "missing": True,
                                 "message": f"FAILED {gate}: no values for {where} in the results."})
                 continue
             val = s["mean"]
@@ -196,6 +256,6 @@ def check_gates(summary, fail_under=(), fail_over=()):
             passed = bool(passed and not math.isnan(val))
             word = "ok" if passed else "FAILED"
             counts = f" ({s['n_inf']} inf, {s['n_nan']} NaN)" if s["n_inf"] or s["n_nan"] else ""
-            results.append({"gate": gate, "value": val, "passed": passed,
+            results.append({"gate": gate, "value": val, "passed": passed, "missing": False,
                             "message": f"{word} {gate}: {where} = {val:.6g}{counts}"})
     return results
