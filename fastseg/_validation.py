@@ -3,6 +3,7 @@
 Everything here turns what a user passes into what the kernels expect (C-contiguous, read-only,
 native byte order, a closed set of dtypes) and raises a clear ``TypeError``/``ValueError`` otherwise.
 """
+import math
 import numbers
 import operator
 
@@ -22,7 +23,16 @@ class InputValueError(FastsegError, ValueError):
 
 
 def as_array(x, name):
-    """``np.asarray(x)`` with a clear TypeError for objects that are not numeric arrays."""
+    """``np.asarray(x)`` with a clear TypeError for objects that are not numeric arrays.
+
+    Masked arrays are refused: ``np.asarray`` would drop their mask, and fastseg has no notion of
+    masked voxels (``ignore_label`` of :func:`fastseg.evaluate` is the way to leave voxels out).
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise InputTypeError(
+            f"{name} is a numpy masked array, whose mask fastseg would silently drop; fill the masked "
+            f"values first, e.g. np.ma.filled({name}, 0)."
+        )
     try:
         a = np.asarray(x)
     except Exception as exc:  # noqa: BLE001 - any failure to convert is the user's type problem
@@ -49,33 +59,59 @@ def check_ndim(a, allowed, what, name="pred"):
         )
 
 
-def normalize_spacing(spacing, ndim, name="spacing"):
+def _spacing_type_error(spacing, ndim, name):
+    return InputTypeError(
+        f"{name} must be None, a number, or one number per axis ({ndim}); got {spacing!r}: pass numbers "
+        f"(not strings or bools), e.g. {name}={(1.0,) * ndim}."
+    )
+
+
+def _is_real(x):
+    """A real number that is not a bool (Python or numpy scalar); strings are not numbers."""
+    return isinstance(x, (numbers.Real, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
+#: the largest ratio between the voxel sizes of two axes that distances accept: with the spacing
+#: scaled by a power of two (``fastseg._engine.distances.unit_spacing``), every squared distance and
+#: surfel area then stays a normal float64, so distances are exact at any spacing within it
+MAX_ANISOTROPY = 2.0 ** 250
+
+
+def normalize_spacing(spacing, ndim, name="spacing", *, distances=False):
     """Spacing as a float64 array of one positive finite value per axis (array-axis order).
 
-    ``None`` means 1.0 per axis; a scalar applies to every axis.
+    ``None`` means 1.0 per axis; a scalar applies to every axis. Strings (``"2"``) and bools are
+    refused, alone or inside a sequence, rather than converted. With ``distances=True`` (distance
+    metrics, EDT) axes whose voxel sizes differ by more than :data:`MAX_ANISOTROPY` are refused.
     """
     if spacing is None:
         return np.ones(ndim, dtype=np.float64)
-    if isinstance(spacing, (bool, np.bool_)) or (isinstance(spacing, np.ndarray) and spacing.dtype == bool):
-        raise InputTypeError(f"{name} must be None, a number, or one number per axis ({ndim}); got {spacing!r}.")
-    if isinstance(spacing, (numbers.Real, np.generic)) and not isinstance(spacing, (bool, np.bool_)):
-        values = np.full(ndim, float(spacing))
-    else:
-        try:
-            values = np.asarray(spacing, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InputTypeError(
-                f"{name} must be None, a number, or one number per axis ({ndim}); got {spacing!r}."
-            ) from exc
-        if values.ndim == 0:
-            values = np.full(ndim, float(values))
-        if values.ndim != 1 or values.size != ndim:
-            raise InputValueError(
-                f"{name} must have one positive value per axis ({ndim}); got {tuple(np.ravel(spacing).tolist())}."
-            )
+    if _is_real(spacing):
+        spacing = float(spacing)
+    elif isinstance(spacing, (str, bytes, bool, np.bool_)) or (
+            isinstance(spacing, (list, tuple)) and any(isinstance(x, (str, bytes, bool, np.bool_)) for x in spacing)):
+        raise _spacing_type_error(spacing, ndim, name)
+    try:
+        given = np.asarray(spacing)
+        if not (given.dtype.kind in "iuf" or (given.dtype == object and all(_is_real(x) for x in given.flat))):
+            raise TypeError(f"dtype {given.dtype}")
+        values = given.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise _spacing_type_error(spacing, ndim, name) from exc
+    if values.ndim == 0:
+        values = np.full(ndim, float(values))
+    if values.ndim != 1 or values.size != ndim:
+        raise InputValueError(
+            f"{name} must have one positive value per axis ({ndim}); got {tuple(np.ravel(spacing).tolist())}."
+        )
     if not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise InputValueError(
             f"{name} must have one positive finite value per axis ({ndim}); got {tuple(values.tolist())}."
+        )
+    if distances and values.size and values.max() / MAX_ANISOTROPY > values.min():
+        raise InputValueError(
+            f"{name} {tuple(values.tolist())} has voxel sizes differing by a factor above 2**250 (about 2e75), "
+            f"beyond what float64 squared distances can hold; check that every axis is in the same unit."
         )
     return values
 
@@ -120,6 +156,14 @@ def raise_if_not_binary(name, bad, size):
         raise InputValueError(_offending_message(name, int(bad), 0, size))
 
 
+def _mask_views(pred, ref):
+    """Two validated masks of one shape as uint8 views (or 0/1 copies), in the layout they came in."""
+    p = as_array(pred, "pred")
+    r = as_array(ref, "ref")
+    check_same_shape(p, r)
+    return uint8_mask(p, "pred")[0], uint8_mask(r, "ref")[0]
+
+
 def binary_pair(pred, ref, *, flat=False):
     """Validate two masks; return uint8, read-only views in a common layout.
 
@@ -128,11 +172,7 @@ def binary_pair(pred, ref, *, flat=False):
     Values above 1 in bool/uint8/int8 input are not checked here: kernels count them in their pass
     and the caller reports them with :func:`raise_if_not_binary`.
     """
-    p = as_array(pred, "pred")
-    r = as_array(ref, "ref")
-    check_same_shape(p, r)
-    p8, _ = uint8_mask(p, "pred")
-    r8, _ = uint8_mask(r, "ref")
+    p8, r8 = _mask_views(pred, ref)
     if flat:
         if p8.flags.f_contiguous and r8.flags.f_contiguous and not (p8.flags.c_contiguous and r8.flags.c_contiguous):
             return readonly(p8.ravel(order="F")), readonly(r8.ravel(order="F"))
@@ -140,12 +180,30 @@ def binary_pair(pred, ref, *, flat=False):
     return readonly(_c_contiguous(p8)), readonly(_c_contiguous(r8))
 
 
+def spatial_pair(pred, ref, spacing, what):
+    """Validate two binary 2D/3D masks and their spacing for the distance pipeline.
+
+    Returns ``(p, r, spacing, given)`` as :func:`c_layout` lays them out (``spacing`` in their axis
+    order; ``given``: the spacing in the user's axis order): the same decision ``evaluate`` takes on
+    label maps (whose comparisons ``map == label`` are these masks), so that both compute on the same
+    array and give the same bits. Values above 1 are left to the counting kernel.
+    """
+    p8, r8 = _mask_views(pred, ref)
+    check_ndim(p8, (2, 3), what)
+    given = normalize_spacing(spacing, p8.ndim, distances=True)
+    (p, r), sp, _ = c_layout([p8, r8], given)
+    return p, r, sp, given
+
+
 def c_layout(arrays, spacing):
     """Arrays that are all Fortran-ordered are transposed (a free view) with their spacing reversed,
     so spatial kernels can take C order without a copy; others are made C-contiguous.
 
-    Returns ``(arrays, spacing, transposed)``.
+    Non-contiguous arrays are first made contiguous in their own order (numpy's order "K", the layout
+    numpy gives ``a == label``): the decision then depends only on the order of the strides, so a
+    label map and the masks compared from it are laid out alike. Returns ``(arrays, spacing, transposed)``.
     """
+    arrays = [a if a.flags.c_contiguous or a.flags.f_contiguous else a.copy(order="K") for a in arrays]
     if all(a.flags.f_contiguous and not a.flags.c_contiguous for a in arrays):
         return [readonly(a.T) for a in arrays], spacing[::-1].copy(), True
     return [readonly(_c_contiguous(a)) for a in arrays], spacing, False
@@ -226,21 +284,65 @@ def check_threads(threads):
 
 # ---------------------------------------------------------------- label maps
 
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def check_label(value, name):
+    """One label given as an option (``ignore_label``): a non-negative Python or numpy integer, as int.
+
+    Bools, floats (even 1.0) and strings are refused: ``int()`` would turn 1.5, True and "1" into 1.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise InputTypeError(
+            f"{name} must be a non-negative integer; got {value!r} ({type(value).__name__}): pass an int, "
+            f"e.g. {name}=255."
+        )
+    if value < 0:
+        raise InputValueError(f"{name} must be a non-negative integer; got {value!r}: pass a label of the maps.")
+    return int(value)
+
+
+def _label_item(x, name, labels):
+    """One member of ``labels`` as an int (integers, or floats without fraction; no bool, no str)."""
+    if isinstance(x, (numbers.Integral, np.integer)) and not isinstance(x, (bool, np.bool_)):
+        value = int(x)
+    elif isinstance(x, (float, np.floating)):
+        if not (math.isfinite(x) and float(x).is_integer()):
+            raise InputValueError(f"{name} must be non-negative integers; got {x!r} in {labels!r}: drop the fraction.")
+        value = int(x)
+    else:
+        raise InputTypeError(
+            f"{name} must be non-negative integers; got {x!r} ({type(x).__name__}) in {labels!r}: pass ints, "
+            f"e.g. [1, 2]."
+        )
+    if not 0 <= value <= _INT64_MAX:
+        raise InputValueError(
+            f"{name} must be non-negative integers up to 2**63 - 1; got {value} in {labels!r}: pass the labels "
+            f"of the maps."
+        )
+    return value
+
+
 def label_list(labels, name="labels"):
-    """A sequence of label values as an int64 array, refusing non-integers and negatives."""
-    try:
-        a = np.atleast_1d(np.asarray(labels))
-    except Exception as exc:  # noqa: BLE001
-        raise InputTypeError(f"{name} must be a sequence of non-negative integers; got {labels!r}.") from exc
-    if a.size == 0:
-        return np.zeros(0, np.int64)
-    if a.dtype == bool or a.dtype.kind not in "iuf":
-        raise InputTypeError(f"{name} must be a sequence of non-negative integers; got {labels!r}.")
-    if a.dtype.kind == "f" and not (np.all(np.isfinite(a)) and np.all(a == np.floor(a))):
-        raise InputValueError(f"{name} must be non-negative integers; got {a.tolist()}.")
-    if a.min() < 0:
-        raise InputValueError(f"{name} must be non-negative integers; got {a.tolist()}.")
-    return a.reshape(-1).astype(np.int64)
+    """One label or a sequence of them as an int64 array.
+
+    Each label is a non-negative integer up to 2**63 - 1: a Python or numpy integer, or a float without
+    fraction; bools, strings and other objects are refused (nothing is wrapped around or truncated).
+    """
+    if isinstance(labels, np.ndarray):
+        a = labels.reshape(-1)
+        if a.dtype == bool or a.dtype.kind not in "iuf":
+            raise InputTypeError(
+                f"{name} must be non-negative integers; got an array of dtype {a.dtype}: pass ints, e.g. [1, 2]."
+            )
+        if a.dtype.kind == "f" or (a.size and (a.min() < 0 or a.max() > _INT64_MAX)):
+            return np.array([_label_item(x, name, labels) for x in a.tolist()], dtype=np.int64)
+        return a.astype(np.int64)
+    if isinstance(labels, (str, bytes)) or not np.iterable(labels):
+        items = [labels]
+    else:
+        items = list(labels)
+    return np.array([_label_item(x, name, labels) for x in items], dtype=np.int64)
 
 
 def _label_dtype(a, name):

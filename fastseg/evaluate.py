@@ -8,6 +8,7 @@ import functools
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,6 +168,11 @@ def _structures(lc, labels, regions, ignore_label):
     else:
         values = v.label_list(labels)
         structs = [(int(x), [int(x)]) for x in dict.fromkeys(values.tolist())]
+    if regions is not None and not isinstance(regions, Mapping):
+        raise v.InputTypeError(
+            f"regions must be a dict of region name -> labels; got {type(regions).__name__}: pass e.g. "
+            f"regions={{'whole_tumor': [1, 2, 3]}}."
+        )
     for name, members in (regions or {}).items():
         if not isinstance(name, str):
             raise v.InputTypeError(f"region names must be strings; got {name!r}.")
@@ -278,7 +284,8 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     regions : dict of str to sequence of int, optional
         Unions of labels scored as one structure, e.g. ``{"whole_tumor": [1, 2, 3]}``.
     ignore_label : int, optional
-        Voxels with this label in ``ref`` are excluded from every count and surface: they are treated
+        A non-negative integer (Python or numpy; not a bool, float or string). Voxels with this label in
+        ``ref`` are excluded from every count and surface: they are treated
         as background in both maps for surfaces, and not counted at all (not even as true negatives).
         Whatever ``pred`` holds there changes nothing.
     boundary_width : float, optional
@@ -331,19 +338,19 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     needs_space = any(kind not in ("overlap",) for _, kind, _ in wanted)
     if needs_space:
         v.check_ndim(p, (2, 3), "distance and topology metrics")
-    sp = v.normalize_spacing(spacing, max(p.ndim, 1))
-    voxel_volume = float(np.prod(sp))
+    sp = v.normalize_spacing(spacing, max(p.ndim, 1),
+                             distances=any(kind not in ("overlap", "cldice") for _, kind, _ in wanted))
+    with np.errstate(over="ignore", under="ignore"):  # a volume beyond float64 is inf (or 0), silently
+        voxel_volume = float(np.prod(sp))
     n_ignored = 0
     if ignore_label is not None:
-        ignore_label = int(ignore_label)
-        if ignore_label < 0:
-            raise v.InputValueError(f"ignore_label must be a non-negative integer; got {ignore_label}.")
+        ignore_label = v.check_label(ignore_label, "ignore_label")
         if ignore_label <= np.iinfo(r.dtype).max:
             ignored = r == ignore_label
             n_ignored = int(np.count_nonzero(ignored))
-            if n_ignored:
-                p = p.copy()
-                r = r.copy()
+            if n_ignored:  # copies in the maps' own layout: the same layout decision as without
+                p = p.copy(order="K")
+                r = r.copy(order="K")
                 p[ignored] = 0
                 r[ignored] = 0
     (p, r), sp_c, transposed = v.c_layout([p, r], sp)

@@ -3,6 +3,7 @@ import numpy as np
 
 from . import _validation as v
 from ._engine.counts import as3, spacing3
+from ._engine.distances import unit_spacing
 from ._kernels import tuning
 from ._kernels._jit import thread_limit
 from ._kernels.edt import distance_to_features_into
@@ -39,11 +40,13 @@ def edt(mask, *, spacing=None, threads=None):
     Raises
     ------
     TypeError
-        If ``mask`` is not an array of booleans or numbers, or ``spacing`` or
-        ``threads`` is the wrong kind of object.
+        If ``mask`` is not an array of booleans or numbers (a masked array
+        included: fill it first), or ``spacing`` (e.g. strings) or ``threads``
+        is the wrong kind of object.
     ValueError
         If ``mask`` is not 2D or 3D, ``spacing`` does not hold one positive
-        finite value per axis, or ``threads`` is below 1.
+        finite value per axis or its values differ by a factor above 2**250,
+        or ``threads`` is below 1.
 
     Notes
     -----
@@ -55,6 +58,11 @@ def edt(mask, *, spacing=None, threads=None):
     distance to a point just outside the array, e.g. ``1, 1.41, 2.24, ...``
     along the first row of ``np.ones((3, 4))``), so fastseg does not copy it.
     An empty array (a zero-length axis) gives an empty result.
+
+    Any finite positive spacing (1e-300 as well as 1e300): where squared
+    distances would leave float64's range, the transform runs on the spacing
+    scaled by a power of two and the distances are scaled back, which is
+    exact; distances beyond float64 are ``inf``.
 
     The transform is exact (Felzenszwalb & Huttenlocher [1]_): one pass per
     axis, computed only inside the bounding box of the foreground grown by one
@@ -87,7 +95,10 @@ def edt(mask, *, spacing=None, threads=None):
         raise v.InputValueError(
             f"edt supports 2D and 3D masks; got an array with {a.ndim} dimensions (shape {a.shape})."
         )
-    sp = np.ascontiguousarray(v.normalize_spacing(spacing, a.ndim), dtype=np.float64)
+    # any finite positive spacing: the kernel runs on the spacing scaled by a power of two when squared
+    # distances would leave float64's range, and the result is scaled back (exact)
+    sp, k = unit_spacing(v.normalize_spacing(spacing, a.ndim, distances=True))
+    sp = np.ascontiguousarray(sp, dtype=np.float64)
     n_threads = v.check_threads(threads)
     # Features of the kernel = background voxels, as a C-ordered uint8 array
     # made in one pass whatever the input layout, dtype or byte order.
@@ -97,4 +108,7 @@ def edt(mask, *, spacing=None, threads=None):
     features3 = as3(features)  # 2D: a (1, H, W) view with spacing (1.0, s0, s1)
     with thread_limit(n_threads):
         distance_to_features_into(features3, spacing3(sp), out.reshape(features3.shape), tuning.SMALL_TRANSFORM)
+    if k:
+        with np.errstate(over="ignore", under="ignore"):  # a distance beyond float64 is inf, silently
+            np.ldexp(out, k, out=out)
     return out

@@ -13,6 +13,13 @@ For two masks already cropped to the bounding box of their union (:mod:`fastseg.
 
 Also the inner bands of two cropped masks for boundary IoU (:func:`band_counts`). Everything is in the
 units of ``spacing`` (array-axis order).
+
+Any finite positive spacing: squared distances and surfel areas of a spacing of 1e-200 or 1e200 would
+leave float64's range, so such a spacing is first scaled by a power of two (:func:`unit_spacing`),
+the computation runs on the scaled spacing and distances (and band widths) are scaled back. Scaling
+by a power of two is exact, so the result is the one of an exact computation at the given spacing;
+spacings whose voxel sizes all lie in [2**-64, 2**64] are used as given, unchanged to the bit. (Axes
+whose voxel sizes differ by more than 2**250 cannot share float64 squares: validation refuses them.)
 """
 import functools
 import math
@@ -28,7 +35,29 @@ from .._kernels import tuning
 from .._kernels._jit import serial_if_small
 from .counts import as3, spacing3
 
-__all__ = ["distances_in_crop", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets"]
+__all__ = ["distances_in_crop", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets",
+           "unit_spacing", "PLAIN_SPACING"]
+
+#: spacings used as given: with every voxel size in this range, squares of distances (up to 2**31
+#: voxels) and surfel areas stay far inside float64's range; outside, :func:`unit_spacing` scales them
+PLAIN_SPACING = (2.0 ** -64, 2.0 ** 64)
+
+
+def unit_spacing(sp):
+    """``(sp * 2**-k, k)``: the spacing scaled by a power of two for the distance kernels.
+
+    ``k = 0`` (the spacing itself, nothing changes) when every voxel size lies in
+    :data:`PLAIN_SPACING`; otherwise the largest scaled voxel size lies in [0.5, 1) (and, within
+    ``fastseg._validation.MAX_ANISOTROPY``, the smallest above 2**-251: squares stay normal floats).
+    Distances computed on the scaled spacing times ``2**k`` are the exact distances at ``sp``:
+    multiplying by a power of two is exact in floating point, only the range of the squares changes.
+    """
+    hi = float(np.max(sp))
+    if PLAIN_SPACING[0] <= float(np.min(sp)) and hi <= PLAIN_SPACING[1]:
+        return sp, 0
+    k = math.frexp(hi)[1]
+    return np.ldexp(sp, -k), k
+
 
 def sort_by_distance(d, w, codes=None, table=None):
     """Sort by distance, ties by weight (the order surface-distance uses).
@@ -160,8 +189,15 @@ def distances_at(source_index, shape, sp3, query_index):
 
 
 def distances_in_crop(pc, rc, sp, conv):
-    """Directed distance sets of two cropped masks (C-ordered uint8, 2D or 3D, union inside)."""
+    """Directed distance sets of two cropped masks (C-ordered uint8, 2D or 3D, union inside).
+
+    Distances are in the units of ``sp``, at any finite positive spacing (:func:`unit_spacing`).
+    Surfel weights are the areas (3D) or lengths (2D) at ``sp`` when its voxel sizes lie in
+    :data:`PLAIN_SPACING`, else at the scaled spacing (areas times distances would leave float64's
+    range): the metrics use only their ratios, which a power-of-two scaling leaves unchanged.
+    """
     is2d = pc.ndim == 2
+    sp, k = unit_spacing(sp)
     sp3 = spacing3(sp)
     p3 = v.readonly(np.ascontiguousarray(as3(pc)))
     r3 = v.readonly(np.ascontiguousarray(as3(rc)))
@@ -171,12 +207,18 @@ def distances_in_crop(pc, rc, sp, conv):
         ir, wr, _, cr = _surface(r3, is2d, conv, table)
         d_pr = distances_at(ir, shape, sp3, ip)
         d_rp = distances_at(ip, shape, sp3, ir)
+    if k:
+        with np.errstate(over="ignore", under="ignore"):  # a distance beyond float64 is inf, silently
+            d_pr, d_rp = np.ldexp(d_pr, k), np.ldexp(d_rp, k)
     return (*sort_by_distance(d_pr, wp, cp, table), *sort_by_distance(d_rp, wr, cr, table))
 
 
 def band_counts(pc, rc, sp, width):
-    """``(|Bp & Br|, |Bp | Br|)`` for the inner bands of two cropped masks (2D or 3D)."""
+    """``(|Bp & Br|, |Bp | Br|)`` for the inner bands of two cropped masks (2D or 3D), at any finite
+    positive spacing (spacing and width scaled by the same power of two, :func:`unit_spacing`)."""
+    sp, k = unit_spacing(sp)
     sp3 = spacing3(sp)
+    width = math.ldexp(width, -k)
     w2 = width * width
     bands = []
     with serial_if_small(pc.size):

@@ -149,7 +149,8 @@ def confusion(pred, ref, *, spacing=None, threads=None):
     sp = v.normalize_spacing(spacing, max(np.ndim(pred), 1)) if spacing is not None else None
     with thread_limit(v.check_threads(threads)):
         tp, sum_p, sum_r = binary_counts(p, r)
-    vox = float(np.prod(sp)) if sp is not None else 1.0
+    with np.errstate(over="ignore", under="ignore"):  # a volume beyond float64 is inf (or 0), silently
+        vox = float(np.prod(sp)) if sp is not None else 1.0
     return Confusion(tp, sum_p - tp, sum_r - tp, p.size - sum_p - sum_r + tp, vox)
 
 

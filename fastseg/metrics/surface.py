@@ -39,7 +39,9 @@ class SurfaceDistances:
         sorted ascending (ties by weight). ``+inf`` when the other mask has no surface.
     pred_weights, ref_weights : ndarray of float64
         Weight of each element in the same order: physical area (3D) or length (2D) of each surfel in
-        surfel mode, 1.0 per boundary voxel in voxel mode.
+        surfel mode, 1.0 per boundary voxel in voxel mode. Metrics use only their ratios; for a spacing
+        with a voxel size outside [2**-64, 2**64] (about 5e-20 to 2e19), the areas are those of the
+        spacing scaled by a power of two (areas times distances could leave float64's range).
     empty_state : str
         ``"none"``, ``"both_empty"``, ``"ref_empty"`` or ``"pred_empty"``.
     convention : Convention
@@ -62,15 +64,6 @@ class SurfaceDistances:
 
 
 # ---------------------------------------------------------------- computation
-
-def _prepare_binary_3d(pred, ref, spacing, what):
-    """Validate a binary 2D/3D pair; return C-ordered uint8 arrays, spacing and the transposition."""
-    p, r = v.binary_pair(pred, ref)
-    v.check_ndim(p, (2, 3), what)
-    sp = v.normalize_spacing(spacing, p.ndim)
-    (p, r), sp, _ = v.c_layout([p, r], sp)
-    return p, r, sp
-
 
 def surface_distances(pred, ref, *, spacing=None, convention="fastseg", threads=None):
     """Directed surface distances between two binary masks, computed once for every distance metric.
@@ -116,16 +109,17 @@ def surface_distances(pred, ref, *, spacing=None, convention="fastseg", threads=
     ([2.0], [2.0])
     """
     conv = get_convention(convention)
-    p, r, sp = _prepare_binary_3d(pred, ref, spacing, "surface distances")
+    # laid out as evaluate lays out label maps (Fortran order: transposed, spacing reversed)
+    p, r, sp, given = v.spatial_pair(pred, ref, spacing, "surface distances")
     with thread_limit(v.check_threads(threads)):
         n_pred, n_ref, box = counts_and_box(p, r)
         state = empty_state(n_pred, n_ref)
         conv.check_empty(state)
         if box is None:
             e = np.zeros(0)
-            return SurfaceDistances(e, e.copy(), e.copy(), e.copy(), state, conv, tuple(sp.tolist()))
+            return SurfaceDistances(e, e.copy(), e.copy(), e.copy(), state, conv, tuple(given.tolist()))
         d_pr, w_p, d_rp, w_r = distances_in_crop(*crop([p, r], box), sp, conv)
-    return SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, tuple(sp.tolist()))
+    return SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, tuple(given.tolist()))
 
 
 # ---------------------------------------------------------------- derived metrics
@@ -432,7 +426,7 @@ def boundary_iou(pred, ref, *, width, spacing=None, threads=None):
     1.0
     """
     width = v.check_fraction(width, "width", low=0.0, inclusive_low=False)
-    p, r, sp = _prepare_binary_3d(pred, ref, spacing, "boundary_iou")
+    p, r, sp, _ = v.spatial_pair(pred, ref, spacing, "boundary_iou")
     with thread_limit(v.check_threads(threads)):
         n_pred, n_ref, box = counts_and_box(p, r)
         if box is None:
