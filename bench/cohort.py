@@ -20,9 +20,8 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 from bench.cases import cache_dir
+from tests.conftest import same
 
 SHAPE = (256, 256, 128)
 SPACING = (0.8, 0.8, 2.5)
@@ -70,7 +69,7 @@ def check_values(rows_path, pred_dir, ref_dir, tolerance, n_check=2):
         got = {(x["label"], x["metric"]): float(x["value"]) for x in rows if x["case_id"] == cid}
         assert got.keys() == want.keys(), (cid, sorted(set(got) ^ set(want)))
         for k, w in want.items():
-            assert np.isclose(got[k], w, rtol=1e-12, atol=0) or (np.isnan(w) and np.isnan(got[k])), (cid, k)
+            assert same(got[k], w, 1e-12), (cid, k)
 
 
 def main(argv=None):

@@ -4,7 +4,8 @@ Two modes, chosen by :func:`bench.cases.bench_size`:
 
 * smoke (the normal test run: ``--benchmark-disable`` is in the project's addopts): ``small``
   cases, every benchmark runs once, peers that are not installed are skipped, values are still
-  checked against the matching peer or baseline. Takes seconds.
+  checked against the matching peer or baseline (a tool with nothing to check against fails).
+  Takes seconds.
 * benchmark (``--benchmark-enable``, or ``python -m bench.report``): ``full`` cases, every tool
   timed with pytest-benchmark's pedantic mode (warm-up and the value check outside the timed
   region; rounds chosen from a first timing so that slow peers run 1-3 times).
@@ -18,7 +19,8 @@ import time
 import pytest
 
 from bench import cases
-from bench.tasks import TASKS, compare, reference_value, tool_available
+from bench.tasks import TASKS, reference_value, tool_available
+from tests.conftest import same
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +53,8 @@ def _rounds(seconds, slow):
 
 @pytest.fixture
 def run_bench(benchmark, bench_size):
-    """``run_bench(task, case, tool)``: check the tool's value, then time it."""
+    """``run_bench(task, case, tool)``: check the tool's value, then time it. Fails when the tool has no
+    reference installed to check its value against."""
 
     def run(task_name, case_name, tool_name):
         task = TASKS[task_name]
@@ -71,12 +74,14 @@ def run_bench(benchmark, bench_size):
             value = tool.run(inp)
         first = time.perf_counter() - t0
         ref = reference_value(task, tool, inp, cheap=benchmark.disabled)
-        source = "none installed"
-        if ref is not None:
-            expected, rtol, source = ref
-            assert compare(value, expected, rtol), (
-                f"{task_name}/{case_name}: {tool.label} gives {_short(value, task)}, the reference "
-                f"({source}) {_short(expected, task)} (rtol {rtol})")
+        if ref is None:  # an unchecked value is never reported
+            pytest.fail(f"{task_name}/{case_name}/{tool_name}: nothing to check {tool.label}'s value against "
+                        f"({'no reference installed' if tool.reference else 'the tool has no reference'})",
+                        pytrace=False)
+        expected, rtol, source = ref
+        assert same(value, expected, rtol), (
+            f"{task_name}/{case_name}: {tool.label} gives {_short(value, task)}, the reference "
+            f"({source}) {_short(expected, task)} (rtol {rtol})")
         benchmark.group = f"{task_name} / {case_name}"
         benchmark.extra_info.update(
             task=task_name, case=case_name, size=case.size, tool=tool_name, label=tool.label,

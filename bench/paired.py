@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 
 from bench import cases
-from bench.tasks import TASKS, compare, reference_value
+from bench.tasks import TASKS
+from tests.conftest import same
 
 
 @dataclass
@@ -24,7 +25,6 @@ class Paired:
     fastseg_s: float  # median seconds
     other_s: float
     repeats: int
-    checked: bool
 
     @property
     def ratio(self):
@@ -40,7 +40,8 @@ def _time(fn, inp):
 def paired(task_name, case_name, fs_name, other_name, *, size="full", repeats=7, threads=None, max_seconds=None):
     """Median times of ``fs_name`` and ``other_name`` timed alternately on ``case_name``.
 
-    Raises AssertionError when the two values differ (under the rtol of the pair's reference).
+    Raises AssertionError when ``fs_name`` is not among ``other_name``'s references (nothing would check
+    their values), or when the two values differ (under that reference's rtol).
     ``max_seconds``: fewer repeats (at least 1) when the slower tool would exceed this budget.
     """
     from fastseg._kernels._jit import thread_limit
@@ -55,12 +56,11 @@ def paired(task_name, case_name, fs_name, other_name, *, size="full", repeats=7,
         t1 = time.perf_counter()
         want = other.run(inp)
         t2 = time.perf_counter()
-        rtol = dict(other.reference).get(fs_name) if other.reference else None
+        rtol = dict(other.reference).get(fs_name)
         if rtol is None:
-            ref = reference_value(task, other, inp)
-            rtol = ref[1] if ref is not None else 1e-12
-        checked = bool(other.reference)
-        if checked and not compare(want, got, rtol):
+            raise AssertionError(f"{task_name}/{case_name}: {fs.label} is not a reference of {other.label}: "
+                                 f"nothing checks their values; no timing.")
+        if not same(want, got, rtol):
             raise AssertionError(f"{task_name}/{case_name}: {other.label} and {fs.label} give different values; "
                                  f"no timing.")
         if max_seconds:
@@ -75,4 +75,4 @@ def paired(task_name, case_name, fs_name, other_name, *, size="full", repeats=7,
                 ta.append(_time(fs.run, inp))
                 tb.append(_time(other.run, inp))
     return Paired(task_name, case_name, fs_name, other_name, statistics.median(ta), statistics.median(tb),
-                  repeats, checked)
+                  repeats)

@@ -1,7 +1,7 @@
 """Benchmark-only peer wrappers: what ``tests/peers.py`` (the shared registry used by the parity tests)
 does not hold, because only the benchmarks need it.
 
-The shared registry (:func:`shared_peers`) computes *every* metric a peer offers in one call, which is
+The shared registry (``tests.peers``) computes *every* metric a peer offers in one call, which is
 right for parity tests and wrong for timing one metric. Here:
 
 * the NumPy / SciPy baselines that every benchmark measures in the same run as fastseg:
@@ -48,15 +48,14 @@ mask, whose zero set is that mask's face-connected contour: :data:`SEGMETRICS_CO
 the fastseg convention that matches it when no structure touches the image edge (the benchmark cases
 do not).
 """
-import contextlib
 import importlib.util
-import os
-import sys
-import warnings
 
 import numpy as np
 
-__all__ = ["shared_peers", "available", "MODULES"]
+from tests import peers
+from tests.peers import quiet
+
+__all__ = ["available", "MODULES"]
 
 #: peer name -> importable module
 MODULES = {
@@ -79,54 +78,6 @@ def available(peer):
         return importlib.util.find_spec(mod) is not None
     except (ImportError, ValueError):
         return False
-
-
-@contextlib.contextmanager
-def quiet():
-    """Silence the peers' warnings (the test suite turns warnings into errors)."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        yield
-
-
-_TEST_PEERS = None
-
-
-def shared_peers():
-    """The shared peer registry ``tests/peers.py``.
-
-    Imported as ``tests.peers`` when that resolves to this repository's file. It does not always:
-    seg-metrics (1.2.x) installs a top-level package named ``tests`` into site-packages, and a
-    regular package shadows this repository's ``tests/`` directory (a namespace package, it has no
-    ``__init__.py``). So the file is loaded by path when ``tests.peers`` is missing or foreign.
-    """
-    global _TEST_PEERS
-    if _TEST_PEERS is not None:
-        return _TEST_PEERS
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "peers.py")
-    mod = None
-    try:  # only when ``tests`` is this repository's directory: never import a foreign ``tests``
-        spec = importlib.util.find_spec("tests")
-        here = os.path.dirname(path)
-        if spec is not None and any(os.path.abspath(p) == here for p in (spec.submodule_search_locations or ())):
-            import tests.peers as mod
-    except ImportError:
-        mod = None
-    if mod is None:  # the copy the tests imported as ``peers`` (tests/ on sys.path), if any
-        for name in ("peers", "fastseg_tests_peers"):
-            m = sys.modules.get(name)
-            if m is not None and os.path.abspath(getattr(m, "__file__", "") or "") == path:
-                mod = m
-                break
-    if mod is None:
-        if not os.path.exists(path):
-            raise ImportError(f"the shared peer registry {path} is missing.")
-        spec = importlib.util.spec_from_file_location("fastseg_tests_peers", path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["fastseg_tests_peers"] = mod
-        spec.loader.exec_module(mod)
-    _TEST_PEERS = mod
-    return mod
 
 
 # ----------------------------------------------------------------------------- NumPy baselines
@@ -275,7 +226,7 @@ def deepmind_hd(pred, ref, spacing, percentile=95.0):
     with quiet():
         import surface_distance as sdm
 
-    raw = shared_peers().deepmind_sets(pred, ref, spacing)
+    raw = peers.deepmind_sets(pred, ref, spacing)
     with quiet():
         return float(sdm.compute_robust_hausdorff(raw, percentile))
 
@@ -286,7 +237,7 @@ def deepmind_assd(pred, ref, spacing):
     with quiet():
         import surface_distance as sdm
 
-    raw = shared_peers().deepmind_sets(pred, ref, spacing)
+    raw = peers.deepmind_sets(pred, ref, spacing)
     with quiet():
         a, b = sdm.compute_average_surface_distance(raw)
     return 0.5 * (float(a) + float(b))
@@ -297,7 +248,7 @@ def deepmind_nsd(pred, ref, spacing, tolerance):
     with quiet():
         import surface_distance as sdm
 
-    raw = shared_peers().deepmind_sets(pred, ref, spacing)
+    raw = peers.deepmind_sets(pred, ref, spacing)
     with quiet():
         return float(sdm.compute_surface_dice_at_tolerance(raw, tolerance))
 
@@ -343,7 +294,7 @@ def deepmind_label_loop(pred, ref, labels, spacing, tolerance=2.0, percentile=95
     for lab in labels:
         p = pred == lab
         r = ref == lab
-        raw = shared_peers().deepmind_sets(p, r, spacing)
+        raw = peers.deepmind_sets(p, r, spacing)
         with quiet():
             dice = float(sdm.compute_dice_coefficient(r, p))
             hd = float(sdm.compute_robust_hausdorff(raw, percentile))
@@ -360,8 +311,7 @@ def monai_hd(pred, ref, spacing, percentile=95.0):
     with quiet():
         from monai.metrics import compute_hausdorff_distance
 
-    tp = shared_peers()
-    p, r = tp.monai_onehot(pred), tp.monai_onehot(ref)
+    p, r = peers.monai_onehot(pred), peers.monai_onehot(ref)
     with quiet():
         return float(compute_hausdorff_distance(p, r, spacing=[float(s) for s in spacing],
                                                 percentile=percentile).item())
@@ -372,8 +322,7 @@ def monai_assd(pred, ref, spacing):
     with quiet():
         from monai.metrics import compute_average_surface_distance
 
-    tp = shared_peers()
-    p, r = tp.monai_onehot(pred), tp.monai_onehot(ref)
+    p, r = peers.monai_onehot(pred), peers.monai_onehot(ref)
     with quiet():
         return float(compute_average_surface_distance(p, r, symmetric=True,
                                                       spacing=[float(s) for s in spacing]).item())
@@ -386,8 +335,7 @@ def monai_nsd(pred, ref, spacing, tolerance, subvoxels=False):
     with quiet():
         from monai.metrics import compute_surface_dice
 
-    tp = shared_peers()
-    p, r = tp.monai_onehot(pred), tp.monai_onehot(ref)
+    p, r = peers.monai_onehot(pred), peers.monai_onehot(ref)
     with quiet():
         return float(compute_surface_dice(p, r, [float(tolerance)], spacing=[float(s) for s in spacing],
                                           use_subvoxels=subvoxels).item())
@@ -397,9 +345,8 @@ def monai_dice(pred, ref):
     with quiet():
         from monai.metrics import compute_dice
 
-    tp = shared_peers()
     with quiet():
-        return float(compute_dice(tp.monai_onehot(pred), tp.monai_onehot(ref), include_background=False).item())
+        return float(compute_dice(peers.monai_onehot(pred), peers.monai_onehot(ref), include_background=False).item())
 
 
 def monai_label_loop(pred, ref, labels, spacing, tolerance=2.0, percentile=95.0):
@@ -409,11 +356,10 @@ def monai_label_loop(pred, ref, labels, spacing, tolerance=2.0, percentile=95.0)
         from monai.metrics import (compute_average_surface_distance, compute_dice, compute_hausdorff_distance,
                                    compute_surface_dice)
 
-    tp = shared_peers()
     sp = [float(s) for s in spacing]
     out = {}
     for lab in labels:
-        p, r = tp.monai_onehot(pred == lab), tp.monai_onehot(ref == lab)
+        p, r = peers.monai_onehot(pred == lab), peers.monai_onehot(ref == lab)
         with quiet():
             out[lab] = {
                 "dice": float(compute_dice(p, r, include_background=False).item()),
@@ -494,9 +440,19 @@ def sitk_dice(pred, ref, spacing):
 
 def sitk_hausdorff(pred, ref, spacing):
     """``HausdorffDistanceImageFilter``: Hausdorff distance between the *object voxel* sets (not the
-    surfaces): a different definition from every other peer here, reported but not compared."""
+    surfaces): a different definition from every other peer here, checked against
+    :func:`voxel_set_hd`."""
     import SimpleITK as sitk
 
     f = sitk.HausdorffDistanceImageFilter()
     f.Execute(_sitk_image(ref, spacing), _sitk_image(pred, spacing))
     return float(f.GetHausdorffDistance())
+
+
+def voxel_set_hd(pred, ref, spacing):
+    """Hausdorff distance between the object voxel sets (SimpleITK's definition), from SciPy's EDT of
+    each mask's complement read at the other mask's voxels, in the crop to both masks' bounding box
+    (exact: every voxel of both sets is inside it). Both masks must be non-empty."""
+    sl = bbox_slices(pred | ref)
+    pc, rc = pred[sl], ref[sl]
+    return max(float(edt_scipy(~rc, spacing)[pc].max()), float(edt_scipy(~pc, spacing)[rc].max()))

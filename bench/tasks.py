@@ -13,7 +13,6 @@ row a peer's speed-up is measured against (the fastseg call doing the same work 
 convention).
 """
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -29,7 +28,7 @@ from fastseg._surfel_tables import areas as _areas
 from . import cases
 from . import peers_extra as px
 
-__all__ = ["Task", "Tool", "TASKS", "compare", "reference_value", "tool_available"]
+__all__ = ["Task", "Tool", "TASKS", "reference_value", "tool_available"]
 
 
 @dataclass(frozen=True)
@@ -96,30 +95,6 @@ def reference_value(task, tool, inp, cheap=False):
         else:
             return ref(inp), rtol, getattr(ref, "ref_label", ref.__name__)
     return None
-
-
-def compare(got, want, rtol):
-    """True when equal (exact for ints, relative ``rtol`` for floats; dicts, tuples, arrays)."""
-    if isinstance(want, dict):
-        return isinstance(got, dict) and got.keys() == want.keys() and all(
-            compare(got[k], want[k], rtol) for k in want)
-    if isinstance(want, (tuple, list)):
-        return len(got) == len(want) and all(compare(a, b, rtol) for a, b in zip(got, want))
-    if isinstance(want, np.ndarray):
-        got = np.asarray(got)
-        if got.shape != want.shape:
-            return False
-        if want.dtype.kind in "biu":
-            return bool(np.array_equal(got, want))
-        return bool(np.allclose(got, want, rtol=rtol, atol=0.0, equal_nan=True))
-    if isinstance(want, (int, np.integer)) and isinstance(got, (int, np.integer)):
-        return int(got) == int(want)
-    a, b = float(got), float(want)
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return abs(a - b) <= rtol * max(abs(a), abs(b)) or a == b
 
 
 def _named(label, fn):
@@ -427,8 +402,11 @@ def _hd_tools(q):
     if q == 100.0:
         tools["sitk"] = Tool("sitk", "SimpleITK HausdorffDistanceImageFilter",
                              lambda c: px.sitk_hausdorff(c.pred, c.ref, c.spacing), needs=("sitk",),
-                             reference=(), versus="fastseg-voxel",
-                             note="different definition: all object voxels, not surfaces; not compared")
+                             reference=((_named("crop + SciPy EDT at every object voxel (the same all-voxel "
+                                                "definition)", lambda c: px.voxel_set_hd(c.pred, c.ref, c.spacing)),
+                                         1e-12),),
+                             versus="fastseg-voxel",
+                             note="different definition: all object voxels, not surfaces")
     return tools
 
 

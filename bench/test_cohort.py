@@ -2,22 +2,23 @@
 with one worker process per core, against the loop a DeepMind user writes (nibabel + a per-label
 loop), all scoring Dice, HD95, ASSD and NSD@2 mm of every label.
 
-Cohort (written once per session, deterministic): ``fastseg.phantom.phantom_pair`` label maps of
-5 structures, spacing (2.5, 0.8, 0.8) mm; full: 6 cases of 96 x 256 x 256, small: 2 of 16 x 40 x 40.
+Cohort (written once per session by the tests' ``write_cohort``, deterministic):
+``fastseg.phantom.phantom_pair`` label maps of 5 structures, spacing (2.5, 0.8, 0.8) mm; full: 6 cases
+of 96 x 256 x 256, small: 2 of 16 x 40 x 40.
 Values are checked case by case against ``fastseg.evaluate`` (and DeepMind's loop against fastseg's
 ``"deepmind"`` convention) before timing.
 """
-import os
+import math
 import time
 
 import numpy as np
 import pytest
 
 import fastseg
-from fastseg.phantom import phantom_pair
 
 from bench import peers_extra as px
-from bench.tasks import EVAL_METRICS, TOLERANCE, compare
+from bench.tasks import EVAL_METRICS, TOLERANCE
+from tests.conftest import same, write_cohort
 
 SIZES = {"full": (6, (96, 256, 256)), "small": (2, (16, 40, 40))}
 TOOLS = ("fastseg", "fastseg-jobs", "deepmind")
@@ -25,23 +26,11 @@ TOOLS = ("fastseg", "fastseg-jobs", "deepmind")
 
 @pytest.fixture(scope="session")
 def cohort(tmp_path_factory, bench_size):
-    import nibabel as nib
-
     n, shape = SIZES[bench_size]
-    folder = tmp_path_factory.mktemp("cohort")
-    cases = []
-    voxels = 0
-    for i in range(n):
-        pred, ref, sp = phantom_pair(shape=shape, spacing=(2.5, 0.8, 0.8), seed=i)
-        paths = []
-        for kind, arr in (("pred", pred), ("ref", ref)):
-            affine = np.diag([*sp, 1.0])
-            path = os.path.join(folder, f"case{i:02d}_{kind}.nii.gz")
-            nib.save(nib.Nifti1Image(arr, affine), path)
-            paths.append(path)
-        cases.append((f"case{i:02d}", *paths))
-        voxels += ref.size
-    return {"pairs": cases, "voxels": voxels, "n": n, "shape": shape, "spacing": sp}
+    pred_dir, ref_dir = write_cohort(tmp_path_factory.mktemp("cohort"), n=n, shape=shape)
+    pairs = [(f"case_{i:02d}", str(pred_dir / f"case_{i:02d}.nii.gz"), str(ref_dir / f"case_{i:02d}.nii.gz"))
+             for i in range(n)]
+    return {"pairs": pairs, "voxels": n * math.prod(shape), "n": n, "shape": shape}
 
 
 def _cohort_values(res):
@@ -102,7 +91,7 @@ def test_cohort(benchmark, cohort, bench_size, tool):
     t0 = time.perf_counter()
     value = benchmark.pedantic(fn, rounds=1, iterations=1) if benchmark.disabled else fn()
     first = time.perf_counter() - t0
-    assert compare(value, want, rtol), f"cohort/{tool}: values differ from fastseg.evaluate per case"
+    assert same(value, want, rtol), f"cohort/{tool}: values differ from fastseg.evaluate per case"
     n, shape = cohort["n"], cohort["shape"]
     label = {"fastseg": "fastseg.evaluate_cohort(jobs=1)", "fastseg-jobs": "fastseg.evaluate_cohort(jobs=0: one per core)",
              "deepmind": "nibabel + DeepMind loop over labels"}[tool]

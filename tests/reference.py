@@ -24,7 +24,6 @@ Examples
 >>> dice(pred, ref), jaccard(pred, ref)
 (0.75, 0.6)
 """
-import contextlib
 import math
 
 import numpy as np
@@ -281,31 +280,3 @@ def soft_metric_table():
         rows.append((f"soft_tversky-{a}-{b}", "soft_tversky", {"alpha": a, "beta": b},
                      lambda p, r, a=a, b=b: soft_tversky(p, r, a, b)))
     return rows
-
-
-def same(a, b, tol=1e-12):
-    """Equal floats: both NaN, equal infinities, or within ``tol`` (absolute and relative)."""
-    a = float(a)
-    b = float(b)
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
-
-
-@contextlib.contextmanager
-def numba_threads(n):
-    """Run numba's parallel kernels on ``n`` threads inside the block, restoring the previous count.
-
-    Test modules that make many tiny calls use one thread: on a busy 2-core machine each parallel launch
-    can cost milliseconds. Thread-count invariance is tested with explicit ``threads=`` arguments.
-    """
-    import numba
-
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)

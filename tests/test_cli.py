@@ -13,8 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
 import pytest
 
 import fastseg
@@ -23,26 +21,7 @@ from fastseg.cli import main
 from fastseg.io import load
 from fastseg.phantom import phantom_pair
 
-SPACING = (2.5, 0.8, 0.8)
-SHAPE = (24, 32, 32)
-
-
-def save(path, arr, spacing=SPACING, origin=(-30.0, -12.8, -12.8)):
-    aff = np.diag([*spacing, 1.0])
-    aff[:3, 3] = origin
-    nib.save(nib.Nifti1Image(arr, aff), str(path))
-    return str(path)
-
-
-def write_cohort(root, n=3, shape=SHAPE):
-    pred_dir, ref_dir = Path(root) / "pred", Path(root) / "ref"
-    pred_dir.mkdir(parents=True, exist_ok=True)
-    ref_dir.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        p, r, _ = phantom_pair(shape=shape, spacing=SPACING, seed=i)
-        save(pred_dir / f"case_{i:02d}.nii.gz", p)
-        save(ref_dir / f"case_{i:02d}.nii.gz", r)
-    return pred_dir, ref_dir
+from tests.conftest import SHAPE, SPACING, save_nifti, write_cohort
 
 
 def fastseg_cmd(*args):
@@ -60,11 +39,6 @@ def csv_rows(path):
 
 def sorted_lines(path):
     return sorted(Path(path).read_text().splitlines())
-
-
-@pytest.fixture(scope="module")
-def cohort3(tmp_path_factory):
-    return write_cohort(tmp_path_factory.mktemp("cli3"), n=3)
 
 
 # ------------------------------------------------------------------------------------- in-process
@@ -130,15 +104,15 @@ def test_evaluate_end_to_end_values_errors_and_summary(tmp_path):
     p, r, _ = phantom_pair(shape=SHAPE, seed=5)
     miss = p.copy()
     miss[miss == 5] = 0  # label 5 missed: infinite distances, NaN precision
-    save(pred_dir / "miss.nii.gz", miss)
-    save(ref_dir / "miss.nii.gz", r)
-    save(pred_dir / "lonely.nii.gz", p)  # no reference
+    save_nifti(pred_dir / "miss.nii.gz", miss)
+    save_nifti(ref_dir / "miss.nii.gz", r)
+    save_nifti(pred_dir / "lonely.nii.gz", p)  # no reference
     (pred_dir / "corrupt.nii.gz").write_bytes(b"garbage")
-    save(ref_dir / "corrupt.nii.gz", r)
-    save(pred_dir / "shape.nii.gz", p[:-1])
-    save(ref_dir / "shape.nii.gz", r)
-    save(pred_dir / "geometry.nii.gz", p, origin=(5.0, 0.0, 0.0))
-    save(ref_dir / "geometry.nii.gz", r)
+    save_nifti(ref_dir / "corrupt.nii.gz", r)
+    save_nifti(pred_dir / "shape.nii.gz", p[:-1])
+    save_nifti(ref_dir / "shape.nii.gz", r)
+    save_nifti(pred_dir / "geometry.nii.gz", p, origin=(5.0, 0.0, 0.0))
+    save_nifti(ref_dir / "geometry.nii.gz", r)
     out, summ = tmp_path / "res.csv", tmp_path / "summary.json"
     proc = run("evaluate", pred_dir, ref_dir, "--tolerance", "1,2", "--out", out, "--summary", summ,
                "--threads", "1", "--cap-inf", "diagonal")

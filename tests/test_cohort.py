@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pytest
 
@@ -16,6 +15,9 @@ from fastseg import cohort as C
 from fastseg.cohort import workers as W
 from fastseg.io import load
 from fastseg.phantom import phantom_pair
+
+from tests.conftest import SHAPE, SPACING, same, save_nifti, write_cohort
+
 
 def expected_rows(pred_path, ref_path, **kw):
     pv, rv = load(pred_path), load(ref_path)

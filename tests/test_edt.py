@@ -17,6 +17,8 @@ from fastseg._kernels.edt import (
     sq_distance_to_features_into,
 )
 
+from tests.conftest import same
+
 RTOL = 1e-12
 
 
@@ -34,10 +36,6 @@ def brute_edt(mask, spacing):
         return np.full(mask.shape, np.inf)
     d2 = ((grid[:, None, :] - zeros[None, :, :]) ** 2).sum(-1).min(1)
     return np.sqrt(d2).reshape(mask.shape)
-
-
-def assert_close(actual, desired):
-    np.testing.assert_allclose(actual, desired, rtol=RTOL, atol=0)
 
 
 def random_mask(rng, shape, density):
@@ -61,7 +59,7 @@ def random_mask(rng, shape, density):
 def test_random_masks_match_scipy(shape, spacing, density):
     rng = np.random.default_rng(hash((shape, spacing, density)) % 2**32)
     m = random_mask(rng, shape, density)
-    assert_close(edt(m, spacing=spacing), scipy_edt(m, spacing))
+    assert same(edt(m, spacing=spacing), scipy_edt(m, spacing), RTOL)
 
 
 def test_blob_matches_scipy_and_brute_force():
@@ -69,8 +67,8 @@ def test_blob_matches_scipy_and_brute_force():
     m = ((z - 6) / 5.0) ** 2 + ((y - 7) / 6.0) ** 2 + ((x - 8) / 4.0) ** 2 < 1
     sp = (2.5, 0.8, 0.7)
     d = edt(m, spacing=sp)
-    assert_close(d, scipy_edt(m, sp))
-    assert_close(d, brute_edt(m, sp))
+    assert same(d, scipy_edt(m, sp), RTOL)
+    assert same(d, brute_edt(m, sp), RTOL)
 
 
 @pytest.mark.parametrize("shape", [(1, 9, 8), (9, 1, 8), (9, 8, 1), (1, 1, 9), (1, 9, 1), (9, 1, 1),
@@ -80,7 +78,7 @@ def test_odd_shapes(shape):
     sp = (2.0, 0.5, 1.5)[:len(shape)]
     for density in (0.3, 0.7, 1.0):
         m = random_mask(rng, shape, density)
-        assert_close(edt(m, spacing=sp), scipy_edt(m, sp))
+        assert same(edt(m, spacing=sp), scipy_edt(m, sp), RTOL)
 
 
 def test_single_voxel():
@@ -94,19 +92,19 @@ def test_all_ones_but_one_zero(shape, spacing):
         m = np.ones(shape, bool)
         m[idx] = False
         d = edt(m, spacing=spacing)
-        assert_close(d, scipy_edt(m, spacing))
+        assert same(d, scipy_edt(m, spacing), RTOL)
         # Hand-worked: the distance to the single zero, axis by axis.
         expected = np.sqrt(sum(((np.indices(shape)[i] - idx[i]) * spacing[i]) ** 2 for i in range(len(shape))))
-        assert_close(d, expected)
+        assert same(d, expected, RTOL)
 
 
 def test_single_foreground_voxel_in_a_corner():
     m = np.zeros((5, 6, 7), bool)
     m[0, 0, 0] = True
     d = edt(m, spacing=(2.5, 0.8, 0.7))
-    assert_close(d[0, 0, 0], 0.7)  # the nearest zero is one step along the finest axis
+    assert same(d[0, 0, 0], 0.7, RTOL)  # the nearest zero is one step along the finest axis
     assert np.count_nonzero(d) == 1
-    assert_close(d, scipy_edt(m, (2.5, 0.8, 0.7)))
+    assert same(d, scipy_edt(m, (2.5, 0.8, 0.7)), RTOL)
 
 
 def test_shift_along_anisotropic_axis():
@@ -115,10 +113,10 @@ def test_shift_along_anisotropic_axis():
     m[1:8, 1, 1] = True
     d = edt(m, spacing=(2.5, 0.8, 0.8))
     # Across the line the zero is one step away on axis 1 or 2 (0.8), nearer than along axis 0 (2.5).
-    assert_close(d[1:8, 1, 1], np.full(7, 0.8))
+    assert same(d[1:8, 1, 1], np.full(7, 0.8), RTOL)
     m[1:8, :, :] = True
     d = edt(m, spacing=(2.5, 0.8, 0.8))
-    assert_close(d[1:8, 1, 1], 2.5 * np.array([1, 2, 3, 4, 3, 2, 1.0]))
+    assert same(d[1:8, 1, 1], 2.5 * np.array([1, 2, 3, 4, 3, 2, 1.0]), RTOL)
 
 
 def test_all_zeros():
@@ -171,7 +169,7 @@ def test_memory_order_and_views_give_identical_output():
     t = base.transpose(2, 0, 1)
     np.testing.assert_array_equal(edt(t, spacing=(0.7, 2.5, 0.8)),
                                   edt(np.ascontiguousarray(t), spacing=(0.7, 2.5, 0.8)))
-    assert_close(edt(t, spacing=(0.7, 2.5, 0.8)), ref.transpose(2, 0, 1))
+    assert same(edt(t, spacing=(0.7, 2.5, 0.8)), ref.transpose(2, 0, 1), RTOL)
     assert edt(f).flags.c_contiguous
 
 
@@ -192,7 +190,7 @@ def test_spacing_scale_invariance(k):
     rng = np.random.default_rng(6)
     for shape, sp in [((8, 9, 10), np.array([2.5, 0.8, 0.8])), ((15, 12), np.array([1.0, 3.0]))]:
         m = random_mask(rng, shape, 0.7)
-        assert_close(edt(m, spacing=k * sp), k * edt(m, spacing=sp))
+        assert same(edt(m, spacing=k * sp), k * edt(m, spacing=sp), RTOL)
 
 
 def test_scalar_spacing_equals_per_axis_spacing():
@@ -218,7 +216,7 @@ def masks_and_spacings(draw):
 def test_property_matches_scipy(case):
     m, sp = case
     d = edt(m, spacing=sp)
-    assert_close(d, scipy_edt(m, sp))
+    assert same(d, scipy_edt(m, sp), RTOL)
     assert (d[~m] == 0).all() and (d[m] > 0).all()
 
 
@@ -237,7 +235,7 @@ def test_kernel_squared_distances_and_into_variants():
     feats[3, 4, 5] = 2  # any non-zero value is a feature
     sp = np.array([2.5, 0.8, 0.7])
     sq = sq_distance_to_features(feats, sp, SMALL_TRANSFORM)
-    assert_close(np.sqrt(sq), brute_edt(feats == 0, sp))
+    assert same(np.sqrt(sq), brute_edt(feats == 0, sp), RTOL)
     assert (sq[feats != 0] == 0).all()
     out = np.full(feats.shape, np.nan)
     sq_distance_to_features_into(feats, sp, out, SMALL_TRANSFORM)
@@ -256,7 +254,7 @@ def test_kernel_serial_and_parallel_paths_are_bit_identical(shape):
     _transform_serial(feats, sp, True, a)
     _transform_parallel(feats, sp, True, b)
     np.testing.assert_array_equal(a, b)
-    assert_close(a, brute_edt(feats == 0, sp) if feats.size < 5000 else scipy_edt(feats == 0, sp))
+    assert same(a, brute_edt(feats == 0, sp) if feats.size < 5000 else scipy_edt(feats == 0, sp), RTOL)
 
 
 def test_kernel_2d_through_size_one_axis():
@@ -264,7 +262,7 @@ def test_kernel_2d_through_size_one_axis():
     rng = np.random.default_rng(9)
     feats = (rng.random((11, 13)) < 0.15).astype(np.uint8)
     sq = sq_distance_to_features(feats[None], np.array([1.0, 0.8, 2.5]), SMALL_TRANSFORM)[0]
-    assert_close(np.sqrt(sq), scipy_edt(feats == 0, (0.8, 2.5)))
+    assert same(np.sqrt(sq), scipy_edt(feats == 0, (0.8, 2.5)), RTOL)
 
 
 def test_kernel_lines_without_features_give_no_nan():
@@ -275,7 +273,7 @@ def test_kernel_lines_without_features_give_no_nan():
     sp = np.array([1.0, 2.0, 3.0])
     sq = sq_distance_to_features(feats, sp, SMALL_TRANSFORM)
     assert np.isfinite(sq).all()
-    assert_close(np.sqrt(sq), brute_edt(feats == 0, sp))
+    assert same(np.sqrt(sq), brute_edt(feats == 0, sp), RTOL)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -321,7 +319,7 @@ def test_exhaustive_tiny_2d_masks():
         if m.all():
             continue
         d = edt(m, spacing=sp)
-        assert_close(d, scipy_edt(m, sp))
+        assert same(d, scipy_edt(m, sp), RTOL)
 
 
 def test_agrees_with_seung_lab_edt_when_installed():

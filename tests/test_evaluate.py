@@ -17,7 +17,7 @@ import fastseg
 from fastseg.conventions import get_convention
 from fastseg.evaluate import EvaluationResult, evaluate
 
-import reference as R
+from tests.conftest import same
 
 SETTINGS = settings(max_examples=30, deadline=None, database=None)
 RTOL = 1e-12
@@ -38,12 +38,8 @@ DEFAULTS = ["dice", "iou", "precision", "recall", "hd", "hd95", "assd", "masd"]
 ROW_KEYS = {"label", "metric", "value", "empty_state", "convention"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_numba_thread():
-    """Many small calls: one numba thread (see reference.numba_threads); thread independence has its own
-    test with explicit ``threads=``."""
-    with R.numba_threads(1):
-        yield
+#: many small calls: one numba thread; thread independence has its own test with explicit ``threads=``
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 # ---------------------------------------------------------------- label maps
@@ -151,26 +147,9 @@ def single(metric, p, r, spacing, convention):
 
 
 def assert_value(got, want, exact, where=""):
-    """``got == want`` (NaN equal to NaN, infinities exact), or within RTOL when not ``exact``."""
+    """``got`` is a Python float equal to ``want`` (:func:`same`), exactly or within RTOL when not ``exact``."""
     assert isinstance(got, float), f"{where}: {type(got).__name__} is not a Python float"
-    if math.isnan(want):
-        assert math.isnan(got), f"{where}: got {got!r}, expected NaN"
-    elif exact or math.isinf(want):
-        assert got == want, f"{where}: got {got!r}, expected {want!r}"
-    else:
-        assert math.isclose(got, want, rel_tol=RTOL, abs_tol=0.0), f"{where}: got {got!r}, expected {want!r}"
-
-
-def same_value(a, b):
-    return (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)) or a == b
-
-
-def assert_rows_identical(a, b):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        assert x.keys() == y.keys()
-        for key in x:
-            assert same_value(x[key], y[key]), (x, y)
+    assert same(got, want, 0.0 if exact else RTOL), f"{where}: got {got!r}, expected {want!r}"
 
 
 def assert_rows_close(a, b):
@@ -410,7 +389,7 @@ def test_a_region_of_one_label_equals_the_label():
     res = evaluate(pred, ref, regions={"two": [2]}, tolerance=1.0, spacing=(1.0, 1.7), threads=1)
     d = res.to_dict()
     for m in res.metrics:
-        assert same_value(d["two"][m], d[2][m]), m
+        assert same(d["two"][m], d[2][m]), m
 
 
 # ---------------------------------------------------------------- ignore label
@@ -449,7 +428,7 @@ def test_ignore_label(seed, ndim, ignore, dtype):
     for fill in (0, ignore, None):
         other = pred.copy()
         other[ignored] = rng.integers(0, ignore + 20, size=int(ignored.sum())) if fill is None else fill
-        assert_rows_identical(evaluate(other, ref, **kw).rows, res.rows)
+        assert same(evaluate(other, ref, **kw).rows, res.rows)
 
     # the ignore label is not reported; the labels are those left once the ignored voxels are dropped
     valid = ~ignored
@@ -504,8 +483,8 @@ def test_ignore_label_not_in_the_maps_changes_nothing():
     pred, ref = pred.astype(np.uint8), ref.astype(np.uint8)
     kw = dict(metrics=["dice", "specificity", "accuracy", "hd"], threads=1)
     want = evaluate(pred, ref, **kw).rows
-    assert_rows_identical(evaluate(pred, ref, ignore_label=77, **kw).rows, want)
-    assert_rows_identical(evaluate(pred, ref, ignore_label=70000, **kw).rows, want)
+    assert same(evaluate(pred, ref, ignore_label=77, **kw).rows, want)
+    assert same(evaluate(pred, ref, ignore_label=70000, **kw).rows, want)
 
 
 # ---------------------------------------------------------------- defaults and errors
@@ -645,7 +624,7 @@ def test_to_dict(result):
     d = res.to_dict()
     assert list(d) == res.labels
     for row in res.rows:
-        assert same_value(d[row["label"]][row["metric"]], row["value"])
+        assert same(d[row["label"]][row["metric"]], row["value"])
         assert d[row["label"]]["empty_state"] == row["empty_state"]
     for lab, entry in d.items():
         assert set(entry) == set(res.metrics) | {"empty_state"}
@@ -667,7 +646,7 @@ def test_to_json_is_valid_json_and_round_trips(result):
         return float(x) if isinstance(x, str) else x
 
     back = [dict(row, value=decode(row["value"])) for row in data["rows"]]
-    assert_rows_identical(back, res.rows)
+    assert same(back, res.rows)
     assert json.loads(res.to_json(indent=2)) == data
 
 
@@ -678,7 +657,7 @@ def test_to_pandas(result):
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns) == ["label", "metric", "value", "empty_state", "convention"]
     assert len(df) == len(res)
-    assert_rows_identical(df.to_dict("records"), res.rows)
+    assert same(df.to_dict("records"), res.rows)
 
 
 def test_repr_names_every_label_and_metric(result):
@@ -727,7 +706,7 @@ def test_thread_count_does_not_change_anything():
               regions={"all": [3, 17, 300, 1000]})
     one = evaluate(pred, ref, threads=1, **kw)
     two = evaluate(pred, ref, threads=2, **kw)
-    assert_rows_identical(two.rows, one.rows)
+    assert same(two.rows, one.rows)
     assert one.labels == present_labels(pred, ref) + ["all"]
 
 
@@ -763,9 +742,9 @@ def test_dtype_does_not_change_anything(ndim):
     want = evaluate(pred.astype(np.uint8), ref.astype(np.uint8), **kw)
     for dtype in (np.uint16, np.int32, np.int64, np.uint32, np.int16):
         got = evaluate(pred.astype(dtype), ref.astype(dtype), **kw)
-        assert_rows_identical(got.rows, want.rows)
+        assert same(got.rows, want.rows)
     got = evaluate(pred.astype(np.uint8), ref.astype(np.int32), **kw)   # mixed dtypes
-    assert_rows_identical(got.rows, want.rows)
+    assert same(got.rows, want.rows)
 
 
 def test_structures_run_side_by_side_in_order_and_raise_the_first_error(monkeypatch):

@@ -1,5 +1,6 @@
 """fastseg.io: spacing from headers in array-axis order for each reader, native byte order, float label
 maps to integers, clear errors naming the file, geometry checks."""
+import functools
 import gzip
 import os
 from pathlib import Path
@@ -11,7 +12,11 @@ import pytest
 import fastseg
 from fastseg import io as fio
 
+from tests.conftest import affine_of, save_nifti as _save_nifti
+
 SPACING = (2.5, 0.8, 1.2)
+ORIGIN = (10.0, -20.0, 5.0)
+save_nifti = functools.partial(_save_nifti, spacing=SPACING, origin=ORIGIN)
 
 
 def label_map(shape=(6, 7, 8)):
@@ -20,18 +25,6 @@ def label_map(shape=(6, 7, 8)):
     a[0, 0, 0] = 1
     a[5, 6, 7] = 7
     return a
-
-
-def affine_of(spacing, origin=(10.0, -20.0, 5.0)):
-    aff = np.diag([*spacing, 1.0])
-    aff[:3, 3] = origin
-    return aff
-
-
-def save_nifti(path, arr, spacing=SPACING, origin=(10.0, -20.0, 5.0), **kw):
-    img = nib.Nifti1Image(arr, affine_of(spacing, origin), **kw)
-    nib.save(img, str(path))
-    return str(path)
 
 
 @pytest.mark.parametrize("ext", [".nii", ".nii.gz"])
@@ -43,7 +36,7 @@ def test_nifti_spacing_affine_and_array(tmp_path, ext):
     np.testing.assert_array_equal(array, a)
     assert array.dtype == np.uint8
     np.testing.assert_allclose(spacing, SPACING, rtol=1e-6)  # float32 header
-    np.testing.assert_allclose(affine, affine_of(SPACING), rtol=1e-6)
+    np.testing.assert_allclose(affine, affine_of(SPACING, ORIGIN), rtol=1e-6)
 
 
 def test_spacing_follows_array_axes_for_permuted_affine(tmp_path):
@@ -77,7 +70,7 @@ def test_float_label_map_becomes_integer(tmp_path):
 
 def test_scaled_integers_become_integer(tmp_path):
     """scl_slope makes nibabel return floats; integral values come back as integers."""
-    img = nib.Nifti1Image(label_map().astype(np.int16), affine_of(SPACING))
+    img = nib.Nifti1Image(label_map().astype(np.int16), affine_of(SPACING, ORIGIN))
     img.header.set_slope_inter(1.0, 0.0)
     img.header["scl_slope"] = 2.0
     nib.save(img, str(tmp_path / "s.nii.gz"))
@@ -88,7 +81,7 @@ def test_scaled_integers_become_integer(tmp_path):
 
 def test_trailing_singleton_axis_dropped(tmp_path):
     a = label_map()[..., None]
-    img = nib.Nifti1Image(a, affine_of(SPACING))
+    img = nib.Nifti1Image(a, affine_of(SPACING, ORIGIN))
     nib.save(img, str(tmp_path / "t.nii.gz"))
     vol = fio.load(tmp_path / "t.nii.gz")
     assert vol.array.shape == a.shape[:3] and len(vol.spacing) == 3
@@ -219,7 +212,7 @@ def test_simpleitk_file_in_reversed_axis_order(tmp_path):
         v = fio.load(path)
         np.testing.assert_array_equal(v.array, a)
         assert v.spacing == pytest.approx(SPACING)
-        np.testing.assert_allclose(v.affine, affine_of(SPACING), atol=1e-9)
+        np.testing.assert_allclose(v.affine, affine_of(SPACING, ORIGIN), atol=1e-9)
     nii = fio.load(save_nifti(tmp_path / "n.nii.gz", a))
     fio.check_geometry(nii, fio.load(str(tmp_path / "s.nrrd")))
 

@@ -10,17 +10,14 @@ import pytest
 import fastseg
 from fastseg import _validation as v
 
-import reference as R
+from tests import reference as R
+from tests.conftest import same
 
 TOL = 1e-12
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_numba_thread():
-    """Many tiny calls: one thread by default (see reference.numba_threads); the thread tests below pass
-    ``threads=2`` explicitly."""
-    with R.numba_threads(1):
-        yield
+#: many tiny calls: one thread by default; the thread tests below pass ``threads=2`` explicitly
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 METRICS = R.metric_table()
 SOFT_METRICS = R.soft_metric_table()
@@ -58,7 +55,7 @@ def call(name, pred, ref, kwargs, **extra):
 
 def assert_same(got, want, what=""):
     assert isinstance(got, float), f"{what}: expected a Python float, got {type(got).__name__}"
-    assert R.same(got, want, TOL), f"{what}: got {got!r}, reference {want!r}"
+    assert same(got, want, TOL, TOL), f"{what}: got {got!r}, reference {want!r}"
 
 
 # ------------------------------------------------------------------ brute-force references
@@ -123,8 +120,8 @@ def test_soft_dice_worked_example():
     # sum p r = 1.5, sum p = 1.5, sum r = 2: 3 / 3.5 ; jaccard 1.5 / 2
     assert fastseg.soft_dice([0.5, 1.0, 0.0], [1, 1, 0]) == 3 / 3.5
     assert fastseg.soft_jaccard([0.5, 1.0, 0.0], [1, 1, 0]) == 0.75
-    assert R.same(fastseg.soft_tversky([0.5, 1.0, 0.0], [1, 1, 0], alpha=0.3, beta=0.7),
-                  1.5 / (1.5 + 0.3 * 0 + 0.7 * 0.5))
+    assert same(fastseg.soft_tversky([0.5, 1.0, 0.0], [1, 1, 0], alpha=0.3, beta=0.7),
+                1.5 / (1.5 + 0.3 * 0 + 0.7 * 0.5), TOL, TOL)
 
 
 # ------------------------------------------------------------------ hand-worked cases
@@ -152,7 +149,7 @@ def test_shifted_square_iou_and_dice_exact():
     assert fastseg.specificity(pred, ref) == 80 / 84
     assert fastseg.accuracy(pred, ref) == 0.92
     assert fastseg.volume_similarity(pred, ref) == 1.0
-    assert R.same(fastseg.mcc(pred, ref), (12 * 80 - 16) / math.sqrt(16 * 16 * 84 * 84))
+    assert same(fastseg.mcc(pred, ref), (12 * 80 - 16) / math.sqrt(16 * 16 * 84 * 84), TOL, TOL)
     # the same case in 3D with an anisotropic shift, and uint8 / float input
     p3 = np.repeat(pred[None], 3, axis=0)
     r3 = np.repeat(ref[None], 3, axis=0)
@@ -201,20 +198,20 @@ def test_empty_masks_section5(state, shape):
     pred, ref = empty_pair(state, shape)
     overlap, prec, rec = SECTION5[state]
     for name in ("dice", "jaccard", "iou"):
-        assert R.same(getattr(fastseg, name)(pred, ref), overlap), name
-    assert R.same(fastseg.precision(pred, ref), prec)
-    assert R.same(fastseg.recall(pred, ref), rec)
-    assert R.same(fastseg.sensitivity(pred, ref), rec)
+        assert same(getattr(fastseg, name)(pred, ref), overlap, TOL, TOL), name
+    assert same(fastseg.precision(pred, ref), prec, TOL, TOL)
+    assert same(fastseg.recall(pred, ref), rec, TOL, TOL)
+    assert same(fastseg.sensitivity(pred, ref), rec, TOL, TOL)
     assert fastseg.confusion(pred, ref).empty_state == state
     # the Dice family follows the Dice column
     for beta in (0.5, 1.0, 2.0):
-        assert R.same(fastseg.fbeta(pred, ref, beta=beta), overlap)
+        assert same(fastseg.fbeta(pred, ref, beta=beta), overlap, TOL, TOL)
     for a, b in ((0.5, 0.5), (0.3, 0.7), (1.0, 1.0)):
-        assert R.same(fastseg.tversky(pred, ref, alpha=a, beta=b), overlap)
-    assert R.same(fastseg.volume_similarity(pred, ref), overlap)
+        assert same(fastseg.tversky(pred, ref, alpha=a, beta=b), overlap, TOL, TOL)
+    assert same(fastseg.volume_similarity(pred, ref), overlap, TOL, TOL)
     # soft metrics on the same masks (as probabilities)
     for name in ("soft_dice", "soft_jaccard", "soft_tversky"):
-        assert R.same(getattr(fastseg, name)(pred.astype(np.float64), ref), overlap), name
+        assert same(getattr(fastseg, name)(pred.astype(np.float64), ref), overlap, TOL, TOL), name
 
 
 @pytest.mark.parametrize("state", list(SECTION5))
@@ -343,11 +340,11 @@ def test_volumes_from_spacing():
     c = fastseg.confusion(pred, ref, spacing=(0.8, 0.8, 2.5))
     n_p = int(np.count_nonzero(pred))
     n_r = int(np.count_nonzero(ref))
-    assert R.same(c.voxel_volume, 0.8 * 0.8 * 2.5)
-    assert R.same(c.pred_volume_ml, n_p * 0.8 * 0.8 * 2.5 / 1000)
-    assert R.same(c.ref_volume_ml, n_r * 0.8 * 0.8 * 2.5 / 1000)
-    assert R.same(c.pred_volume, n_p * 1.6)
-    assert R.same(c.ref_volume, n_r * 1.6)
+    assert same(c.voxel_volume, 0.8 * 0.8 * 2.5, TOL, TOL)
+    assert same(c.pred_volume_ml, n_p * 0.8 * 0.8 * 2.5 / 1000, TOL, TOL)
+    assert same(c.ref_volume_ml, n_r * 0.8 * 0.8 * 2.5 / 1000, TOL, TOL)
+    assert same(c.pred_volume, n_p * 1.6, TOL, TOL)
+    assert same(c.ref_volume, n_r * 1.6, TOL, TOL)
     assert counts(c) == R.confusion_counts(pred, ref)
     # scalar spacing applies to every axis; no spacing means voxels
     c2 = fastseg.confusion(pred, ref, spacing=2.0)
@@ -362,7 +359,7 @@ def test_volume_2d_spacing():
     pred = np.ones((3, 4), bool)
     c = fastseg.confusion(pred, pred, spacing=[0.5, 0.25])
     assert c.pred_volume == 12 * 0.125
-    assert R.same(c.pred_volume_ml, 12 * 0.125 / 1000)
+    assert same(c.pred_volume_ml, 12 * 0.125 / 1000, TOL, TOL)
 
 
 # ------------------------------------------------------------------ layout, dtype, threads
@@ -375,19 +372,13 @@ def all_results(pred, ref, **kw):
     return out
 
 
-def identical(a, b):
-    return len(a) == len(b) and all(
-        x == y or (isinstance(x, float) and math.isnan(x) and math.isnan(y)) for x, y in zip(a, b)
-    )
-
-
 @pytest.mark.parametrize("shape", [(1001,), (33, 47), (20, 30, 41), (3, 5, 7, 11)], ids=str)
 def test_threads_do_not_change_results(shape):
     pred, ref = random_pair(shape, 5)
     r1 = all_results(pred, ref, threads=1)
     r2 = all_results(pred, ref, threads=2)
     r0 = all_results(pred, ref)
-    assert identical(r1, r2) and identical(r1, r0)
+    assert same(r1, r2) and same(r1, r0)
     assert r1[0] == R.confusion_counts(pred, ref)
     prob = np.random.default_rng(1).random(shape)
     for name in ("soft_dice", "soft_jaccard", "soft_tversky"):
@@ -441,7 +432,7 @@ def test_memory_layouts(shape):
     lr = layouts(ref)
     for kp in lp:
         for kr in lr:
-            assert identical(all_results(lp[kp], lr[kr]), want), (kp, kr)
+            assert same(all_results(lp[kp], lr[kr]), want), (kp, kr)
     prob = np.random.default_rng(2).random(shape)
     want_soft = fastseg.soft_dice(prob, ref)
     for k, p in layouts(prob).items():
@@ -467,9 +458,9 @@ MASK_DTYPES = [bool, np.uint8, np.int8, np.int16, np.uint16, np.int32, np.int64,
 def test_input_dtypes(dtype):
     pred, ref = random_pair((6, 7, 9), 31)
     want = all_results(pred, ref)
-    assert identical(all_results(pred.astype(dtype), ref.astype(dtype)), want)
-    assert identical(all_results(pred.astype(dtype), ref), want)
-    assert identical(all_results(pred, ref.astype(dtype)), want)
+    assert same(all_results(pred.astype(dtype), ref.astype(dtype)), want)
+    assert same(all_results(pred.astype(dtype), ref), want)
+    assert same(all_results(pred, ref.astype(dtype)), want)
 
 
 @pytest.mark.parametrize("dtype", [">i2", ">i4", ">i8", ">u2", ">f4", ">f8", "<i4", "<f8"])
@@ -479,8 +470,8 @@ def test_byte_order(dtype):
     p = pred.astype(dtype)
     r = ref.astype(dtype)
     assert p.dtype.byteorder in "<>=|"
-    assert identical(all_results(p, r), want)
-    assert identical(all_results(np.asfortranarray(p), r), want)
+    assert same(all_results(p, r), want)
+    assert same(all_results(np.asfortranarray(p), r), want)
 
 
 @pytest.mark.parametrize("dtype", [">f4", ">f8"])
@@ -490,7 +481,7 @@ def test_soft_byte_order(dtype):
     ref = rng.random((6, 7)) < 0.5
     want = fastseg.soft_dice(prob.astype(prob.dtype.newbyteorder("=")), ref)
     assert fastseg.soft_dice(prob, ref) == want
-    assert R.same(want, R.soft_dice(prob.astype(np.float64), ref))
+    assert same(want, R.soft_dice(prob.astype(np.float64), ref), TOL, TOL)
     assert fastseg.soft_jaccard(prob, ref.astype(">i4")) == fastseg.soft_jaccard(prob.astype(np.float64), ref)
 
 
@@ -504,7 +495,7 @@ def test_memmap_readonly(tmp_path, dtype):
         files.append(np.memmap(path, dtype=dtype, mode="r", shape=a.shape))
     mp, mr = files
     assert not mp.flags.writeable
-    assert identical(all_results(mp, mr), all_results(pred, ref))
+    assert same(all_results(mp, mr), all_results(pred, ref))
     if dtype != np.float32:
         fp, fr = v.binary_pair(mp, mr, flat=True)
         assert np.shares_memory(fp, mp) and np.shares_memory(fr, mr)

@@ -11,7 +11,8 @@ from hypothesis.extra import numpy as hnp
 
 import fastseg
 
-import reference as R
+from tests import reference as R
+from tests.conftest import same
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None)
 TOL = 1e-12
@@ -58,16 +59,8 @@ def soft_pairs(draw):
     return prob, ref
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_numba_thread():
-    """Many tiny calls: one thread by default (see reference.numba_threads); the invariance test below
-    passes ``threads=2`` explicitly."""
-    with R.numba_threads(1):
-        yield
-
-
-def close(a, b):
-    return R.same(a, b, TOL)
+#: many tiny calls: one thread by default; the invariance test below passes ``threads=2`` explicitly
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 @SETTINGS
@@ -77,7 +70,7 @@ def test_matches_reference(pair):
     c = fastseg.confusion(pred, ref)
     assert (c.tp, c.fp, c.fn, c.tn) == R.confusion_counts(pred, ref)
     for name, fn, kwargs, ref_fn in R.metric_table():
-        assert close(getattr(fastseg, fn)(pred, ref, **kwargs), ref_fn(pred, ref)), name
+        assert same(getattr(fastseg, fn)(pred, ref, **kwargs), ref_fn(pred, ref), TOL, TOL), name
 
 
 @SETTINGS
@@ -86,10 +79,11 @@ def test_symmetry(pair):
     pred, ref = pair
     for name in ("dice", "jaccard", "mcc", "volume_similarity", "accuracy"):
         f = getattr(fastseg, name)
-        assert close(f(pred, ref), f(ref, pred)), name
-    assert close(fastseg.tversky(pred, ref, alpha=0.3, beta=0.7), fastseg.tversky(ref, pred, alpha=0.7, beta=0.3))
+        assert same(f(pred, ref), f(ref, pred), TOL, TOL), name
+    assert same(fastseg.tversky(pred, ref, alpha=0.3, beta=0.7), fastseg.tversky(ref, pred, alpha=0.7, beta=0.3),
+                TOL, TOL)
     # specificity is the recall of the complements
-    assert close(fastseg.specificity(pred, ref), fastseg.recall(~pred, ~ref))
+    assert same(fastseg.specificity(pred, ref), fastseg.recall(~pred, ~ref), TOL, TOL)
 
 
 @SETTINGS
@@ -116,8 +110,8 @@ def test_dice_jaccard_identity(pair):
     pred, ref = pair
     d = fastseg.dice(pred, ref)
     j = fastseg.jaccard(pred, ref)
-    assert close(d, 2 * j / (1 + j))
-    assert close(j, d / (2 - d))
+    assert same(d, 2 * j / (1 + j), TOL, TOL)
+    assert same(j, d / (2 - d), TOL, TOL)
     assert j <= d
     assert fastseg.iou(pred, ref) == j
 
@@ -126,12 +120,12 @@ def test_dice_jaccard_identity(pair):
 @given(mask_pairs())
 def test_precision_recall_duality(pair):
     p, r = pair
-    assert close(fastseg.precision(p, r), fastseg.recall(r, p))
-    assert close(fastseg.sensitivity(p, r), fastseg.precision(r, p))
+    assert same(fastseg.precision(p, r), fastseg.recall(r, p), TOL, TOL)
+    assert same(fastseg.sensitivity(p, r), fastseg.precision(r, p), TOL, TOL)
     # Dice is the harmonic mean of precision and recall when both are positive
     pr, rc = fastseg.precision(p, r), fastseg.recall(p, r)
     if pr > 0 and rc > 0:
-        assert close(fastseg.dice(p, r), 2 * pr * rc / (pr + rc))
+        assert same(fastseg.dice(p, r), 2 * pr * rc / (pr + rc), TOL, TOL)
 
 
 @SETTINGS
@@ -139,20 +133,20 @@ def test_precision_recall_duality(pair):
 def test_special_cases_of_tversky_and_fbeta(pair):
     p, r = pair
     d = fastseg.dice(p, r)
-    assert close(fastseg.tversky(p, r, alpha=0.5, beta=0.5), d)
-    assert close(fastseg.fbeta(p, r, beta=1.0), d)
-    assert close(fastseg.tversky(p, r, alpha=1.0, beta=1.0), fastseg.jaccard(p, r))
+    assert same(fastseg.tversky(p, r, alpha=0.5, beta=0.5), d, TOL, TOL)
+    assert same(fastseg.fbeta(p, r, beta=1.0), d, TOL, TOL)
+    assert same(fastseg.tversky(p, r, alpha=1.0, beta=1.0), fastseg.jaccard(p, r), TOL, TOL)
     for beta in (0.5, 2.0):
         # F-beta is Tversky with alpha = 1 / (1 + b^2), beta = b^2 / (1 + b^2)
         b2 = beta * beta
-        assert close(fastseg.fbeta(p, r, beta=beta),
-                     fastseg.tversky(p, r, alpha=1 / (1 + b2), beta=b2 / (1 + b2)))
+        assert same(fastseg.fbeta(p, r, beta=beta),
+                    fastseg.tversky(p, r, alpha=1 / (1 + b2), beta=b2 / (1 + b2)), TOL, TOL)
     c = fastseg.confusion(p, r)
     if c.tp > 0:
         # beta = 0 is precision, alpha = 0 and beta = 1 is recall (well defined when TP > 0)
-        assert close(fastseg.fbeta(p, r, beta=0.0), fastseg.precision(p, r))
-        assert close(fastseg.tversky(p, r, alpha=0.0, beta=1.0), fastseg.recall(p, r))
-        assert close(fastseg.tversky(p, r, alpha=1.0, beta=0.0), fastseg.precision(p, r))
+        assert same(fastseg.fbeta(p, r, beta=0.0), fastseg.precision(p, r), TOL, TOL)
+        assert same(fastseg.tversky(p, r, alpha=0.0, beta=1.0), fastseg.recall(p, r), TOL, TOL)
+        assert same(fastseg.tversky(p, r, alpha=1.0, beta=0.0), fastseg.precision(p, r), TOL, TOL)
 
 
 @SETTINGS
@@ -160,21 +154,21 @@ def test_special_cases_of_tversky_and_fbeta(pair):
 def test_soft_equals_hard_on_binary_input(pair, dtype, a, b):
     p, r = pair
     prob = p.astype(dtype)
-    assert close(fastseg.soft_dice(prob, r), fastseg.dice(p, r))
-    assert close(fastseg.soft_jaccard(prob, r), fastseg.jaccard(p, r))
-    assert close(fastseg.soft_tversky(prob, r, alpha=a, beta=b), fastseg.tversky(p, r, alpha=a, beta=b))
+    assert same(fastseg.soft_dice(prob, r), fastseg.dice(p, r), TOL, TOL)
+    assert same(fastseg.soft_jaccard(prob, r), fastseg.jaccard(p, r), TOL, TOL)
+    assert same(fastseg.soft_tversky(prob, r, alpha=a, beta=b), fastseg.tversky(p, r, alpha=a, beta=b), TOL, TOL)
 
 
 @SETTINGS
 @given(soft_pairs(), weights, weights)
 def test_soft_matches_reference(pair, a, b):
     prob, ref = pair
-    assert close(fastseg.soft_dice(prob, ref), R.soft_dice(prob, ref))
-    assert close(fastseg.soft_jaccard(prob, ref), R.soft_jaccard(prob, ref))
-    assert close(fastseg.soft_tversky(prob, ref, alpha=a, beta=b), R.soft_tversky(prob, ref, a, b))
+    assert same(fastseg.soft_dice(prob, ref), R.soft_dice(prob, ref), TOL, TOL)
+    assert same(fastseg.soft_jaccard(prob, ref), R.soft_jaccard(prob, ref), TOL, TOL)
+    assert same(fastseg.soft_tversky(prob, ref, alpha=a, beta=b), R.soft_tversky(prob, ref, a, b), TOL, TOL)
     for x in (fastseg.soft_dice(prob, ref), fastseg.soft_jaccard(prob, ref)):
         assert 0.0 <= x <= 1.0 + TOL
-    assert close(fastseg.soft_tversky(prob, ref), fastseg.soft_dice(prob, ref))
+    assert same(fastseg.soft_tversky(prob, ref), fastseg.soft_dice(prob, ref), TOL, TOL)
 
 
 @SETTINGS

@@ -21,8 +21,8 @@ from scipy import ndimage
 import fastseg
 from fastseg import get_convention
 
-import peers
-import reference_surface as RS
+from tests import peers, reference_surface as RS
+from tests.conftest import same
 
 TOLERANCES = (0.0, 1.05, 2.35, 4.45)  # odd values: float32 peers must not sit on a distance
 PERCENTILES = (33.3, 90.0, 95.0, 99.0, 100.0)
@@ -149,25 +149,11 @@ assert len(CASES) >= 30
 
 # ------------------------------------------------------------------ helpers
 
-def same(a, b, rtol):
-    a, b = float(a), float(b)
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return abs(a - b) <= rtol * max(abs(a), abs(b)) + 1e-300
-
-
 def compare(got, want, rtol, what, atol=None):
     """``got`` and ``want``: dicts of floats (or tuples of floats); every key of ``got`` checked, to
     ``rtol`` plus an optional absolute slack per key (``atol``)."""
-    bad = {}
-    for k, g in got.items():
-        w = want[k]
-        pairs = list(zip(g, w)) if isinstance(g, tuple) else [(g, w)]
-        slack = (atol or {}).get(k, 0.0)
-        if not all(same(x, y, rtol) or abs(x - y) <= slack for x, y in pairs):
-            bad[k] = (g, w)
+    slack = atol or {}
+    bad = {k: (g, want[k]) for k, g in got.items() if not same(g, want[k], rtol, slack.get(k, 0.0))}
     assert not bad, f"{what}: fastseg vs peer {bad}"
 
 

@@ -15,7 +15,8 @@ from scipy import ndimage
 import fastseg
 from fastseg import Convention, get_convention
 
-import reference_surface as RS
+from tests import reference_surface as RS
+from tests.conftest import same
 
 RTOL = 1e-12
 # Bulk comparisons run on one thread: on a shared 2-core machine numba's OpenMP parallel regions
@@ -43,16 +44,6 @@ CONVENTIONS.update({
 
 
 # ------------------------------------------------------------------ helpers
-
-def same(a, b, rtol=RTOL):
-    """Equal floats, NaN == NaN, inf == inf, else relative tolerance."""
-    a, b = float(a), float(b)
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return a == pytest.approx(b, rel=rtol, abs=1e-300)
-
 
 def all_metrics(pred, ref=None, tolerances=(1.0,), percentiles=(95.0,), **kw):
     """Every derived metric as a flat dict (from a SurfaceDistances, or from masks)."""
@@ -473,7 +464,7 @@ def test_empty_preset_policy(conv_id, state, ndim):
         "nsd": (fastseg.nsd(sd, tolerance=1.0), e["nsd"]),
         "nsd_list": (fastseg.nsd(sd, tolerance=[0.0, 5.0])[1], e["nsd"]),
     }
-    bad = {k: v for k, v in checks.items() if not same(*v)}
+    bad = {k: v for k, v in checks.items() if not same(*v, RTOL)}
     assert not bad, bad
 
 
@@ -708,11 +699,11 @@ def test_spacing_scale_relative(case, conv_id, k):
     names = ["hausdorff", "assd", "masd"]
     for name in names:
         a, b = getattr(fastseg, name)(sd1), getattr(fastseg, name)(sd2)
-        assert same(b, k * a), (name, a, b)
+        assert same(b, k * a, RTOL), (name, a, b)
     for a, b in zip(fastseg.directed_means(sd1), fastseg.directed_means(sd2)):
-        assert same(b, k * a)
+        assert same(b, k * a, RTOL)
     if get_convention(conv_id).percentile != "weighted_nearest_rank":
-        assert same(fastseg.hd95(sd2), k * fastseg.hd95(sd1))
+        assert same(fastseg.hd95(sd2), k * fastseg.hd95(sd1), RTOL)
 
 
 @pytest.mark.parametrize("k", [0.3, 1.7, 3.0])
@@ -746,7 +737,7 @@ def test_symmetry(case, conv_id):
     a, means_a = symmetric_metrics(pred, ref, CONVENTIONS[conv_id], sp)
     b, means_b = symmetric_metrics(ref, pred, CONVENTIONS[conv_id], sp)
     assert_all_same(a, b, what=conv_id)
-    assert same(means_a[0], means_b[1]) and same(means_a[1], means_b[0])
+    assert same(means_a[0], means_b[1], RTOL) and same(means_a[1], means_b[0], RTOL)
 
 
 @pytest.mark.parametrize("conv_id", list(CONVENTIONS))

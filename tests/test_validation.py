@@ -10,7 +10,6 @@ import pytest
 import fastseg
 from fastseg import _validation as v
 
-import reference as R
 
 BINARY_FUNCS = [
     fastseg.confusion, fastseg.dice, fastseg.jaccard, fastseg.iou, fastseg.precision, fastseg.recall,
@@ -21,11 +20,8 @@ SOFT_FUNCS = [fastseg.soft_dice, fastseg.soft_jaccard, fastseg.soft_tversky]
 ALL_FUNCS = BINARY_FUNCS + SOFT_FUNCS + [fastseg.confusion_matrix]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_numba_thread():
-    """Many tiny calls: one thread by default (see reference.numba_threads)."""
-    with R.numba_threads(1):
-        yield
+#: many tiny calls: one thread
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 def fid(f):
