@@ -19,26 +19,13 @@ import pytest
 
 from fastseg import cohort as C
 from fastseg.cli import main
-from fastseg.phantom import phantom_pair
+from tests.conftest import SPACING, write_cohort
 
-SPACING = (2.5, 0.8, 0.8)
 SHAPE = (16, 24, 24)
 
 
-def _save(path, arr):
-    nib.save(nib.Nifti1Image(arr, np.diag([*SPACING, 1.0])), str(path))
-    return str(path)
-
-
-def _cohort(root, n=4, pred_name="case_{i:02d}.nii.gz"):
-    pred_dir, ref_dir = Path(root) / "pred", Path(root) / "ref"
-    pred_dir.mkdir(parents=True, exist_ok=True)
-    ref_dir.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        p, r, _ = phantom_pair(shape=SHAPE, spacing=SPACING, seed=i)
-        _save(pred_dir / pred_name.format(i=i), p)
-        _save(ref_dir / f"case_{i:02d}.nii.gz", r)
-    return pred_dir, ref_dir
+def _cohort(root, n=4):
+    return write_cohort(root, n=n, shape=SHAPE)
 
 
 @pytest.fixture(scope="module")
@@ -401,7 +388,9 @@ def test_quiet_prints_only_what_failed(cohort4, capsys):
 
 def test_nnunet_channel_suffix_hint(tmp_path, capsys):
     """0.1: ``case_000_0000.nii.gz`` against ``case_000.nii.gz`` gave two unrelated 'missing' rows."""
-    pred, ref = _cohort(tmp_path, n=2, pred_name="case_{i:02d}_0000.nii.gz")
+    pred, ref = _cohort(tmp_path, n=2)
+    for f in pred.iterdir():  # named as nnU-Net names its input images
+        f.rename(pred / f.name.replace(".nii.gz", "_0000.nii.gz"))
     cases = C.pair_folders(pred, ref)
     assert len(cases) == 4
     for c in cases:
