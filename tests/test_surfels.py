@@ -14,8 +14,8 @@ from scipy import ndimage
 
 from fastseg import _surfel_tables as tables
 from fastseg._kernels.surface import boundary_voxels, surfel_codes, surfel_weights, surfels
+from fastseg._kernels.tuning import NCHUNKS
 
-NCHUNKS = 64
 SPACINGS_3D = [(1.0, 1.0, 1.0), (2.5, 0.8, 0.8), (0.7, 1.9, 1.3), (3.0, 0.25, 1.1),
                (0.5, 0.5, 4.0)]
 SPACINGS_2D = [(1.0, 1.0), (0.8, 2.5), (3.0, 0.3), (1.7, 1.7)]

@@ -8,8 +8,6 @@ import numpy as np
 
 from ._jit import jit, prange
 
-NCHUNKS = 64  # fixed: results do not depend on the thread count
-
 
 @jit
 def _byte_sum(x):
