@@ -18,3 +18,4 @@ from .evaluate import EvaluationResult, evaluate
 from .transform import edt
 from .cohort import evaluate_cohort
 from .metrics.topology import cldice, skeletonize
+from .metrics.lesions import LesionResult, LesionRule, lesions

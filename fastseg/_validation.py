@@ -260,6 +260,58 @@ def check_tolerances(tolerance):
     return tuple(check_fraction(t, "tolerance") for t in values), scalar
 
 
+def check_betas(beta):
+    """F-beta's beta: one number or a sequence of them, as a tuple of finite floats >= 0 (None: None)."""
+    if beta is None:
+        return None
+    values = [beta] if np.ndim(beta) == 0 else list(beta)
+    if not values:
+        raise InputValueError("beta must be a number or a non-empty sequence of numbers; got [].")
+    return tuple(check_fraction(b, "beta") for b in values)
+
+
+def check_tversky(weights):
+    """Tversky weights: one ``(alpha, beta)`` pair or a sequence of pairs, as a tuple of float pairs (each
+    finite and >= 0; None: None)."""
+    if weights is None:
+        return None
+    items = list(weights) if np.iterable(weights) and not isinstance(weights, (str, bytes)) else []
+    if len(items) == 2 and all(_is_real(x) for x in items):
+        items = [items]
+    if not items or any(isinstance(p, (str, bytes)) or not np.iterable(p) or len(list(p)) != 2 for p in items):
+        raise InputValueError(f"tversky must be an (alpha, beta) pair of weights or a list of pairs, e.g. "
+                              f"tversky=(0.3, 0.7); got {weights!r}.")
+    return tuple((check_fraction(a, "tversky alpha"), check_fraction(b, "tversky beta")) for a, b in items)
+
+
+def check_names(names):
+    """Label names ``{label: name}`` as a dict of int -> str (None: None).
+
+    Keys are labels (non-negative integers); names are non-empty one-line strings, not numbers (they
+    would read as labels), and distinct (two structures with one name could not be told apart).
+    """
+    from collections.abc import Mapping
+
+    if names is None:
+        return None
+    if not isinstance(names, Mapping):
+        raise InputTypeError(f"names must be a dict of label -> name, e.g. names={{1: 'liver'}}; got "
+                             f"{type(names).__name__}.")
+    out, seen = {}, {}
+    for label, text in names.items():
+        lab = check_label(label, "a label in names")
+        if not isinstance(text, str) or not text.strip():
+            raise InputValueError(f"the name of label {lab} must be a non-empty string; got {text!r}.")
+        text = text.strip()
+        if any(ord(ch) < 32 for ch in text) or text.isdigit():
+            raise InputValueError(f"the name of label {lab} must be one line of text and not a number; got {text!r}.")
+        if text in seen and seen[text] != lab:
+            raise InputValueError(f"labels {seen[text]} and {lab} have the same name {text!r}; give each its own name.")
+        seen[text] = lab
+        out[lab] = text
+    return out
+
+
 SKELETON_METHODS = ("fastseg", "skimage")
 
 
@@ -369,6 +421,26 @@ def _label_dtype(a, name):
     if hi < 65536:
         return a.astype(np.uint16), hi
     return a, hi
+
+
+def instance_pair(pred, ref):
+    """Validate two instance maps (non-negative integers, 0 background, every other id one instance)
+    of the same shape; returns C-contiguous integer arrays (floats holding integers are converted)."""
+    out = []
+    for a, name in ((as_array(pred, "pred"), "pred"), (as_array(ref, "ref"), "ref")):
+        if a.dtype == bool:
+            a = a.view(np.uint8)
+        elif a.dtype.kind == "f":
+            if not (np.all(np.isfinite(a)) and np.all(a == np.floor(a))):
+                raise InputValueError(f"{name} must be an instance map of non-negative integers; it holds "
+                                      f"non-integer values.")
+            a = a.astype(np.int64)
+        if a.size and a.min() < 0:
+            raise InputValueError(f"{name} must be an instance map of non-negative integers; got a negative id "
+                                  f"({a.min()}).")
+        out.append(_c_contiguous(a))
+    check_same_shape(out[0], out[1])
+    return out[0], out[1]
 
 
 def label_pair(pred, ref):
