@@ -60,12 +60,14 @@ def instances_from_ids(ids):
     return Instances(labels, n, sizes, boxes)
 
 
-def overlap_table(ref, pred):
+def overlap_table(ref, pred, both=None):
     """The voxel count of every overlapping pair: ``(ref_ids, pred_ids, counts)`` int64 arrays, sorted
-    by (ref id, pred id)."""
+    by (ref id, pred id). ``both``: the flat indices where both maps are foreground, when the caller
+    has them (e.g. ``flatnonzero(pred_mask & ref_mask)`` on uint8 masks: a quarter of the bytes)."""
     r = ref.labels.reshape(-1)
     p = pred.labels.reshape(-1)
-    both = np.flatnonzero((r > 0) & (p > 0))
+    if both is None:
+        both = np.flatnonzero((r > 0) & (p > 0))
     if both.size == 0:
         e = np.zeros(0, np.int64)
         return e, e.copy(), e.copy()

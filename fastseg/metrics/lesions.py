@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .. import _validation as v
-from .._engine.counts import NOT_EMPTY, empty_state
+from .._engine.counts import NOT_EMPTY, binary_counts, empty_state
 from .._engine.distances import distances_in_crop
 from .._engine.instances import (instances_from_ids, instances_of, match_bipartite, match_dilated, match_greedy,
                                  match_overlap, merge_by_dilation, overlap_table)
@@ -256,8 +256,7 @@ def lesions(pred, ref, *, spacing=None, rule="fastseg", matching=None, threshold
         p, r = v.instance_pair(pred, ref)
     else:
         p, r = v.binary_pair(pred, ref)  # C order: lesion ids follow the user's raster order
-        v.raise_if_not_binary("pred", np.count_nonzero(p > 1), p.size)
-        v.raise_if_not_binary("ref", np.count_nonzero(r > 1), r.size)
+        binary_counts(p.reshape(-1), r.reshape(-1))  # one word-wise pass: refuses values other than 0/1
     v.check_ndim(p, (2, 3), "lesions")
     sp = v.normalize_spacing(spacing, p.ndim, distances=True)
     with thread_limit(v.check_threads(threads)):
@@ -270,7 +269,8 @@ def lesions(pred, ref, *, spacing=None, rule="fastseg", matching=None, threshold
                                       rule.dilation_rank, rule.connectivity)
             units = match_dilated(ref_i, pred_i, rule.dilation, rule.dilation_rank)
         else:
-            table = overlap_table(ref_i, pred_i)
+            both = None if instances else np.flatnonzero(np.bitwise_and(p, r).reshape(-1))
+            table = overlap_table(ref_i, pred_i, both)
             if rule.matching == "greedy":
                 units = match_greedy(ref_i, pred_i, table, metric=rule.score, threshold=rule.threshold,
                                      strict=rule.strict)
