@@ -1,30 +1,54 @@
 """Connected components of a binary mask: labels in scipy's numbering, and per-component sizes and
 bounding boxes in one pass.
 
-Inputs arrive validated (a C-contiguous uint8 mask of 0/1, 2D or 3D) and are not checked again here,
-except the connectivity, a user option passed through.
+The shared computation behind instance-wise (lesion-wise) metrics. Inputs arrive validated (a
+C-contiguous uint8 mask of 0/1, 2D or 3D) and are not checked again here, except the connectivity, a
+user option passed through. 2D arrays run through the 3D kernels as ``(1, H, W)`` views with in-plane
+neighbourhoods. Labels are exactly ``scipy.ndimage.label``'s (same numbering) for any thread count;
+the algorithm is in :mod:`fastseg._kernels.components`.
 """
 import numpy as np
-from scipy import ndimage
 
 from .. import _validation as v
+from .._kernels import components as _k
+from .._kernels import tuning
+from .._kernels._jit import serial_if_small
+from .counts import as3
 
 __all__ = ["CONNECTIVITIES", "label_components", "component_stats"]
 
 #: allowed connectivities per number of dimensions; the default is the largest (8 / 26)
 CONNECTIVITIES = {2: (4, 8), 3: (6, 18, 26)}
 
+#: masks of this many voxels or more may have more runs than the kernel's int32 run indices hold;
+#: they go to scipy.ndimage.label (the same numbering)
+_KERNEL_LIMIT = 2**32
 
-def _rank(ndim, connectivity):
-    """The neighbourhood rank (1: faces, ndim: full) of a connectivity; InputValueError if invalid."""
+#: the kernel's run-contact tolerances (ty, tz, tzy) of each connectivity (see the kernel module)
+_TOLERANCES = {4: (0, -1, -1), 8: (1, -1, -1), 6: (0, 0, -1), 18: (1, 1, 0), 26: (1, 1, 1)}
+
+
+def _connectivity(ndim, connectivity):
+    """The connectivity to use (the full neighbourhood for None); InputValueError if not allowed."""
     allowed = CONNECTIVITIES[ndim]
     if connectivity is None:
-        return ndim
-    if isinstance(connectivity, bool) or not isinstance(connectivity, (int, np.integer)) \
+        return allowed[-1]
+    if isinstance(connectivity, (bool, np.bool_)) or not isinstance(connectivity, (int, np.integer)) \
             or int(connectivity) not in allowed:
         raise v.InputValueError(f"connectivity must be one of {', '.join(map(str, allowed))} for a "
                                 f"{ndim}D mask (or None: {allowed[-1]}), got {connectivity!r}")
-    return allowed.index(int(connectivity)) + 1
+    return int(connectivity)
+
+
+def _words(a):
+    """``a`` flat and its first ``8 * (nbytes // 8)`` bytes as uint64 words, both read-only (one kernel
+    specialisation whoever owns the array; the kernels skip empty stretches a word at a time). ``a`` is
+    copied first in the rare case it is not 8-byte aligned."""
+    if a.ctypes.data % 8:
+        a = a.copy()
+    flat = v.readonly(a.reshape(-1))
+    k = 8 // a.itemsize
+    return flat, flat[: flat.size // k * k].view(np.uint64)
 
 
 def label_components(mask, connectivity=None):
@@ -35,10 +59,21 @@ def label_components(mask, connectivity=None):
     1..n in raster order of their first voxel (C order) — this exact numbering is part of the contract
     (it is what scipy.ndimage.label gives), so results are deterministic.
     """
-    rank = _rank(mask.ndim, connectivity)
-    structure = ndimage.generate_binary_structure(mask.ndim, rank)
-    labels = np.zeros(mask.shape, np.int32)
-    n = ndimage.label(mask, structure=structure, output=labels)
+    conn = _connectivity(mask.ndim, connectivity)
+    if mask.dtype != np.uint8:  # one kernel specialisation: uint8, C order
+        mask = (mask != 0).view(np.uint8)
+    mask = np.ascontiguousarray(mask)
+    labels = np.zeros(mask.shape, np.int32)  # calloc: pages of background are never written
+    if mask.size == 0:
+        return labels, 0
+    if mask.size >= _KERNEL_LIMIT:  # run indices are int32 in the kernel
+        from scipy import ndimage
+
+        structure = ndimage.generate_binary_structure(mask.ndim, CONNECTIVITIES[mask.ndim].index(conn) + 1)
+        return labels, int(ndimage.label(mask, structure=structure, output=labels))
+    Z, Y, X = as3(mask).shape
+    with serial_if_small(mask.size):
+        n = _k.label_into(*_words(mask), labels.reshape(-1), Z, Y, X, *_TOLERANCES[conn], tuning.NCHUNKS)
     return labels, int(n)
 
 
@@ -46,12 +81,11 @@ def component_stats(labels, n):
     """One pass over a labels array: (sizes int64 (n+1,), boxes int64 (n+1, 2*ndim)) with boxes as
     inclusive [min0, max0, min1, max1, ...] per component (index 0 = background, its box unused)."""
     ndim = labels.ndim
-    sizes = np.bincount(labels.ravel(), minlength=n + 1).astype(np.int64)
-    boxes = np.zeros((n + 1, 2 * ndim), np.int64)
-    for i, sl in enumerate(ndimage.find_objects(labels, max_label=n), start=1):
-        if sl is None:
-            continue
-        for d, s in enumerate(sl):
-            boxes[i, 2 * d] = s.start
-            boxes[i, 2 * d + 1] = s.stop - 1
-    return sizes, boxes
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    Z, Y, X = as3(labels).shape
+    n = int(n)
+    # per-chunk buffers within a memory budget (the result does not depend on the chunks: integers)
+    nchunks = max(1, min(tuning.NCHUNKS, tuning.COMPONENT_BUFFERS // (56 * (n + 1))))
+    with serial_if_small(labels.size):
+        sizes, boxes = _k.component_stats(*_words(labels), Z, Y, X, n, nchunks)
+    return sizes, np.ascontiguousarray(boxes[:, 6 - 2 * ndim:])

@@ -38,3 +38,4 @@ LABEL_CODES = 1 << 16
 #: steps) or the full transform (about 40 ns per grid point: ``TRANSFORM_COST`` pair steps)
 SEARCH_TIERS = (4096, 1 << 16)
 TRANSFORM_COST = 16
+COMPONENT_BUFFERS = 64 * 2**20  # bytes of the per-chunk size and box buffers of the component stats pass

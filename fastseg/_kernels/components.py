@@ -1,0 +1,300 @@
+"""Connected-component kernels: run-based labelling with union-find, and per-component sizes and
+bounding boxes in one pass.
+
+A mask is a flat C-ordered uint8 array of shape ``(Z, Y, X)`` (a 2D mask is ``(1, H, W)``); a row is
+one ``(z, y)`` line along X. Labelling works on runs (maximal stretches of foreground along a row),
+over fixed chunks of whole slices (of rows in 2D):
+
+1. per row, the number of runs (parallel; empty stretches are skipped eight bytes at a time, the
+   runs between the row's first and last foreground voxel counted by a vectorised loop), their offsets
+   (a serial prefix sum), their starts and stops (parallel);
+2. union-find over runs: each run is linked with the touching runs of the earlier neighbour rows
+   ``(z, y-1)``, ``(z-1, y)``, ``(z-1, y-1)``, ``(z-1, y+1)``, inside its chunk (parallel), then across
+   chunk boundaries (serial). The smaller index always becomes the root, so every tree's root is its
+   component's first run in raster order, whatever the order of the unions (and the thread count);
+3. final labels in one serial sweep over runs (a root takes the next number, any other run its
+   parent's, which is earlier and already final): components are numbered in raster order of their
+   first voxel, as ``scipy.ndimage.label`` does; the runs are then written out (parallel).
+
+The neighbourhood is given by three tolerances ``ty, tz, tzy`` of the neighbour rows ``(z, y-1)``,
+``(z-1, y)`` and ``(z-1, y+-1)``: two runs ``[s, e)`` of neighbour rows touch when
+``s_a < e_b + t and s_b < e_a + t`` (``t = 0``: a shared column, ``t = 1``: diagonal contact too;
+``t = -1``: the rows are not neighbours). 6-connectivity is ``(0, 0, -1)``, 18 is ``(1, 1, 0)``, 26 is
+``(1, 1, 1)``; in 2D (``Z = 1``) only ``ty`` matters (4: 0, 8: 1).
+
+Hot loops that should vectorise index with unsigned integers: numba's check for negative indices
+on signed ones prevents it.
+"""
+import numpy as np
+
+from ._jit import jit, prange
+
+
+@jit
+def _next_nonzero(a, w, p, end, shift):
+    """The first index in ``[p, end)`` with ``a != 0``, else ``end``. ``w`` is ``a`` viewed as uint64
+    words of ``1 << shift`` items each: aligned stretches are skipped eight words, then one word, at a
+    time."""
+    per = 1 << shift
+    while p < end and (p & (per - 1)) != 0:
+        if a[p] != 0:
+            return p
+        p += 1
+    while p + 8 * per <= end:
+        q = p >> shift
+        if (w[q] | w[q + 1] | w[q + 2] | w[q + 3] | w[q + 4] | w[q + 5] | w[q + 6] | w[q + 7]) != 0:
+            break
+        p += 8 * per
+    while p + per <= end and w[p >> shift] == 0:
+        p += per
+    while p < end and a[p] == 0:
+        p += 1
+    return p
+
+
+@jit
+def _last_one(m, w, lo, end):
+    """The last index in ``[lo, end)`` with ``m != 0`` (there is one), searching backwards."""
+    p = end
+    while p > lo and (p & 7) != 0:
+        if m[p - 1] != 0:
+            return p - 1
+        p -= 1
+    while p - 8 >= lo and w[(p >> 3) - 1] == 0:
+        p -= 8
+    while m[p - 1] == 0:
+        p -= 1
+    return p - 1
+
+
+@jit
+def _count_runs(m, lo, hi):
+    """Runs in ``m[lo:hi]``, where ``m[lo]`` is foreground (branch-free, vectorised)."""
+    n = 1
+    one = np.uint64(1)
+    for x in range(np.uint64(lo) + one, np.uint64(hi)):
+        n += (m[x] != 0) & (m[x - one] == 0)
+    return n
+
+
+@jit
+def _row_runs(m, lo, hi, n, base, starts, stops, i):
+    """Starts and stops (``[s, e)``, relative to ``base``) of the ``n`` runs of ``m[lo:hi]``
+    (foreground at both ends) into ``starts[i:]``, ``stops[i:]``."""
+    if n == 1:
+        starts[i] = lo - base
+        stops[i] = hi - base
+        return
+    p = lo
+    while p < hi:
+        e = p + 1
+        while e < hi and m[e] != 0:
+            e += 1
+        starts[i] = p - base
+        stops[i] = e - base
+        i += 1
+        p = e + 1
+        while p < hi and m[p] == 0:
+            p += 1
+
+
+@jit
+def _find(parent, x):
+    """Root of ``x`` with path halving (``parent[x] <= x`` always holds)."""
+    while parent[x] != x:
+        g = parent[parent[x]]
+        parent[x] = g
+        x = g
+    return x
+
+
+@jit
+def _link_rows(parent, starts, stops, first, r0, r1, Y, ty, tz, tzy, lo, hi):
+    """Union the runs of rows ``[r0, r1)`` with the touching runs of their earlier neighbour rows
+    ``q`` with ``lo <= q < min(hi, r)``. Runs of a row are visited in order, a cursor into each
+    neighbour row's runs moving on monotonically; the root of the current run is looked up once,
+    lazily, and the smaller of two roots becomes the parent."""
+    cur = np.empty(4, np.int64)  # per neighbour row: cursor, end of its runs, tolerance
+    end = np.empty(4, np.int64)
+    tol = np.empty(4, np.int64)
+    for r in range(r0, r1):
+        a0 = first[r]
+        a1 = first[r + 1]
+        if a0 == a1:
+            continue
+        y = r % Y
+        top = min(hi, r)
+        n = 0
+        q = r - 1
+        if ty >= 0 and y > 0 and lo <= q < top and first[q] < first[q + 1]:
+            cur[n] = first[q]
+            end[n] = first[q + 1]
+            tol[n] = ty
+            n += 1
+        q = r - Y
+        if tz >= 0 and lo <= q < top and first[q] < first[q + 1]:
+            cur[n] = first[q]
+            end[n] = first[q + 1]
+            tol[n] = tz
+            n += 1
+        q = r - Y - 1
+        if tzy >= 0 and y > 0 and lo <= q < top and first[q] < first[q + 1]:
+            cur[n] = first[q]
+            end[n] = first[q + 1]
+            tol[n] = tzy
+            n += 1
+        q = r - Y + 1
+        if tzy >= 0 and y + 1 < Y and lo <= q < top and first[q] < first[q + 1]:
+            cur[n] = first[q]
+            end[n] = first[q + 1]
+            tol[n] = tzy
+            n += 1
+        if n == 0:
+            continue
+        for i in range(a0, a1):
+            si = starts[i]
+            ei = stops[i]
+            ra = -1
+            for u in range(n):
+                t = tol[u]
+                j = cur[u]
+                ju = end[u]
+                while j < ju and stops[j] + t <= si:
+                    j += 1
+                j0 = j
+                while j < ju and starts[j] < ei + t:
+                    if ra < 0:
+                        ra = _find(parent, i)
+                    rb = _find(parent, j)
+                    if rb < ra:
+                        parent[ra] = rb
+                        ra = rb
+                    elif ra < rb:
+                        parent[rb] = ra
+                    j += 1
+                cur[u] = j - 1 if j > j0 else j  # the last touching run may touch the next run too
+
+
+@jit(parallel=True)
+def label_into(mask, words, out, Z, Y, X, ty, tz, tzy, nchunks):
+    """Label the components of ``mask`` (flat uint8, C order of ``(Z, Y, X)``, nonzero = foreground;
+    ``words``: its first ``8 * (size // 8)`` bytes as uint64, so ``mask`` must be 8-byte aligned)
+    into ``out`` (flat int32, zero on entry: only foreground voxels are written). Returns the number
+    of components. ``nchunks``: chunks of whole slices (of rows when ``Z == 1``)."""
+    R = Z * Y
+    unit = Y if Z > 1 else 1  # chunk boundaries fall on slices (rows of a 2D mask)
+    nunits = R // unit if R > 0 else 0
+    k = max(1, min(nchunks, nunits))
+    bounds = np.empty(k + 1, np.int64)
+    for c in range(k + 1):
+        bounds[c] = unit * (nunits * c // k)
+    first = np.empty(R + 1, np.int64)  # first[r + 1]: runs of row r, then (prefix sum) offsets
+    span = np.empty((R, 2), np.int64)
+
+    # 1. runs per row (between the row's first and last foreground voxel), offsets, starts and stops
+    for c in prange(k):
+        for r in range(bounds[c], bounds[c + 1]):
+            base = r * X
+            first[r + 1] = 0
+            lo = _next_nonzero(mask, words, base, base + X, 3)
+            if lo == base + X:
+                continue
+            hi = _last_one(mask, words, lo, base + X) + 1
+            span[r, 0] = lo
+            span[r, 1] = hi
+            first[r + 1] = _count_runs(mask, lo, hi)
+    first[0] = 0
+    for r in range(R):
+        first[r + 1] += first[r]
+    nruns = first[R]
+    starts = np.empty(nruns, np.int32)
+    stops = np.empty(nruns, np.int32)
+    parent = np.empty(nruns, np.int32)
+    for c in prange(k):
+        for r in range(bounds[c], bounds[c + 1]):
+            if first[r] < first[r + 1]:
+                _row_runs(mask, span[r, 0], span[r, 1], first[r + 1] - first[r], r * X, starts, stops, first[r])
+                for i in range(first[r], first[r + 1]):
+                    parent[i] = i
+        # 2. union-find inside the chunk (its runs are in place) ...
+        _link_rows(parent, starts, stops, first, bounds[c], bounds[c + 1], Y, ty, tz, tzy, bounds[c], R)
+    # ... then across chunk boundaries: the rows with neighbours in earlier chunks are those of the
+    # first slice of a chunk of slices, the first row of a chunk of rows
+    reach = Y if Z > 1 else 1
+    for c in range(1, k):
+        _link_rows(parent, starts, stops, first, bounds[c], min(bounds[c] + reach, bounds[c + 1]), Y, ty, tz, tzy,
+                   0, bounds[c])
+
+    # 3. final labels (in place of the parents), written out
+    n = 0
+    for i in range(nruns):
+        p = parent[i]
+        if p == i:
+            n += 1
+            parent[i] = n
+        else:
+            parent[i] = parent[p]
+    for c in prange(k):
+        for r in range(bounds[c], bounds[c + 1]):
+            base = r * X
+            for i in range(first[r], first[r + 1]):
+                lab = parent[i]
+                for x in range(np.uint64(base + starts[i]), np.uint64(base + stops[i])):
+                    out[x] = lab
+    return n
+
+
+@jit(parallel=True)
+def component_stats(labels, words, Z, Y, X, n, nchunks):
+    """Sizes (int64 ``(n + 1,)``, index 0 the background) and inclusive boxes (int64 ``(n + 1, 6)``,
+    ``[z0, z1, y0, y1, x0, x1]``; the background's and absent labels' boxes are ``[big, -1, ...]``) of
+    the labels ``1..n`` of a flat int32 labels array of shape ``(Z, Y, X)`` (``words``: its first
+    ``2 * (size // 2)`` labels as uint64, so ``labels`` must be 8-byte aligned). One pass over fixed
+    chunks of rows, each with its own buffer (size then box per label), merged in chunk order; runs of
+    one label along a row count once."""
+    size = np.empty(n + 1, np.int64)
+    box = np.empty((n + 1, 6), np.int64)
+    R = Z * Y
+    k = max(1, min(nchunks, R))
+    acc = np.empty((k, n + 1, 7), np.int64)
+    big = np.int64(1) << 62
+    for c in prange(k):
+        a = acc[c]
+        for i in range(n + 1):
+            a[i, 0] = 0
+            for d in range(3):
+                a[i, 1 + 2 * d] = big
+                a[i, 2 + 2 * d] = -1
+        for r in range(R * c // k, R * (c + 1) // k):
+            z = r // Y
+            y = r - z * Y
+            base = r * X
+            end = base + X
+            p = _next_nonzero(labels, words, base, end, 1)
+            while p < end:
+                lab = labels[p]
+                e = p + 1
+                while e < end and labels[e] == lab:
+                    e += 1
+                a[lab, 0] += e - p
+                a[lab, 1] = min(a[lab, 1], z)
+                a[lab, 2] = max(a[lab, 2], z)
+                a[lab, 3] = min(a[lab, 3], y)
+                a[lab, 4] = max(a[lab, 4], y)
+                a[lab, 5] = min(a[lab, 5], p - base)
+                a[lab, 6] = max(a[lab, 6], e - 1 - base)
+                p = _next_nonzero(labels, words, e, end, 1)
+    for i in range(n + 1):
+        size[i] = 0
+        for d in range(3):
+            box[i, 2 * d] = big
+            box[i, 2 * d + 1] = -1
+        for c in range(k):
+            size[i] += acc[c, i, 0]
+            for d in range(3):
+                box[i, 2 * d] = min(box[i, 2 * d], acc[c, i, 1 + 2 * d])
+                box[i, 2 * d + 1] = max(box[i, 2 * d + 1], acc[c, i, 2 + 2 * d])
+    size[0] = Z * Y * X
+    for i in range(1, n + 1):
+        size[0] -= size[i]
+    return size, box
