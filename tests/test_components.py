@@ -28,11 +28,13 @@ def scipy_labels(mask, connectivity):
 @st.composite
 def masks(draw, ndim):
     """Random masks of a few shapes (size-1 axes included, rows longer than the kernel's 64-byte
-    blocks), densities from empty to full, noise or blobs (noise grown by a dilation)."""
+    blocks, rows of whole 8-byte words), densities from empty to full, noise or blobs (noise grown by
+    a dilation)."""
+    width = draw(st.one_of(st.integers(1, 150), st.sampled_from([8, 16, 64, 72, 128])))  # rows of whole words too
     if ndim == 2:
-        shape = (draw(st.integers(1, 24)), draw(st.integers(1, 150)))
+        shape = (draw(st.integers(1, 24)), width)
     else:
-        shape = (draw(st.integers(1, 7)), draw(st.integers(1, 12)), draw(st.integers(1, 150)))
+        shape = (draw(st.integers(1, 7)), draw(st.integers(1, 12)), width)
     density = draw(st.sampled_from(DENSITIES))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     mask = rng.random(shape) < density
@@ -103,14 +105,17 @@ def test_diagonals():
     assert [label_components(m3, c)[1] for c in (6, 18, 26)] == [2, 1, 1]
 
 
-def test_long_rows_and_unaligned_input():
+@pytest.mark.parametrize("width", [333, 336])  # rows not on word boundaries (byte by byte), on them (words)
+def test_long_rows_and_unaligned_input(width):
     """Rows much longer than a word, sparse and dense, and a mask not aligned on 8 bytes (copied) or
     not uint8 (converted)."""
     rng = np.random.default_rng(7)
-    base = rng.random((3, 5, 333)) < 0.002
+    base = rng.random((3, 5, width)) < 0.002
     base[1, 2, 10:300] = True
     base[2, 4, 64:200] = True
     base[0, 0, :] = True
+    base[0, 3] = rng.random(width) < 0.5
+    base[1, 4, -9:] = True
     buf = np.zeros(base.size + 1, np.uint8)
     unaligned = buf[1:].reshape(base.shape)
     unaligned[...] = base
@@ -136,6 +141,12 @@ def test_invalid_connectivity(ndim, bad):
     mask = np.zeros((3,) * ndim, np.uint8)
     with pytest.raises(InputValueError, match="connectivity"):
         label_components(mask, bad)
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 2, 2, 2)])
+def test_other_dimensions(shape):
+    with pytest.raises(InputValueError, match="2D and 3D"):
+        label_components(np.zeros(shape, np.uint8))
 
 
 def test_numpy_integer_connectivity():

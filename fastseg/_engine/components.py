@@ -30,7 +30,9 @@ _TOLERANCES = {4: (0, -1, -1), 8: (1, -1, -1), 6: (0, 0, -1), 18: (1, 1, 0), 26:
 
 def _connectivity(ndim, connectivity):
     """The connectivity to use (the full neighbourhood for None); InputValueError if not allowed."""
-    allowed = CONNECTIVITIES[ndim]
+    allowed = CONNECTIVITIES.get(ndim)
+    if allowed is None:
+        raise v.InputValueError(f"connected components are defined here for 2D and 3D masks, got {ndim}D")
     if connectivity is None:
         return allowed[-1]
     if isinstance(connectivity, (bool, np.bool_)) or not isinstance(connectivity, (int, np.integer)) \

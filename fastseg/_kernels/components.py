@@ -7,11 +7,12 @@ over fixed chunks of whole slices (of rows in 2D):
 
 1. per row, the number of runs (parallel; empty stretches are skipped eight bytes at a time, the
    runs between the row's first and last foreground voxel counted by a vectorised loop), their offsets
-   (a serial prefix sum), their starts and stops (parallel);
+   (a serial prefix sum), their starts and stops (a word at a time when rows start on words);
 2. union-find over runs: each run is linked with the touching runs of the earlier neighbour rows
-   ``(z, y-1)``, ``(z-1, y)``, ``(z-1, y-1)``, ``(z-1, y+1)``, inside its chunk (parallel), then across
-   chunk boundaries (serial). The smaller index always becomes the root, so every tree's root is its
-   component's first run in raster order, whatever the order of the unions (and the thread count);
+   ``(z, y-1)``, ``(z-1, y)``, ``(z-1, y-1)``, ``(z-1, y+1)``, inside its chunk (parallel, right after
+   the chunk's runs are found), then across chunk boundaries (serial). The smaller index always
+   becomes the root, so every tree's root is its component's first run in raster order, whatever the
+   order of the unions (and the thread count);
 3. final labels in one serial sweep over runs (a root takes the next number, any other run its
    parent's, which is earlier and already final): components are numbered in raster order of their
    first voxel, as ``scipy.ndimage.label`` does; the runs are then written out (parallel).
@@ -78,21 +79,43 @@ def _count_runs(m, lo, hi):
 
 
 @jit
-def _row_runs(m, lo, hi, n, base, starts, stops, i):
-    """Starts and stops (``[s, e)``, relative to ``base``) of the ``n`` runs of ``m[lo:hi]``
-    (foreground at both ends) into ``starts[i:]``, ``stops[i:]``."""
+def _row_runs(m, w, lo, hi, n, base, edges, i, aligned, table):
+    """The ``n`` runs of ``m[lo:hi]`` (foreground at both ends) as ``[start, stop)`` pairs relative to
+    ``base`` into ``edges[2 * i:]``. ``aligned``: rows start on a word, so whole words of ``w`` can be
+    read: a word's edges (bytes that differ from the byte before) are bits of one XOR, read off lowest
+    first (``table``: de Bruijn, bit to byte), starts and stops alternating. Else byte by byte."""
+    k = 2 * i
     if n == 1:
-        starts[i] = lo - base
-        stops[i] = hi - base
+        edges[k] = lo - base
+        edges[k + 1] = hi - base
+        return
+    if aligned:
+        ones = np.uint64(0x0101010101010101)
+        carry = np.uint64(0)  # the byte before the word (lo - 1, if in the row, is background)
+        for q in range(lo >> 3, (hi + 7) >> 3):
+            v = w[q]
+            v |= v >> np.uint64(4)  # each byte's bits onto its bit 0
+            v |= v >> np.uint64(2)
+            v |= v >> np.uint64(1)
+            v &= ones
+            e = v ^ ((v << np.uint64(8)) | carry)
+            carry = v >> np.uint64(56)
+            while e != 0:
+                low = e & (~e + np.uint64(1))
+                edges[k] = 8 * q + table[(low * np.uint64(0x03F79D71B4CB0A89)) >> np.uint64(58)] - base
+                k += 1
+                e ^= low
+        if carry != 0:  # the run reaches the end of the row
+            edges[k] = hi - base
         return
     p = lo
     while p < hi:
         e = p + 1
         while e < hi and m[e] != 0:
             e += 1
-        starts[i] = p - base
-        stops[i] = e - base
-        i += 1
+        edges[k] = p - base
+        edges[k + 1] = e - base
+        k += 2
         p = e + 1
         while p < hi and m[p] == 0:
             p += 1
@@ -109,7 +132,7 @@ def _find(parent, x):
 
 
 @jit
-def _link_rows(parent, starts, stops, first, r0, r1, Y, ty, tz, tzy, lo, hi):
+def _link_rows(parent, edges, first, r0, r1, Y, ty, tz, tzy, lo, hi):
     """Union the runs of rows ``[r0, r1)`` with the touching runs of their earlier neighbour rows
     ``q`` with ``lo <= q < min(hi, r)``. Runs of a row are visited in order, a cursor into each
     neighbour row's runs moving on monotonically; the root of the current run is looked up once,
@@ -152,17 +175,17 @@ def _link_rows(parent, starts, stops, first, r0, r1, Y, ty, tz, tzy, lo, hi):
         if n == 0:
             continue
         for i in range(a0, a1):
-            si = starts[i]
-            ei = stops[i]
+            si = edges[2 * i]
+            ei = edges[2 * i + 1]
             ra = -1
             for u in range(n):
                 t = tol[u]
                 j = cur[u]
                 ju = end[u]
-                while j < ju and stops[j] + t <= si:
+                while j < ju and edges[2 * j + 1] + t <= si:
                     j += 1
                 j0 = j
-                while j < ju and starts[j] < ei + t:
+                while j < ju and edges[2 * j] < ei + t:
                     if ra < 0:
                         ra = _find(parent, i)
                     rb = _find(parent, j)
@@ -207,22 +230,26 @@ def label_into(mask, words, out, Z, Y, X, ty, tz, tzy, nchunks):
     for r in range(R):
         first[r + 1] += first[r]
     nruns = first[R]
-    starts = np.empty(nruns, np.int32)
-    stops = np.empty(nruns, np.int32)
+    edges = np.empty(2 * nruns, np.int32)  # run i is [edges[2i], edges[2i + 1]) along its row
     parent = np.empty(nruns, np.int32)
+    aligned = X % 8 == 0
+    table = np.empty(64, np.int64)  # de Bruijn: the lowest set bit of a word -> its byte
+    for b in range(64):
+        table[((np.uint64(1) << np.uint64(b)) * np.uint64(0x03F79D71B4CB0A89)) >> np.uint64(58)] = b >> 3
     for c in prange(k):
         for r in range(bounds[c], bounds[c + 1]):
             if first[r] < first[r + 1]:
-                _row_runs(mask, span[r, 0], span[r, 1], first[r + 1] - first[r], r * X, starts, stops, first[r])
+                _row_runs(mask, words, span[r, 0], span[r, 1], first[r + 1] - first[r], r * X, edges, first[r],
+                          aligned, table)
                 for i in range(first[r], first[r + 1]):
                     parent[i] = i
         # 2. union-find inside the chunk (its runs are in place) ...
-        _link_rows(parent, starts, stops, first, bounds[c], bounds[c + 1], Y, ty, tz, tzy, bounds[c], R)
+        _link_rows(parent, edges, first, bounds[c], bounds[c + 1], Y, ty, tz, tzy, bounds[c], R)
     # ... then across chunk boundaries: the rows with neighbours in earlier chunks are those of the
     # first slice of a chunk of slices, the first row of a chunk of rows
     reach = Y if Z > 1 else 1
     for c in range(1, k):
-        _link_rows(parent, starts, stops, first, bounds[c], min(bounds[c] + reach, bounds[c + 1]), Y, ty, tz, tzy,
+        _link_rows(parent, edges, first, bounds[c], min(bounds[c] + reach, bounds[c + 1]), Y, ty, tz, tzy,
                    0, bounds[c])
 
     # 3. final labels (in place of the parents), written out
@@ -239,7 +266,7 @@ def label_into(mask, words, out, Z, Y, X, ty, tz, tzy, nchunks):
             base = r * X
             for i in range(first[r], first[r + 1]):
                 lab = parent[i]
-                for x in range(np.uint64(base + starts[i]), np.uint64(base + stops[i])):
+                for x in range(np.uint64(base + edges[2 * i]), np.uint64(base + edges[2 * i + 1])):
                     out[x] = lab
     return n
 
