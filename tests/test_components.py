@@ -208,6 +208,7 @@ def test_stats_of_any_labels_array():
         assert sizes.tolist() == [4, 3, 5, 2, 0]
         box = boxes[:, -4:]
         assert box[1].tolist() == [0, 1, 3, 4] and box[2].tolist() == [0, 1, 1, 6] and box[3].tolist() == [1, 1, 0, 1]
+        assert box[4].tolist() == [2**62, -1, 2**62, -1]  # label 4 has no voxel
 
 
 def test_stats_many_labels_small_budget(monkeypatch):

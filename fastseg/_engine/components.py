@@ -81,7 +81,8 @@ def label_components(mask, connectivity=None):
 
 def component_stats(labels, n):
     """One pass over a labels array: (sizes int64 (n+1,), boxes int64 (n+1, 2*ndim)) with boxes as
-    inclusive [min0, max0, min1, max1, ...] per component (index 0 = background, its box unused)."""
+    inclusive [min0, max0, min1, max1, ...] per component (index 0 = background, its box unused).
+    A label in 1..n with no voxel has size 0 and the empty box [2**62, -1, 2**62, -1, ...]."""
     ndim = labels.ndim
     labels = np.ascontiguousarray(labels, dtype=np.int32)
     Z, Y, X = as3(labels).shape
