@@ -4,12 +4,11 @@ One pass over the volume gives the confusion matrix of all labels and every labe
 then, per structure, surfaces and distances are computed once inside the bounding box of the union of
 its pred and ref voxels, and every requested metric is derived from those shared intermediates.
 """
+import dataclasses
 import functools
-import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,65 +18,63 @@ from ._engine.distances import band_counts, distances_in_crop
 from ._engine.skeletons import cldice_in_crop
 from ._kernels import tuning
 from ._kernels._jit import num_threads, thread_limit
-from ._output import json_clean, to_pandas
 from .conventions import get_convention
-from .metrics.overlap import FORMULAS
+from .metrics.definitions import DEFINITIONS, MetricInfo
+from .metrics.overlap import FORMULAS, fbeta_from, tversky_from
+from .result import EvaluationResult
 from .metrics.surface import SurfaceDistances, assd, hausdorff, masd, nsd
 
 __all__ = ["evaluate", "EvaluationResult", "METRICS", "DEFAULT_METRICS", "REGISTRY", "MetricInfo",
-           "metric_names"]
+           "metric_names", "metric_info"]
 
 #: overlap metrics: name -> function of a Confusion
 OVERLAP = FORMULAS
+#: overlap metrics with a parameter in their row name (``fbeta@B``, ``tversky@A/B``)
+WEIGHTED = ("fbeta", "tversky")
 #: distance metrics (``hdNN`` for any percentile NN, ``nsd@T`` per tolerance, also accepted)
 DISTANCE = ("hd", "assd", "masd", "nsd", "boundary_iou")
 TOPOLOGY = ("cldice",)
-METRICS = tuple(OVERLAP) + DISTANCE + TOPOLOGY
+METRICS = tuple(OVERLAP) + WEIGHTED + DISTANCE + TOPOLOGY
 DEFAULT_METRICS = ("dice", "iou", "precision", "recall", "hd", "hd95", "assd", "masd", "nsd")
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """What :func:`evaluate` knows of one metric name: its family, the shared computation it is
-    derived from, the option it needs, and a one-line definition."""
-
-    name: str
-    family: str   #: "overlap", "surface" or "topology"
-    needs: str    #: "counts", "surface distances", "bands" or "skeletons"
-    option: str   #: the evaluate() option it needs ("" for none)
-    definition: str
+_COUNT_KINDS = ("overlap",) + WEIGHTED  # computed from the confusion counts alone
 
 
 def _registry():
-    rows = [
-        ("dice", "overlap", "2 TP / (2 TP + FP + FN)"), ("iou", "overlap", "TP / (TP + FP + FN)"),
-        ("jaccard", "overlap", "alias of iou"), ("precision", "overlap", "TP / (TP + FP)"),
-        ("recall", "overlap", "TP / (TP + FN)"), ("sensitivity", "overlap", "alias of recall"),
-        ("specificity", "overlap", "TN / (TN + FP)"), ("accuracy", "overlap", "(TP + TN) / N"),
-        ("balanced_accuracy", "overlap", "(recall + specificity) / 2"),
-        ("mcc", "overlap", "Matthews correlation coefficient"),
-        ("volume_similarity", "overlap", "1 - |FN - FP| / (2 TP + FP + FN)"),
-        ("pred_volume", "overlap", "volume of pred (spacing units cubed)"),
-        ("ref_volume", "overlap", "volume of ref (spacing units cubed)"),
-        ("pred_volume_ml", "overlap", "volume of pred in mL (spacing in mm)"),
-        ("ref_volume_ml", "overlap", "volume of ref in mL (spacing in mm)"),
-        ("volume_difference_ml", "overlap", "pred_volume_ml - ref_volume_ml"),
-    ]
-    out = {name: MetricInfo(name, fam, "counts", "", d) for name, fam, d in rows}
-    assert set(out) == set(OVERLAP)
-    for name, option, d in (
-            ("hd", "", "Hausdorff distance (max of the two directed maxima)"),
-            ("hdNN", "percentiles", "NN-th percentile Hausdorff distance, e.g. hd95 ('hdq': one per percentiles)"),
-            ("assd", "", "average symmetric surface distance"),
-            ("masd", "", "mean of the two directed mean surface distances"),
-            ("nsd", "tolerance", "normalised surface distance (surface Dice) at each tolerance ('nsd@T': at T)")):
-        out[name] = MetricInfo(name, "surface", "surface distances", option, d)
-    out["boundary_iou"] = MetricInfo("boundary_iou", "surface", "bands", "boundary_width",
-                                     "IoU of the inner bands of width boundary_width")
-    out["cldice"] = MetricInfo("cldice", "topology", "skeletons", "", "centreline Dice")
+    out = {info.name: info for info in DEFINITIONS}
+    assert set(METRICS) <= set(out)
     return out
 
 
-def metric_names(metrics=None, *, percentiles=(95,), tolerance=None):
+def metric_info(name):
+    """The :class:`MetricInfo` of a row name (``hd95``, ``nsd@2``, ``fbeta@2`` and ``tversky@0.3/0.7``
+    included), its plain meaning with the row's parameter filled in; None for unknown names.
+
+    Examples
+    --------
+    >>> metric_info("nsd@2").plain[:45]
+    'share of both surfaces within 2 mm of the oth'
+    >>> metric_info("hd95").unit, metric_info("dice").better
+    ('mm', 'higher')
+    """
+    key = str(name).lower()
+    params = {"q": "NN", "t": "T", "b": "B", "a": "A"}
+    if key in REGISTRY or key == "hdnn":
+        info = REGISTRY["hdNN" if key == "hdnn" else key]
+    elif _HDQ.match(key):
+        info, params = REGISTRY["hdNN"], {"q": _HDQ.match(key).group(1)}
+    elif _NSDT.match(key):
+        info, params = REGISTRY["nsd"], {"t": _NSDT.match(key).group(1)}
+    elif _FBETA.match(key):
+        info, params = REGISTRY["fbeta"], {"b": _FBETA.match(key).group(1)}
+    elif _TVERSKY.match(key):
+        a, b = _TVERSKY.match(key).groups()
+        info, params = REGISTRY["tversky"], {"a": a, "b": b}
+    else:
+        return None
+    return dataclasses.replace(info, name=key, plain=info.plain.format(**params))
+
+
+def metric_names(metrics=None, *, percentiles=(95,), tolerance=None, beta=None, tversky=None):
     """The names of the rows :func:`evaluate` reports for these options, in order, without computing
     anything (checks them as ``evaluate`` does).
 
@@ -85,23 +82,53 @@ def metric_names(metrics=None, *, percentiles=(95,), tolerance=None):
     --------
     >>> metric_names(["dice", "hdq", "nsd"], percentiles=(95, 99), tolerance=(1, 2))
     ['dice', 'hd95', 'hd99', 'nsd@1', 'nsd@2']
+    >>> metric_names(["fbeta", "tversky@0.3/0.7", "tp"], beta=2)
+    ['fbeta@2', 'tversky@0.3/0.7', 'tp']
     >>> metric_names()[:5]
     ['dice', 'iou', 'precision', 'recall', 'hd']
     """
     tolerances = None if tolerance is None else v.check_tolerances(tolerance)[0]
     percentiles = tuple(v.check_percentile(q) for q in np.atleast_1d(percentiles).tolist())
-    return [name for name, _, _ in _expand_metrics(metrics, percentiles, tolerances)]
+    return [name for name, _, _ in _expand_metrics(metrics, percentiles, tolerances, v.check_betas(beta),
+                                                   v.check_tversky(tversky))]
 
 
+_NUM = r"(\d+(?:\.\d+)?(?:e[+-]?\d+)?)"
 _HDQ = re.compile(r"^hd(\d+(?:\.\d+)?)$")
 _NSDT = re.compile(r"^nsd@(.+)$")
+_FBETA = re.compile(rf"^fbeta@{_NUM}$")
+_TVERSKY = re.compile(rf"^tversky@{_NUM}/{_NUM}$")
 
 
 def _fmt(x):
     return f"{x:g}"
 
 
-def _expand_metrics(metrics, percentiles, tolerances):
+def _weighted(key, name, betas, weights):
+    """Rows of an F-beta or Tversky request: ``fbeta`` / ``tversky`` (over the options) or with the
+    parameter in the name (``fbeta@2``, ``tversky@0.3/0.7``)."""
+    if key == "fbeta":
+        if not betas:
+            raise v.InputValueError("metric 'fbeta' needs beta= (e.g. beta=2.0 weighs recall twice as much as "
+                                    "precision), or ask for 'fbeta@2'.")
+        return [(f"fbeta@{_fmt(b)}", "fbeta", b) for b in betas]
+    if key == "tversky":
+        if not weights:
+            raise v.InputValueError("metric 'tversky' needs tversky=(alpha, beta) (e.g. tversky=(0.3, 0.7)), or "
+                                    "ask for 'tversky@0.3/0.7'.")
+        return [(f"tversky@{_fmt(a)}/{_fmt(b)}", "tversky", (a, b)) for a, b in weights]
+    m = _FBETA.match(key) or _TVERSKY.match(key)
+    if m is None:
+        raise v.InputValueError(f"metric {name!r}: write 'fbeta@B' with a number B >= 0 (e.g. 'fbeta@2') or "
+                                f"'tversky@A/B' with numbers A, B >= 0 (e.g. 'tversky@0.3/0.7').")
+    if key.startswith("fbeta"):
+        b = v.check_fraction(float(m.group(1)), "beta")
+        return [(f"fbeta@{_fmt(b)}", "fbeta", b)]
+    a, b = (v.check_fraction(float(x), "tversky weight") for x in m.groups())
+    return [(f"tversky@{_fmt(a)}/{_fmt(b)}", "tversky", (a, b))]
+
+
+def _expand_metrics(metrics, percentiles, tolerances, betas=None, weights=None):
     """Requested metric names -> the list of (row name, kind, parameter)."""
     if metrics is None:
         names = []
@@ -119,6 +146,8 @@ def _expand_metrics(metrics, percentiles, tolerances):
         key = name.lower()
         if key in OVERLAP:
             out.append((key, "overlap", None))
+        elif key in WEIGHTED or key.startswith(("fbeta@", "tversky@")):
+            out.extend(_weighted(key, name, betas, weights))
         elif key in ("hd", "hausdorff"):
             out.append(("hd", "hd", 100.0))
         elif key == "hdq":
@@ -150,7 +179,8 @@ def _expand_metrics(metrics, percentiles, tolerances):
         else:
             raise v.InputValueError(
                 f"unknown metric {name!r}; valid metrics are {', '.join(METRICS)}, 'hdNN' for any "
-                f"percentile NN (e.g. 'hd95') and 'nsd@T' for a tolerance T."
+                f"percentile NN (e.g. 'hd95'), 'nsd@T' for a tolerance T, 'fbeta@B' for a beta B and "
+                f"'tversky@A/B' for weights A, B."
             )
     seen = set()
     return [m for m in out if not (m[0] in seen or seen.add(m[0]))]
@@ -160,7 +190,7 @@ def _expand_metrics(metrics, percentiles, tolerances):
 REGISTRY = _registry()
 
 
-def _structures(lc, labels, regions, ignore_label):
+def _structures(lc, labels, regions, ignore_label, names=None):
     """[(key, [label values])] in report order: labels first, then regions."""
     if labels is None:
         present = [int(x) for x in lc.labels if x != 0 and x != ignore_label]
@@ -179,73 +209,11 @@ def _structures(lc, labels, regions, ignore_label):
         m = v.label_list(members, f"region {name!r}")
         if m.size == 0:
             raise v.InputValueError(f"region {name!r} must list at least one label; got {members!r}.")
+        if names and name in names.values():
+            raise v.InputValueError(f"region {name!r} has the name of label "
+                                    f"{next(k for k, n in names.items() if n == name)}; give them distinct names.")
         structs.append((name, sorted(set(int(x) for x in m))))
     return structs
-
-
-class EvaluationResult:
-    """Rows of (label, metric, value, empty_state, convention) from :func:`evaluate`.
-
-    ``result["dice"]`` gives ``{label: value}``; ``result["dice"][3]`` one value. ``rows`` is the list
-    of row dicts; ``to_dict()``, ``to_json()`` and ``to_pandas()`` convert.
-    """
-
-    def __init__(self, rows, spacing, convention):
-        self.rows = rows
-        self.spacing = spacing
-        self.convention = convention
-
-    @property
-    def labels(self):
-        return list(dict.fromkeys(r["label"] for r in self.rows))
-
-    @property
-    def metrics(self):
-        return list(dict.fromkeys(r["metric"] for r in self.rows))
-
-    def __getitem__(self, metric):
-        out = {r["label"]: r["value"] for r in self.rows if r["metric"] == metric}
-        if not out and metric not in self.metrics:
-            raise KeyError(f"no metric {metric!r} in this result; it has {self.metrics}.")
-        return out
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def empty_states(self):
-        """``{label: empty_state}`` (the state of each structure's pair of masks)."""
-        return {r["label"]: r["empty_state"] for r in self.rows}
-
-    def to_dict(self):
-        """``{label: {metric: value, ..., "empty_state": state}}``."""
-        out = {}
-        for r in self.rows:
-            d = out.setdefault(r["label"], {"empty_state": r["empty_state"]})
-            d[r["metric"]] = r["value"]
-        return out
-
-    def to_json(self, **kwargs):
-        """JSON of the rows; inf and NaN become the strings "inf", "-inf", "nan" (valid JSON)."""
-        rows = [{k: json_clean(val) for k, val in r.items()} for r in self.rows]
-        return json.dumps({"convention": self.convention, "spacing": list(self.spacing), "rows": rows}, **kwargs)
-
-    def to_pandas(self):
-        """A long-format ``pandas.DataFrame`` (pandas is optional)."""
-        return to_pandas(self.rows, ["label", "metric", "value", "empty_state", "convention"])
-
-    def __repr__(self):
-        metrics = self.metrics
-        d = self.to_dict()
-        width = max([9] + [len(m) + 1 for m in metrics])
-        head = f"{'label':>12} " + "".join(f"{m:>{width}}" for m in metrics) + "  empty_state"
-        lines = [f"EvaluationResult(convention={self.convention!r}, spacing={tuple(self.spacing)})", head]
-        for label, vals in d.items():
-            cells = "".join(f"{vals.get(m, math.nan):>{width}.4g}" for m in metrics)
-            lines.append(f"{str(label):>12} {cells}  {vals['empty_state']}")
-        return "\n".join(lines)
 
 
 def _structure_masks(p, r, members, box):
@@ -257,7 +225,8 @@ def _structure_masks(p, r, members, box):
 
 
 def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=None, percentiles=(95,),
-             convention="fastseg", regions=None, ignore_label=None, boundary_width=None, threads=None):
+             convention="fastseg", regions=None, ignore_label=None, boundary_width=None, beta=None,
+             tversky=None, names=None, threads=None):
     """Score every label (and region) of two label maps with every requested metric, in one call.
 
     Parameters
@@ -270,7 +239,9 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
         both maps is reported with empty state ``"both_empty"`` (never dropped).
     metrics : sequence of str, optional
         Names from :data:`METRICS`, ``"hdNN"`` for the NN-th percentile Hausdorff distance,
-        ``"nsd@T"`` for NSD at tolerance T. Default (:data:`DEFAULT_METRICS`): Dice, IoU, precision,
+        ``"nsd@T"`` for NSD at tolerance T, ``"fbeta@B"``, ``"tversky@A/B"``; counts ``"tp"``,
+        ``"fp"``, ``"fn"``, ``"tn"``; volumes (``"pred_volume_ml"``...). :data:`REGISTRY` defines
+        each (:func:`metric_info`: plain meaning, unit, direction). Default (:data:`DEFAULT_METRICS`): Dice, IoU, precision,
         recall, HD, HD at each of ``percentiles``, ASSD, MASD, and NSD at each tolerance when
         ``tolerance`` is given.
     spacing : None, float or sequence of float, optional
@@ -290,6 +261,16 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
         Whatever ``pred`` holds there changes nothing.
     boundary_width : float, optional
         Band width (spacing units) for ``"boundary_iou"``; required for it.
+    beta : float or sequence of float, optional
+        F-beta's beta for ``"fbeta"`` (one row ``fbeta@B`` per value); or ask for ``"fbeta@2"``.
+    tversky : (float, float) or sequence of them, optional
+        Tversky's (alpha, beta) for ``"tversky"`` (one row ``tversky@A/B`` per pair); or ask for
+        ``"tversky@0.3/0.7"``. Alpha weighs false positives, beta false negatives.
+    names : dict of int to str, optional
+        Label names, e.g. ``{1: "liver", 2: "spleen"}`` (see also
+        :func:`fastseg.labels.read_labels_json` for nnU-Net's ``dataset.json``). Every row then has a
+        ``name``: the label's name, a region's own name, ``""`` for an unnamed label. Names must be
+        distinct, and differ from the region names.
     threads : int, optional
         Number of threads; results do not depend on it.
 
@@ -323,7 +304,8 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     conv = get_convention(convention)
     tolerances = None if tolerance is None else v.check_tolerances(tolerance)[0]
     percentiles = tuple(v.check_percentile(q) for q in np.atleast_1d(percentiles).tolist())
-    wanted = _expand_metrics(metrics, percentiles, tolerances)
+    wanted = _expand_metrics(metrics, percentiles, tolerances, v.check_betas(beta), v.check_tversky(tversky))
+    names = v.check_names(names)
     if any(kind == "boundary_iou" for _, kind, _ in wanted):
         boundary_width = v.check_fraction(boundary_width, "boundary_width", low=0.0, inclusive_low=False) \
             if boundary_width is not None else None
@@ -335,11 +317,11 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
         raise v.InputValueError(
             "evaluate supports labels up to 65535; relabel the maps (e.g. with numpy.unique) first."
         )
-    needs_space = any(kind not in ("overlap",) for _, kind, _ in wanted)
+    needs_space = any(kind not in _COUNT_KINDS for _, kind, _ in wanted)
     if needs_space:
         v.check_ndim(p, (2, 3), "distance and topology metrics")
     sp = v.normalize_spacing(spacing, max(p.ndim, 1),
-                             distances=any(kind not in ("overlap", "cldice") for _, kind, _ in wanted))
+                             distances=any(kind not in _COUNT_KINDS + ("cldice",) for _, kind, _ in wanted))
     with np.errstate(over="ignore", under="ignore"):  # a volume beyond float64 is inf (or 0), silently
         voxel_volume = float(np.prod(sp))
     n_ignored = 0
@@ -356,16 +338,16 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     (p, r), sp_c, transposed = v.c_layout([p, r], sp)
 
     rows = []
-    spatial = [w for w in wanted if w[1] != "overlap"]
+    spatial = [w for w in wanted if w[1] not in _COUNT_KINDS]
     with thread_limit(n_threads):
         lc = count_labels(p, r, None, p.shape, False)  # one pass: all counts and boxes (C-ordered view)
-        structs = _structures(lc, labels, regions, ignore_label)
+        structs = _structures(lc, labels, regions, ignore_label, names)
         done = []
         for key, members in structs:
             c = lc.binary(members, voxel_volume)
             if n_ignored:
                 c = Confusion(c.tp, c.fp, c.fn, c.tn - n_ignored, voxel_volume)
-            results = {name: float(OVERLAP[name](c)) for name, kind, _ in wanted if kind == "overlap"}
+            results = _count_metrics(c, wanted)
             done.append((key, members, c.empty_state, results))
         if spatial:
             tasks = [functools.partial(_spatial_metrics, p, r, lc, members, spatial, sp_c, conv, state,
@@ -373,11 +355,29 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
             sizes = [_box_size(lc.bbox(members)) for _, members, _, _ in done]
             for (_, _, _, results), res in zip(done, _run_structures(tasks, sizes)):
                 results.update(res)
+        titles = None if names is None else {key: key if isinstance(key, str) else names.get(key, "")
+                                             for key, _ in structs}
         for key, _, state, results in done:
             for name, _, _ in wanted:
-                rows.append({"label": key, "metric": name, "value": results[name],
-                             "empty_state": state, "convention": conv.name})
-    return EvaluationResult(rows, tuple(sp.tolist()), conv.name)
+                row = {"label": key, "metric": name, "value": results[name], "empty_state": state,
+                       "convention": conv.name}
+                if titles is not None:
+                    row["name"] = titles[key]
+                rows.append(row)
+    return EvaluationResult(rows, tuple(sp.tolist()), conv.name, titles)
+
+
+def _count_metrics(c, wanted):
+    """The metrics of ``wanted`` derived from one structure's confusion counts."""
+    out = {}
+    for name, kind, param in wanted:
+        if kind == "overlap":
+            out[name] = float(OVERLAP[name](c))
+        elif kind == "fbeta":
+            out[name] = float(fbeta_from(c, param))
+        elif kind == "tversky":
+            out[name] = float(tversky_from(c, *param))
+    return out
 
 
 def _box_size(box):

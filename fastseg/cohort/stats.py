@@ -6,6 +6,8 @@ import numpy as np
 
 from .. import _validation as v
 from .._engine.counts import BOTH_EMPTY
+from ..evaluate import metric_info
+from ..result import structure_title
 from .results import ERROR, NO_STRUCTURES, parse_label
 
 __all__ = ["quantile", "label_key", "capped", "check_cap", "summarize", "fmt_num", "format_summary",
@@ -94,7 +96,8 @@ def summarize(rows, *, cap_inf=None):
         ``n_cases``, ``n_ok``, ``n_errors``, ``errors`` (``[{case_id, error}]``), ``cap_inf``,
         ``conventions``, ``per_label`` and ``overall`` (lists of dicts with ``metric``, ``label``
         (``"all"`` in ``overall``) and the statistics), ``n_both_empty`` (values),
-        ``absent_structures`` (labels and regions absent from pred and ref in every case).
+        ``absent_structures`` (labels and regions absent from pred and ref in every case), ``names``
+        (``{label: name}`` of the named structures; each ``per_label`` entry of one has its ``name``).
     """
     cap_inf = check_cap(cap_inf)
     ok = [r for r in rows if r["metric"] not in (ERROR, NO_STRUCTURES)]
@@ -113,7 +116,12 @@ def summarize(rows, *, cap_inf=None):
     def stats(rs):
         return {**_stats(capped(rs, cap_inf)), "n_both_empty": sum(r["empty_state"] == BOTH_EMPTY for r in rs)}
 
-    per_label = [{"metric": m, "label": lab, **stats(groups[(m, lab)])} for m, lab in keys]
+    names = {}
+    for r in ok:
+        if r.get("name") and r["label"] not in names:
+            names[r["label"]] = r["name"]
+    per_label = [{"metric": m, "label": lab, **({"name": names[lab]} if lab in names else {}),
+                  **stats(groups[(m, lab)])} for m, lab in keys]
     over = [{"metric": m, "label": "all", **stats(overall[m])} for m in metric_order if overall[m]]
     present = {r["label"] for r in ok if r["empty_state"] != BOTH_EMPTY}
     absent = [lab for lab in dict.fromkeys(lab for _, lab in keys) if lab not in present]
@@ -123,7 +131,7 @@ def summarize(rows, *, cap_inf=None):
         "conventions": sorted({r["convention"] for r in ok}),
         "per_label": per_label, "overall": over,
         "n_both_empty": sum(r["empty_state"] == BOTH_EMPTY for r in ok),
-        "absent_structures": sorted(absent, key=label_key),
+        "absent_structures": sorted(absent, key=label_key), "names": names,
     }
 
 
@@ -135,7 +143,10 @@ def fmt_num(x, width=9):
 
 def format_summary(summary):
     """The summary as a text table (one line per metric and label, then the overall line)."""
-    head = (f"{'metric':<14}{'label':>12}{'n':>6}{'mean':>10}{'std':>10}{'median':>10}{'IQR':>10}"
+    titles = {s["label"]: structure_title(s["label"], s.get("name", "")) for s in summary["per_label"]}
+    lw = max([12] + [len(t) + 1 for t in titles.values()])
+    mw = max([14] + [len(s["metric"]) + 1 for s in summary["per_label"]])
+    head = (f"{'metric':<{mw}}{'label':>{lw}}{'n':>6}{'mean':>10}{'std':>10}{'median':>10}{'IQR':>10}"
             f"{'min':>10}{'max':>10}{'inf':>5}{'nan':>5}")
     lines = [head, "-" * len(head)]
     by_metric = {}
@@ -145,7 +156,8 @@ def format_summary(summary):
     for m, items in by_metric.items():
         for s in items + ([overall[m]] if len(items) > 1 else []):
             lines.append(
-                f"{m:<14}{str(s['label']):>12}{s['n']:>6} {fmt_num(s['mean'])} {fmt_num(s['std'])} {fmt_num(s['median'])} "
+                f"{m:<{mw}}{titles.get(s['label'], str(s['label'])):>{lw}}{s['n']:>6} {fmt_num(s['mean'])} "
+                f"{fmt_num(s['std'])} {fmt_num(s['median'])} "
                 f"{fmt_num(s['iqr'])} {fmt_num(s['min'])} {fmt_num(s['max'])}{s['n_inf']:>5}{s['n_nan']:>5}")
     tail = f"{summary['n_cases']} cases, {summary['n_ok']} ok, {summary['n_errors']} errors"
     if summary.get("n_both_empty"):
@@ -160,7 +172,7 @@ def format_summary(summary):
 
 # ------------------------------------------------------------------------------------- gates
 
-_GATE = re.compile(r"^\s*([A-Za-z_][\w@.]*)\s*(?::\s*([^=]+?))?\s*=\s*(\S+)\s*$")
+_GATE = re.compile(r"^\s*([A-Za-z_][\w@./]*)\s*(?::\s*([^=]+?))?\s*=\s*(\S+)\s*$")
 
 
 def parse_gates(specs, option="--fail-under"):
@@ -194,21 +206,11 @@ def parse_gates(specs, option="--fail-under"):
     return out
 
 
-_UNIT = {"dice", "iou", "jaccard", "precision", "recall", "sensitivity", "specificity", "accuracy",
-         "balanced_accuracy", "volume_similarity", "nsd", "boundary_iou", "cldice"}
-_HDQ = re.compile(r"^hd\d+(\.\d+)?$")
-
-
 def metric_range(metric):
-    """``(low, high)``: the values a metric can take (unbounded for unknown names)."""
-    m = metric.lower()
-    if m in _UNIT or m.startswith("nsd@"):
-        return 0.0, 1.0
-    if m == "mcc":
-        return -1.0, 1.0
-    if m in ("hd", "assd", "masd") or _HDQ.match(m) or m.endswith(("_volume", "_volume_ml")):
-        return 0.0, math.inf
-    return -math.inf, math.inf
+    """``(low, high)``: the values a metric can take (:func:`fastseg.evaluate.metric_info`; unbounded
+    for unknown names)."""
+    info = metric_info(metric)
+    return (-math.inf, math.inf) if info is None else (info.low, info.high)
 
 
 def check_thresholds(gates, option="--fail-under"):
@@ -239,11 +241,12 @@ def check_gates(summary, fail_under=(), fail_over=()):
     fails; the latter is marked ``missing`` (a gate on a label or region no case has).
     """
     per = {(s["metric"], s["label"]): s for s in summary["per_label"]}
+    by_name = {s["name"]: s["label"] for s in summary["per_label"] if s.get("name")}
     over = {s["metric"]: s for s in summary["overall"]}
     results = []
     for gates, op in ((fail_under, ">="), (fail_over, "<=")):
         for metric, label, thr in gates:
-            s = over.get(metric) if label is None else per.get((metric, label))
+            s = over.get(metric) if label is None else per.get((metric, label), per.get((metric, by_name.get(label))))
             where = f"{metric}" + ("" if label is None else f" of label {label}") + \
                 (" (mean over all labels)" if label is None else " (mean)")
             gate = f"{metric}{'' if label is None else f':{label}'} {op} {thr:g}"

@@ -16,7 +16,8 @@ from .._kernels._jit import thread_limit
 __all__ = [
     "Confusion", "LabelConfusion", "confusion", "confusion_matrix", "dice", "jaccard", "iou", "precision",
     "recall", "sensitivity", "specificity", "accuracy", "balanced_accuracy", "fbeta", "mcc",
-    "volume_similarity", "tversky", "soft_dice", "soft_jaccard", "soft_tversky", "FORMULAS",
+    "volume_similarity", "tversky", "soft_dice", "soft_jaccard", "soft_tversky", "FORMULAS", "fbeta_from",
+    "tversky_from",
 ]
 
 
@@ -97,6 +98,10 @@ FORMULAS = {
     "balanced_accuracy": balanced_accuracy_from,
     "mcc": mcc_from,
     "volume_similarity": volume_similarity_from,
+    "tp": lambda c: float(c.tp),
+    "fp": lambda c: float(c.fp),
+    "fn": lambda c: float(c.fn),
+    "tn": lambda c: float(c.tn),
     "pred_volume": lambda c: float(c.pred_volume),
     "ref_volume": lambda c: float(c.ref_volume),
     "pred_volume_ml": lambda c: float(c.pred_volume_ml),
