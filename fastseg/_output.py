@@ -7,7 +7,7 @@ import sys
 
 from . import _validation as v
 
-__all__ = ["json_clean", "write_json_atomic", "check_new_output", "to_pandas", "SafeStdout"]
+__all__ = ["json_clean", "write_json_atomic", "write_text_atomic", "check_new_output", "to_pandas", "SafeStdout"]
 
 
 def json_clean(x):
@@ -25,14 +25,19 @@ def json_clean(x):
 def write_json_atomic(path, data, *, indent=2, make_folder=True):
     """Write ``data`` (cleaned by :func:`json_clean`) to ``path`` through a temporary file renamed
     over it: a reader never sees a partial file, and a failed write leaves the old one."""
+    write_text_atomic(path, json.dumps(json_clean(data), indent=indent) + "\n", make_folder=make_folder)
+
+
+def write_text_atomic(path, text, *, make_folder=True):
+    """Write ``text`` (UTF-8, line ends as given) to ``path`` through a temporary file renamed over it
+    (see :func:`write_json_atomic`)."""
     path = os.fspath(path)
     if make_folder:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(json_clean(data), f, indent=indent)
-            f.write("\n")
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         try:

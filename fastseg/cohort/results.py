@@ -5,9 +5,11 @@ Results file (CSV, long format)
 -------------------------------
 One row per (case, structure, metric), columns :data:`COLUMNS`:
 
-``case_id, label, metric, value, empty_state, convention``
-    as in :class:`fastseg.EvaluationResult` (``label`` is an integer label or a region name);
-    values are written exactly (``repr``), infinities and NaN as ``inf``, ``nan``.
+``case_id, label, name, metric, value, empty_state, convention``
+    as in :class:`fastseg.EvaluationResult` (``label`` is an integer label or a region name;
+    ``name`` the label's name, a region's own name, or empty); values are written exactly
+    (``repr``), infinities and NaN as ``inf``, ``nan``. Files written before ``name`` existed
+    (:data:`LEGACY_COLUMNS`) are still read, and rewritten with it when a run resumes them.
 ``spacing, shape, diagonal_mm``
     per case: the reference's spacing and shape in array-axis order (``2.5x0.8x0.8``,
     ``48x160x160``) and the physical diagonal ``sqrt(sum((shape * spacing)**2))``, used to cap
@@ -22,8 +24,15 @@ One row per (case, structure, metric), columns :data:`COLUMNS`:
 A case with nothing to score (``labels`` automatic and both maps all background) is recorded by one
 row with ``metric == "no_structures"``. Each run records its options next to the file
 (``OUT.options.json``).
+
+Wide table (``--wide``)
+-----------------------
+One row per case and structure, one column per metric (:func:`wide_table`): ``case_id, label, name,
+empty_state, convention, spacing, shape``, the metrics, ``error``; spacing printed with 6 significant
+digits per axis. An error case is one row with its ``error``.
 """
 import csv
+import functools
 import io as _stdio
 import math
 import os
@@ -32,8 +41,9 @@ import re
 from .. import _validation as v
 from .._output import check_new_output
 
-__all__ = ["COLUMNS", "ERROR", "NO_STRUCTURES", "INT_LABEL", "error_row", "one_line", "parse_label",
-           "read_results", "ResultsFile", "OutputError", "output_error", "check_header"]
+__all__ = ["COLUMNS", "LEGACY_COLUMNS", "ERROR", "NO_STRUCTURES", "INT_LABEL", "error_row", "one_line",
+           "parse_label", "read_results", "ResultsFile", "OutputError", "output_error", "check_header",
+           "readable_spacing", "wide_table", "wide_csv", "rows_to_text"]
 
 class OutputError(v.FastsegError, OSError):
     """An output of the run cannot be written (full disk, read-only or missing folder...); the message
@@ -46,8 +56,10 @@ def output_error(what, path, exc):
     return OutputError(f"cannot write {what} {os.fspath(path)}: {cause}.")
 
 
-COLUMNS = ["case_id", "label", "metric", "value", "empty_state", "convention", "spacing", "shape",
+COLUMNS = ["case_id", "label", "name", "metric", "value", "empty_state", "convention", "spacing", "shape",
            "diagonal_mm", "case_rows", "error"]
+#: the columns of results files written before label names (fastseg 0.1): still read
+LEGACY_COLUMNS = [c for c in COLUMNS if c != "name"]
 ERROR = "error"
 NO_STRUCTURES = "no_structures"
 
@@ -59,7 +71,7 @@ def one_line(msg):
 
 
 def error_row(cid, message, convention=""):
-    return {"case_id": cid, "label": "", "metric": ERROR, "value": math.nan, "empty_state": "",
+    return {"case_id": cid, "label": "", "name": "", "metric": ERROR, "value": math.nan, "empty_state": "",
             "convention": convention, "spacing": None, "shape": None, "diagonal_mm": math.nan,
             "case_rows": 1, "error": one_line(message)}
 
@@ -71,7 +83,7 @@ def fmt_float(x):
 def format_row(row):
     is_error = row["metric"] == ERROR
     return [
-        row["case_id"], "" if row["label"] == "" else str(row["label"]), row["metric"],
+        row["case_id"], "" if row["label"] == "" else str(row["label"]), row.get("name", ""), row["metric"],
         "" if is_error else fmt_float(row["value"]), row["empty_state"], row["convention"],
         "" if row["spacing"] is None else "x".join(fmt_float(s) for s in row["spacing"]),
         "" if row["shape"] is None else "x".join(str(int(n)) for n in row["shape"]),
@@ -86,16 +98,22 @@ def parse_label(s):
     return int(s) if INT_LABEL.match(s) else s
 
 
-def parse_row(rec):
+@functools.lru_cache(maxsize=1024)
+def _axes(text, kind):
+    """``"2.5x0.8x0.8"`` -> a tuple of ``kind`` (the same few strings repeat on every row of a case)."""
+    return tuple(kind(s) for s in text.split("x")) if text else None
+
+
+def parse_row(rec, columns=COLUMNS):
     """A CSV record (dict of str) -> a typed row; raises ValueError when malformed."""
-    if None in rec or any(rec.get(c) is None for c in COLUMNS):
+    if None in rec or any(rec.get(c) is None for c in columns):
         raise ValueError("wrong number of fields")
     return {
-        "case_id": rec["case_id"], "label": parse_label(rec["label"]), "metric": rec["metric"],
+        "case_id": rec["case_id"], "label": parse_label(rec["label"]), "name": rec.get("name", ""),
+        "metric": rec["metric"],
         "value": float(rec["value"]) if rec["value"] != "" else math.nan,
         "empty_state": rec["empty_state"], "convention": rec["convention"],
-        "spacing": tuple(float(s) for s in rec["spacing"].split("x")) if rec["spacing"] else None,
-        "shape": tuple(int(n) for n in rec["shape"].split("x")) if rec["shape"] else None,
+        "spacing": _axes(rec["spacing"], float), "shape": _axes(rec["shape"], int),
         "diagonal_mm": float(rec["diagonal_mm"]) if rec["diagonal_mm"] else math.nan,
         "case_rows": int(rec["case_rows"]), "error": rec["error"],
     }
@@ -110,8 +128,9 @@ def rows_to_text(rows):
 
 
 def parse_text(text, path):
-    """Typed rows of the complete cases in a results file's text; and whether anything was dropped
-    (a partly written last line, malformed rows, cases with fewer rows than ``case_rows``)."""
+    """Typed rows of the complete cases in a results file's text; and whether the file needs rewriting:
+    something was dropped (a partly written last line, malformed rows, cases with fewer rows than
+    ``case_rows``) or it has the columns of an older version (:data:`LEGACY_COLUMNS`)."""
     dropped = False
     if text and not text.endswith("\n"):  # killed in the middle of a line: drop the partial line
         text = text[: text.rfind("\n") + 1]
@@ -119,11 +138,12 @@ def parse_text(text, path):
     lines = text.splitlines(keepends=True)
     if not lines:
         return [], dropped
-    check_header(next(csv.reader(lines[:1])), path)
+    columns = check_header(next(csv.reader(lines[:1])), path)
+    dropped = dropped or columns != COLUMNS
     by_case = {}
-    for rec in csv.DictReader(lines[1:], fieldnames=COLUMNS):
+    for rec in csv.DictReader(lines[1:], fieldnames=columns):
         try:
-            row = parse_row(rec)
+            row = parse_row(rec, columns)
         except (ValueError, TypeError):
             dropped = True
             by_case.setdefault(rec.get("case_id") or "", []).append(None)
@@ -141,11 +161,13 @@ def parse_text(text, path):
 
 
 def check_header(header, path):
-    """Refuse a file whose header (a list of column names) is not a fastseg results file's."""
-    if header != COLUMNS:
-        raise v.InputValueError(
-            f"{path} is not a fastseg results file (its header is {','.join(header)[:200]!r}); "
-            f"choose another output file, or pass overwrite.")
+    """Refuse a file whose header (a list of column names) is not a fastseg results file's; returns
+    its columns (:data:`COLUMNS`, or :data:`LEGACY_COLUMNS` for a file of fastseg 0.1)."""
+    if header in (COLUMNS, LEGACY_COLUMNS):
+        return list(header)
+    raise v.InputValueError(
+        f"{path} is not a fastseg results file (its header is {','.join(header)[:200]!r}); "
+        f"choose another output file, or pass overwrite.")
 
 
 def read_results(path):
@@ -259,3 +281,44 @@ class ResultsFile:
                 self.f.close()
             except OSError:
                 pass
+
+
+# -------------------------------------------------------------------------------- the wide table
+
+def readable_spacing(spacing):
+    """Spacing for people: 6 significant digits per axis (``2.5x0.8x0.8``, not ``0.800000011920929``)."""
+    return "" if spacing is None else "x".join(f"{float(s):.6g}" for s in spacing)
+
+
+def wide_table(rows):
+    """``(records, metrics)``: one record per case and structure (keys ``case_id, label, name,
+    empty_state, convention, spacing, shape, error`` and one per metric), in row order; an error case
+    is one record with its ``error``, a case with nothing to score one with empty state
+    ``no_structures``. ``metrics`` lists the metric names in order of appearance."""
+    out, metrics = {}, {}
+    for r in rows:
+        key = (r["case_id"], r["label"])
+        d = out.get(key)
+        if d is None:
+            state = NO_STRUCTURES if r["metric"] == NO_STRUCTURES else r["empty_state"]
+            d = out[key] = {"case_id": r["case_id"], "label": r["label"], "name": r.get("name", ""),
+                            "empty_state": state, "convention": r["convention"], "spacing": r["spacing"],
+                            "shape": r["shape"], "error": r["error"]}
+        if r["metric"] not in (ERROR, NO_STRUCTURES):
+            metrics.setdefault(r["metric"])
+            d[r["metric"]] = r["value"]
+    return list(out.values()), list(metrics)
+
+
+def wide_csv(rows):
+    """The text of the wide CSV of ``rows`` (values exact, as in the results file)."""
+    records, metrics = wide_table(rows)
+    head = ["case_id", "label", "name", "empty_state", "convention", "spacing", "shape"]
+    buf = _stdio.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(head + metrics + ["error"])
+    for d in records:
+        w.writerow([d["case_id"], d["label"], d["name"], d["empty_state"], d["convention"],
+                    readable_spacing(d["spacing"]), "" if d["shape"] is None else "x".join(map(str, d["shape"]))]
+                   + [fmt_float(d[m]) if m in d else "" for m in metrics] + [d["error"]])
+    return buf.getvalue()

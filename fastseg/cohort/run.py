@@ -5,10 +5,11 @@ import sys
 import time
 
 from .. import _validation as v
+from .._version import __version__
 from .._output import check_new_output, to_pandas
 from .cases import as_cases, pair_folders
 from .guard import ResultsLock, check_and_record_options, check_output_path, run_options
-from .results import COLUMNS, ERROR, INT_LABEL, ResultsFile
+from .results import COLUMNS, ERROR, INT_LABEL, ResultsFile, readable_spacing, wide_table
 from .score import run_in_process, warm_up
 from .stats import summarize
 from .workers import Workers, run_dask, run_pool
@@ -29,12 +30,14 @@ class CohortResult:
     """The rows of a cohort run (typed dicts with the :data:`COLUMNS` keys), in case order.
 
     ``errors`` lists ``(case_id, message)``; ``summary()`` aggregates per label and metric;
-    ``timing`` has the wall, reading and evaluation seconds of the cases run in this call.
+    ``timing`` has the wall, reading and evaluation seconds of the cases run in this call; ``options``
+    the record of the options that define the values (as in ``OUT.options.json``).
     """
 
-    def __init__(self, rows, timing=None):
+    def __init__(self, rows, timing=None, options=None):
         self.rows = rows
         self.timing = timing or {}
+        self.options = options
 
     @property
     def errors(self):
@@ -60,9 +63,17 @@ class CohortResult:
         """See :func:`summarize`."""
         return summarize(self.rows, cap_inf=cap_inf)
 
-    def to_pandas(self):
-        """A long-format ``pandas.DataFrame`` (pandas is optional)."""
-        return to_pandas(self.rows, COLUMNS)
+    def to_pandas(self, wide=False):
+        """A ``pandas.DataFrame`` of the rows (pandas is optional): long (:data:`COLUMNS`), or with
+        ``wide=True`` one row per case and structure and one column per metric (spacing as text, 6
+        significant digits per axis; see :func:`fastseg.cohort.results.wide_table`)."""
+        if not wide:
+            return to_pandas(self.rows, COLUMNS)
+        records, metrics = wide_table(self.rows)
+        for d in records:
+            d["spacing"] = readable_spacing(d["spacing"])
+        head = ["case_id", "label", "name", "empty_state", "convention", "spacing", "shape"]
+        return to_pandas(records, head + metrics + ["error"])
 
     def __repr__(self):
         return (f"CohortResult({len(self.case_ids)} cases, {len(self.rows)} rows, "
@@ -70,9 +81,9 @@ class CohortResult:
 
 
 def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance=None, percentiles=(95,),
-                    convention="fastseg", regions=None, ignore_label=None, boundary_width=None,
-                    jobs=1, threads=None, out=None, resume=False, overwrite=False, retry_errors=False,
-                    fsync=False, geometry_tolerance=1e-3, check_affine=True, reader="auto",
+                    convention="fastseg", regions=None, ignore_label=None, boundary_width=None, beta=None,
+                    tversky=None, names=None, jobs=1, threads=None, out=None, resume=False, overwrite=False,
+                    retry_errors=False, fsync=False, geometry_tolerance=1e-3, check_affine=True, reader="auto",
                     progress=False, dask=None, on_case=None):
     """Score a cohort of (pred, ref) image files: one :func:`fastseg.evaluate` per case.
 
@@ -85,8 +96,10 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
     ref_dir : str or os.PathLike, optional
         The folder of references when ``pairs`` is the folder of predictions: cases are paired by file
         name as the command line does (:func:`pair_folders`).
-    labels, metrics, tolerance, percentiles, convention, regions, ignore_label, boundary_width
-        As in :func:`fastseg.evaluate`, for every case. Region names must not be integers.
+    labels, metrics, tolerance, percentiles, convention, regions, ignore_label, boundary_width, beta, tversky, names
+        As in :func:`fastseg.evaluate`, for every case. Region names must not be integers. With
+        ``names`` every row has the structure's ``name`` (see :func:`fastseg.labels.read_labels_json`
+        for nnU-Net's ``dataset.json``).
     jobs : int, optional
         Processes scoring cases: this one and ``jobs - 1`` workers. Default 1 (this process only);
         ``None`` or 0 means one per core. At most one per core and one per case. The workers are
@@ -103,7 +116,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
         Keep the complete cases already in ``out`` and run only the others. A partly written last line
         or case (a killed run) is dropped and that case runs again. Every run records its options in
         ``OUT.options.json``; resuming a file whose record is missing, or with other options (metrics, tolerances, convention, labels,
-        regions, ignore label, geometry checks) is refused.
+        regions, label names, ignore label, geometry checks) is refused.
     overwrite : bool, optional
         Replace an existing ``out``. Without ``resume`` or ``overwrite`` an existing file is an error.
     retry_errors : bool, optional
@@ -174,7 +187,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
         "evaluate": dict(labels=None if labels is None else [int(x) for x in labels], metrics=metrics,
                          tolerance=tolerance, percentiles=percentiles, convention=conv,
                          regions=None if regions is None else dict(regions), ignore_label=ignore_label,
-                         boundary_width=boundary_width),
+                         boundary_width=boundary_width, beta=beta, tversky=tversky, names=v.check_names(names)),
         "convention_name": conv.name, "reader": reader,
         "geometry_tolerance": float(v.check_fraction(geometry_tolerance, "geometry_tolerance")),
         "check_affine": bool(check_affine),
@@ -194,8 +207,11 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
     try:
         workers = Workers(n_jobs - 1) if n_jobs > 1 else None  # this process is one of the n_jobs
         metric_names = warm_up(opts)
+        names = opts["evaluate"]["names"]
+        record = dict(run_options(opts, metric_names),
+                      names=None if names is None else {str(k): n for k, n in sorted(names.items())})
         if out is not None:
-            check_and_record_options(out, run_options(opts, metric_names), resume)
+            check_and_record_options(out, record, resume)
         if workers is not None:
             workers.open_gate()
         writer = ResultsFile(out, resume=resume, overwrite=overwrite, fsync=fsync) if out is not None else None
@@ -261,4 +277,4 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
             lock.release()
     order = {c.case_id: i for i, c in enumerate(cases)}
     rows = sorted(existing + new_rows, key=lambda r: order.get(r["case_id"], len(order)))
-    return CohortResult(rows, timing)
+    return CohortResult(rows, timing, {"fastseg": __version__, "options": record})

@@ -55,13 +55,14 @@ def run_case(case, opts, threads, read=None):
     spacing = tuple(float(s) for s in rv.spacing)
     diag = diagonal(shape, spacing)
     n = len(res.rows)
-    rows = [{"case_id": case.case_id, "label": r["label"], "metric": r["metric"], "value": float(r["value"]),
-             "empty_state": r["empty_state"], "convention": r["convention"], "spacing": spacing,
-             "shape": shape, "diagonal_mm": diag, "case_rows": n, "error": ""} for r in res.rows]
+    rows = [{"case_id": case.case_id, "label": r["label"], "name": r.get("name", ""), "metric": r["metric"],
+             "value": float(r["value"]), "empty_state": r["empty_state"], "convention": r["convention"],
+             "spacing": spacing, "shape": shape, "diagonal_mm": diag, "case_rows": n, "error": ""}
+            for r in res.rows]
     if not rows:  # no structure to score (labels auto, both maps background): still record the case
-        rows = [{"case_id": case.case_id, "label": "", "metric": NO_STRUCTURES, "value": math.nan, "empty_state": "",
-                 "convention": conv, "spacing": spacing, "shape": shape, "diagonal_mm": diag, "case_rows": 1,
-                 "error": ""}]
+        rows = [{"case_id": case.case_id, "label": "", "name": "", "metric": NO_STRUCTURES, "value": math.nan,
+                 "empty_state": "", "convention": conv, "spacing": spacing, "shape": shape, "diagonal_mm": diag,
+                 "case_rows": 1, "error": ""}]
     return rows, t_read, t_eval
 
 
