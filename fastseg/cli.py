@@ -1,17 +1,19 @@
-"""The ``fastseg`` command line: ``evaluate`` (a cohort of files), ``compare`` (two runs), ``demo``."""
+"""The ``fastseg`` command line: the entry point, shared option parsing, and ``evaluate`` (a cohort of
+files). ``compare`` (two runs) and ``report`` (an HTML report of a results file) are in
+:mod:`fastseg.commands`, ``demo`` in :mod:`fastseg.demo`."""
 import argparse
 import math
 import os
 import sys
-import tempfile
 import textwrap
 import time
 
-from ._output import SafeStdout, check_new_output, write_json_atomic
-from .demo import DEMO_SHAPE, DEMO_SPACING, write_demo_cohort
+from ._output import SafeStdout, check_new_output, write_json_atomic, write_text_atomic
+from .demo import write_demo_cohort
 from ._version import __version__
 
-__all__ = ["main", "build_parser", "write_demo_cohort", "EXIT_CODES", "UsageError"]
+__all__ = ["main", "build_parser", "write_demo_cohort", "EXIT_CODES", "UsageError", "split_values", "parse_cap",
+           "cmd_evaluate", "write_output", "add_command", "EXIT_OK", "EXIT_GATE", "EXIT_USAGE", "EXIT_CASE_ERRORS"]
 
 #: exit statuses (documented in ``fastseg --help`` and each command's help)
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_CASE_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -31,26 +33,13 @@ exit status:
   130 interrupted (Ctrl-C); finished cases are in the output, continue with --resume
 """
 
-COMPARE_EXIT_CODES = """\
-exit status:
-  0  no regression: NEW scored every case BASELINE scored, and no --max-drop/--max-rise limit is
-     exceeded
-  1  a regression: a limit is exceeded, or the change it limits is undefined (two infinite means:
-     use --cap-inf diagonal)
-  2  usage error: bad arguments, a limit the metric cannot take, an unreadable BASELINE or NEW,
-     no case in common, or --json cannot be written
-  3  incomplete: cases scored in BASELINE are missing from NEW or are error rows there (listed);
-     a comparison on fewer cases never passes. Takes precedence over 1.
-"""
-
-
 class UsageError(Exception):
     """A command-line usage problem: printed as ``fastseg CMD: error: ...``, exit status 2."""
 
 
 # ------------------------------------------------------------------------------------- parsing helpers
 
-def _split(values):
+def split_values(values):
     """Repeated and/or comma-separated option values -> a flat list of non-empty strings."""
     out = []
     for val in values or []:
@@ -62,7 +51,7 @@ def _parse_labels(text):
     if text is None or text.strip().lower() == "auto":
         return None
     try:
-        labels = [int(x) for x in _split([text])]
+        labels = [int(x) for x in split_values([text])]
     except ValueError:
         raise UsageError(f"--labels expects 'auto' or integers such as 1,2,3; got {text!r}.") from None
     if not labels or min(labels) < 0:
@@ -76,7 +65,7 @@ def _parse_regions(specs):
         name, sep, members = spec.partition("=")
         name = name.strip()
         try:
-            labels = [int(x) for x in _split([members])]
+            labels = [int(x) for x in split_values([members])]
         except ValueError:
             labels = []
         if not sep or not name or not labels or min(labels) < 0:
@@ -87,17 +76,28 @@ def _parse_regions(specs):
     return regions or None
 
 
-def _parse_floats(values, option):
+def _parse_label_names(specs):
+    """``--label-names 1=liver,2=spleen`` (repeatable) -> {1: "liver", 2: "spleen"}."""
+    names = {}
+    for part in split_values(specs):
+        label, sep, name = part.partition("=")
+        if not sep or not label.strip().isdigit() or not name.strip():
+            raise UsageError(f"--label-names expects LABEL=NAME,... (e.g. 1=liver,2=spleen); got {part!r}.")
+        names[int(label)] = name.strip()
+    return names
+
+
+def _parse_floats(values, option, what="numbers (mm)"):
     out = []
-    for x in _split(values):
+    for x in split_values(values):
         try:
             out.append(float(x))
         except ValueError:
-            raise UsageError(f"{option} expects numbers (mm), comma-separated or repeated; got {x!r}.") from None
+            raise UsageError(f"{option} expects {what}, comma-separated or repeated; got {x!r}.") from None
     return out or None
 
 
-def _parse_cap(text):
+def parse_cap(text):
     if text is None:
         return None
     if text.lower() == "diagonal":
@@ -113,6 +113,12 @@ def _parse_cap(text):
 
 # ------------------------------------------------------------------------------------- evaluate
 
+def add_command(sub, name, help, description, epilog):
+    """A command's parser: a help line, its description as a paragraph, examples and exit codes as written."""
+    return sub.add_parser(name, help=help, formatter_class=argparse.RawDescriptionHelpFormatter,
+                          description=textwrap.fill(description, width=96), epilog=epilog)
+
+
 def _cases_from_args(args):
     from .cohort import pair_folders, read_manifest
 
@@ -125,19 +131,32 @@ def _cases_from_args(args):
     return pair_folders(args.pred, args.ref)
 
 
-def _gate_structures(gates, labels, regions):
+def _gate_structures(gates, labels, regions, names=None):
     """Refuse, before the run, a gate on a label or region the run will not score (known only when
-    --labels is given)."""
+    the labels are given); a gate may name a label by its name."""
+    names = names or {}
     for metric, label, _ in gates:
         if label is None:
             continue
+        if isinstance(label, str) and label in names.values():
+            label = next(k for k, n in names.items() if n == label)
         if isinstance(label, str):
             if label not in (regions or {}):
-                raise UsageError(f"gate {metric}:{label}: no region named {label!r} (regions: "
-                                 f"{', '.join(regions) if regions else 'none'}; see --regions).")
+                raise UsageError(f"gate {metric}:{label}: no region named {label!r}, and no label has that name "
+                                 f"(regions: {', '.join(regions) if regions else 'none'}; see --regions, --label-names).")
         elif labels is not None and label not in labels:
-            raise UsageError(f"gate {metric}:{label}: label {label} is not scored (--labels "
+            raise UsageError(f"gate {metric}:{label}: label {label} is not scored (labels "
                              f"{','.join(map(str, labels))}).")
+
+
+def write_output(path, what, write, out=None):
+    """Write one output of a command through ``write(path)``; a failure is a one-line usage error naming
+    the option and the file (and where the cases are kept)."""
+    try:
+        write(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} {path}: {exc.strerror or exc}"
+                         f"{'; every case is in ' + out if out else ''}.") from None
 
 
 def _announce_first_compile():
@@ -155,42 +174,93 @@ def _announce_first_compile():
     on_first_compile(notice)
 
 
-def _cmd_evaluate(args):
-    from . import cohort
+def _parse_tversky(values):
+    pairs = []
+    for spec in values or []:
+        try:
+            a, b = (float(x) for x in str(spec).split(","))
+        except ValueError:
+            raise UsageError(f"--tversky expects ALPHA,BETA (e.g. 0.3,0.7: weights of false positives and false "
+                             f"negatives); got {spec!r}.") from None
+        pairs.append((a, b))
+    return pairs or None
+
+
+def _check_outputs(args, inputs):
+    """Refuse, before the run, outputs that are folders or inputs (or each other), and a report that
+    cannot be drawn (matplotlib missing)."""
     from .cohort.guard import check_output_path
+
+    earlier = list(inputs)
+    if args.out:
+        check_output_path(args.out, earlier, what="--out")
+        check_new_output(args.out, resume=args.resume, overwrite=args.overwrite, flags=True)
+        earlier.append(args.out)
+    for path, what in ((args.summary, "--summary"), (args.wide, "--wide"), (args.report, "--report")):
+        if path:
+            check_output_path(path, earlier, what=what)
+            earlier.append(path)
+    if args.report:
+        from .report import require_matplotlib
+
+        require_matplotlib()
+
+
+def _write_tables(args, result, cap):
+    """The outputs written after the run from its rows (the wide table, the HTML report); returns
+    the lines that say where they are."""
+    written = []
+    if args.wide:
+        from .cohort.results import wide_csv
+
+        write_output(args.wide, "--wide", lambda p: write_text_atomic(p, wide_csv(result.rows)), args.out)
+        written.append(f"wide table (one row per case and structure): {args.wide}")
+    if args.report:
+        from .report import write_report
+
+        write_output(args.report, "--report", lambda p: write_report(
+            result.rows, p, options=result.options, source=args.out or "", cap_inf=cap), args.out)
+        written.append(f"report: {args.report}")
+    return written
+
+
+def cmd_evaluate(args):
+    """``fastseg evaluate``: score a cohort; returns the exit status."""
+    from . import cohort
+    from .labels import merge_label_options
     from .cohort.stats import check_thresholds
     from .evaluate import metric_names
 
     cases = _cases_from_args(args)
-    regions = _parse_regions(args.regions)
+    labels, regions, names, ignore = merge_label_options(
+        args.labels_json, _parse_labels(args.labels), _parse_regions(args.regions),
+        _parse_label_names(args.label_names), args.ignore_label)
     eval_kwargs = dict(
-        labels=_parse_labels(args.labels), metrics=_split(args.metrics) or None,
+        labels=labels, metrics=split_values(args.metrics) or None,
         tolerance=_parse_floats(args.tolerance, "--tolerance"), convention=args.convention,
-        regions=regions, ignore_label=args.ignore_label, boundary_width=args.boundary_width)
-    cap = _parse_cap(args.cap_inf)
+        regions=regions, ignore_label=ignore, boundary_width=args.boundary_width,
+        beta=_parse_floats(args.beta, "--beta", "numbers"), tversky=_parse_tversky(args.tversky), names=names)
+    cap = parse_cap(args.cap_inf)
     fail_under = cohort.parse_gates(args.fail_under, "--fail-under")
     fail_over = cohort.parse_gates(args.fail_over, "--fail-over")
     check_thresholds(fail_under, "--fail-under")
     check_thresholds(fail_over, "--fail-over")
     if args.resume and not args.out:
         raise UsageError("--resume needs --out (the results file to continue).")
-    inputs = [p for c in cases for p in (c.pred, c.ref)] + ([args.manifest] if args.manifest else [])
-    if args.out:
-        check_output_path(args.out, inputs, what="--out")
-        check_new_output(args.out, resume=args.resume, overwrite=args.overwrite, flags=True)
-    if args.summary:
-        check_output_path(args.summary, inputs + ([args.out] if args.out else []), what="--summary")
+    inputs = [p for c in cases for p in (c.pred, c.ref)] + [p for p in (args.manifest, args.labels_json) if p]
+    _check_outputs(args, inputs)
     if args.retry_errors and not args.resume:
         raise UsageError("--retry-errors goes with --resume.")
     if args.jobs is not None and args.jobs < 0:
         raise UsageError(f"--jobs must be >= 0 (0 = one per core); got {args.jobs}.")
     if fail_under or fail_over:
-        names = set(metric_names(eval_kwargs["metrics"], tolerance=eval_kwargs["tolerance"]))
+        computed = set(metric_names(eval_kwargs["metrics"], tolerance=eval_kwargs["tolerance"],
+                                    beta=eval_kwargs["beta"], tversky=eval_kwargs["tversky"]))
         for metric, _, _ in fail_under + fail_over:
-            if metric not in names:
+            if metric not in computed:
                 raise UsageError(f"gate on metric {metric!r}, which this run does not compute; "
-                                 f"it computes {', '.join(sorted(names))} (see --metrics).")
-        _gate_structures(fail_under + fail_over, eval_kwargs["labels"], regions)
+                                 f"it computes {', '.join(sorted(computed))} (see --metrics).")
+        _gate_structures(fail_under + fail_over, labels, regions, names)
     quiet = args.quiet
     progress = not quiet and sys.stderr.isatty()
     if not quiet:
@@ -212,6 +282,7 @@ def _cmd_evaluate(args):
             raise UsageError(f"cannot write --summary {args.summary}: {exc.strerror or exc}"
                              f"{'; every case is in ' + args.out if args.out else ''}.") from None
 
+    written = _write_tables(args, result, cap)
     out = SafeStdout()
     if not quiet:
         out.say(cohort.format_summary(summary))
@@ -242,6 +313,8 @@ def _cmd_evaluate(args):
         skipped = summary["n_cases"] - n
         if args.resume and skipped > 0:
             print(f"{skipped} case(s) kept from {args.out}.", file=sys.stderr)
+        for line in written:
+            print(line, file=sys.stderr)
     if summary["n_errors"]:
         return EXIT_CASE_ERRORS
     missing = [g["gate"] for g in gates if g["missing"]]
@@ -257,21 +330,21 @@ def _cmd_evaluate(args):
 def _add_evaluate_parser(sub):
     from .conventions import PRESETS
 
-    p = sub.add_parser(
-        "evaluate", help="score a cohort of prediction/reference files",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=textwrap.fill(
-            "Score every case of a cohort: PRED and REF are folders paired by file name (case.nii pairs with "
-            "case.nii.gz, .nrrd, .mha...), or --manifest lists case_id,pred,ref. Spacing comes from the file "
-            "headers; pairs whose shape, spacing or affine differ become error rows (the run goes on). Each "
-            "finished case is appended to --out at once; --resume continues a killed run.", width=96),
-        epilog=(
-            "output (--out): long CSV, one row per case, label and metric: case_id,label,metric,value,\n"
-            "empty_state,convention,spacing,shape,diagonal_mm,case_rows,error (error rows: metric=error).\n\n"
+    p = add_command(
+        sub, "evaluate", "score a cohort of prediction/reference files",
+        "Score every case of a cohort: PRED and REF are folders paired by file name (case.nii pairs with "
+        "case.nii.gz, .nrrd, .mha...), or --manifest lists case_id,pred,ref. Spacing comes from the file "
+        "headers; pairs whose shape, spacing or affine differ become error rows (the run goes on). Each "
+        "finished case is appended to --out at once; --resume continues a killed run.",
+        (
+            "output (--out): long CSV, one row per case, label and metric: case_id,label,name,metric,value,\n"
+            "empty_state,convention,spacing,shape,diagonal_mm,case_rows,error (error rows: metric=error).\n"
+            "--wide: one row per case and structure, one column per metric. --report: one HTML page.\n\n"
             "examples:\n"
             "  fastseg evaluate preds/ labels/ --tolerance 1,2 --out results.csv --summary summary.json\n"
             "  fastseg evaluate --manifest pairs.csv --labels 1,2,3 --regions whole_tumor=1,2,3 --jobs 2\n"
-            "  fastseg evaluate preds/ labels/ --out results.csv --resume --fail-under dice=0.85 --fail-over hd95=5\n\n"
+            "  fastseg evaluate preds/ labels/ --out results.csv --resume --fail-under dice=0.85 --fail-over hd95=5\n"
+            "  fastseg evaluate preds/ labels/ --labels-json dataset.json --out results.csv --report report.html\n\n"
             + EXIT_CODES))
     p.add_argument("pred", nargs="?", metavar="PRED", help="folder of predictions")
     p.add_argument("ref", nargs="?", metavar="REF", help="folder of references (ground truth)")
@@ -284,9 +357,21 @@ def _add_evaluate_parser(sub):
                    help="a union of labels scored as one structure, e.g. whole_tumor=1,2,3 (repeatable)")
     g.add_argument("--ignore-label", type=int, metavar="L",
                    help="voxels with this label in the reference are excluded everywhere")
+    g.add_argument("--labels-json", metavar="JSON",
+                   help="nnU-Net v2 dataset.json: label names, its labels (unless --labels) and regions "
+                        "(\"kidneys\": [2, 3]; regions_class_order honoured), its ignore label")
+    g.add_argument("--label-names", action="append", metavar="L=NAME,...",
+                   help="label names shown in every output, e.g. 1=liver,2=spleen (win over --labels-json)")
     g.add_argument("--metrics", action="append", metavar="M,M,...",
                    help="metrics (default dice,iou,precision,recall,hd,hd95,assd,masd and nsd when --tolerance "
-                        "is given); also hdNN for any percentile, nsd@T, volume_similarity, mcc, boundary_iou...")
+                        "is given); also hdNN for any percentile, nsd@T, fbeta@B, tversky@A/B, tp, fp, fn, tn, "
+                        "pred_volume_ml, ref_volume_ml, volume_difference_ml, specificity, accuracy, "
+                        "balanced_accuracy, mcc, volume_similarity, boundary_iou, cldice")
+    g.add_argument("--beta", action="append", metavar="B[,B]",
+                   help="F-beta's beta for the metric fbeta (one row fbeta@B each)")
+    g.add_argument("--tversky", action="append", metavar="ALPHA,BETA",
+                   help="Tversky weights of false positives and false negatives for the metric tversky "
+                        "(row tversky@ALPHA/BETA; repeatable)")
     g.add_argument("--tolerance", action="append", metavar="MM[,MM]",
                    help="NSD tolerance(s) in mm (comma-separated or repeated)")
     g.add_argument("--convention", default="fastseg", choices=sorted(PRESETS),
@@ -317,139 +402,19 @@ def _add_evaluate_parser(sub):
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     g.add_argument("--fsync", action="store_true", help="fsync the output after every case")
     g.add_argument("--cap-inf", metavar="diagonal|MM",
-                   help="in the summary and gates, replace infinite distances (an empty mask) by each case's "
-                        "physical image diagonal, or by a number of mm")
+                   help="in the summary, report and gates, replace infinite distances (an empty mask) by each "
+                        "case's physical image diagonal, or by a number of mm")
+    g.add_argument("--wide", metavar="CSV", help="write one row per case and structure, one column per metric")
+    g.add_argument("--report", metavar="HTML",
+                   help="write a self-contained HTML report (plots per structure and metric, cases worst first; "
+                        "needs the report extra)")
     g = p.add_argument_group("gates (for CI)")
     g.add_argument("--fail-under", action="append", metavar="M[:LABEL]=X",
                    help="fail (exit 1) when the mean of M is below X: over all labels, or for one label/region, "
                         "e.g. dice=0.85 or dice:3=0.9 (repeatable, comma-separated)")
     g.add_argument("--fail-over", action="append", metavar="M[:LABEL]=X",
                    help="fail (exit 1) when the mean of M is above X, e.g. hd95=5")
-    p.set_defaults(func=_cmd_evaluate)
-    return p
-
-
-# ------------------------------------------------------------------------------------- compare
-
-def _cmd_compare(args):
-    from . import cohort
-    from .cohort.stats import check_limits
-
-    max_drop = cohort.parse_gates(args.max_drop, "--max-drop")
-    max_rise = cohort.parse_gates(args.max_rise, "--max-rise")
-    check_limits(max_drop, "--max-drop")
-    check_limits(max_rise, "--max-rise")
-    cap = _parse_cap(args.cap_inf)
-    if args.n_boot < 1:
-        raise UsageError(f"--n-boot must be >= 1; got {args.n_boot}.")
-    if args.json:
-        from .cohort.guard import check_output_path
-
-        check_output_path(args.json, [args.baseline, args.new], what="--json")
-    base, new = (cohort.read_results(path) for path in (args.baseline, args.new))
-    for name, rows in (("BASELINE", base), ("NEW", new)):
-        if not rows:
-            raise UsageError(f"{name} ({getattr(args, name.lower())}) holds no complete case.")
-    for metric, _, _ in max_drop:
-        if metric.startswith(("hd", "assd", "masd")):
-            print(f"warning: --max-drop {metric}: for distances higher is worse; did you mean --max-rise?",
-                  file=sys.stderr)
-    res = cohort.compare(base, new, max_drop=max_drop, max_rise=max_rise, cap_inf=cap,
-                         n_boot=args.n_boot, seed=args.seed, alpha=args.alpha)
-    if res["n_paired"] == 0:
-        raise UsageError("BASELINE and NEW have no case in common (cases are paired by case_id).")
-    if args.json:
-        try:
-            write_json_atomic(args.json, res)
-        except OSError as exc:
-            raise UsageError(f"cannot write --json {args.json}: {exc.strerror or exc}.") from None
-    wanted = set(_split(args.metrics))
-    shown = dict(res, rows=[r for r in res["rows"] if not wanted or r["metric"] in wanted])
-    out = SafeStdout()
-    out.say(cohort.format_comparison(shown))
-    if res["missing_in_base"]:
-        ids = res["missing_in_base"]
-        print(f"warning: {len(ids)} case(s) not scored in BASELINE: {', '.join(ids[:10])}"
-              f"{' ...' if len(ids) > 10 else ''}", file=sys.stderr)
-    if res["conventions"]["base"] != res["conventions"]["new"]:
-        print(f"warning: the runs used different conventions (BASELINE {res['conventions']['base']}, "
-              f"NEW {res['conventions']['new']}): distances are not comparable.", file=sys.stderr)
-    for lim in res["unmatched_limits"]:
-        print(f"warning: limit on {lim}: no such metric/label in both runs.", file=sys.stderr)
-    if res["regressions"]:
-        out.say("")
-        for msg in res["regressions"]:
-            out.say(msg)
-    if not res["complete"]:
-        ids, errs = res["missing_in_new"], set(res["errors_in_new"])
-        listed = ", ".join(f"{i}{' (error row)' if i in errs else ''}" for i in ids[:20])
-        print(f"fastseg compare: {len(ids)} case(s) scored in BASELINE are missing from NEW or failed there: "
-              f"{listed}{' ...' if len(ids) > 20 else ''}; a comparison on fewer cases does not pass.",
-              file=sys.stderr)
-        return EXIT_CASE_ERRORS
-    if not res["regressions"] and (max_drop or max_rise):
-        out.say("\nno regression.")
-    return EXIT_GATE if res["regressions"] else EXIT_OK
-
-
-def _add_compare_parser(sub):
-    p = sub.add_parser(
-        "compare", help="compare a new run with a baseline run (CI regression gate)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=textwrap.fill(
-            "Pair the cases of two results CSVs (from fastseg evaluate --out) by case_id and report, per metric "
-            "and label, the mean difference NEW - BASELINE with a seeded bootstrap 95% confidence interval and "
-            "a paired Wilcoxon signed-rank p-value. Exits 1 on a regression.", width=96),
-        epilog=("examples:\n"
-                "  fastseg compare baseline.csv new.csv --max-drop dice=0.01 --max-rise hd95=0.5\n"
-                "  fastseg compare baseline.csv new.csv --max-drop dice:3=0.02 --alpha 0.05\n\n" + COMPARE_EXIT_CODES))
-    p.add_argument("baseline", metavar="BASELINE", help="results CSV of the reference run")
-    p.add_argument("new", metavar="NEW", help="results CSV of the run to check")
-    p.add_argument("--max-drop", action="append", metavar="M[:LABEL]=X",
-                   help="regression when the mean of M falls by more than X (for every label, or one), "
-                        "for metrics where higher is better, e.g. dice=0.01")
-    p.add_argument("--max-rise", action="append", metavar="M[:LABEL]=X",
-                   help="regression when the mean of M rises by more than X, for distances, e.g. hd95=0.5")
-    p.add_argument("--alpha", type=float, metavar="P",
-                   help="also require Wilcoxon p < P for a regression (default: the mean difference alone decides)")
-    p.add_argument("--cap-inf", metavar="diagonal|MM", help="cap infinite distances first (see evaluate)")
-    p.add_argument("--metrics", action="append", metavar="M,M,...", help="metrics to show (default all)")
-    p.add_argument("--n-boot", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--json", metavar="PATH", help="write the comparison as JSON")
-    p.set_defaults(func=_cmd_compare)
-    return p
-
-
-# ------------------------------------------------------------------------------------- demo
-
-def _cmd_demo(args):
-    if args.cases < 1:
-        raise UsageError(f"--cases must be >= 1; got {args.cases}.")
-    with tempfile.TemporaryDirectory(prefix="fastseg-demo-") as tmp:
-        folder = args.keep or tmp
-        t0 = time.perf_counter()
-        pred_dir, ref_dir = write_demo_cohort(folder, cases=args.cases, seed=args.seed)
-        print(f"fastseg {__version__} demo: {args.cases} synthetic CT-like phantom pairs {DEMO_SHAPE} voxels, "
-              f"spacing {DEMO_SPACING} mm (array-axis order), written as NIfTI in "
-              f"{time.perf_counter() - t0:.1f} s{' to ' + folder if args.keep else ''}.")
-        argv = ["evaluate", pred_dir, ref_dir, "--tolerance", "1,2", "--jobs", str(args.jobs), "--cap-inf", "diagonal"]
-        if args.keep:
-            argv += ["--out", os.path.join(folder, "results.csv"), "--summary", os.path.join(folder, "summary.json"),
-                     "--overwrite"]
-        print("$ fastseg " + " ".join(argv) + "\n")
-        return _cmd_evaluate(build_parser().parse_args(argv))
-
-
-def _add_demo_parser(sub):
-    p = sub.add_parser("demo", help="write a synthetic anisotropic multi-label NIfTI cohort and evaluate it",
-                       description="Write a small synthetic cohort (anisotropic CT-like phantoms, 5 labels, spacing "
-                                   "2.5 x 0.8 x 0.8 mm) as NIfTI files and score it with 'fastseg evaluate'.")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first case (default 0)")
-    p.add_argument("--cases", type=int, default=6, help="number of cases (default 6)")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--keep", metavar="DIR", help="write the cohort (and results.csv, summary.json) to DIR and keep it")
-    p.set_defaults(func=_cmd_demo)
+    p.set_defaults(func=cmd_evaluate)
     return p
 
 
@@ -460,10 +425,14 @@ def build_parser():
         prog="fastseg", description="Fast, trustworthy segmentation metrics.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"fastseg {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{evaluate,compare,demo}")
+    from .commands import add_compare_parser, add_report_parser
+    from .demo import add_demo_parser
+
+    sub = parser.add_subparsers(dest="command", metavar="{evaluate,compare,report,demo}")
     _add_evaluate_parser(sub)
-    _add_compare_parser(sub)
-    _add_demo_parser(sub)
+    add_compare_parser(sub)
+    add_report_parser(sub)
+    add_demo_parser(sub)
     return parser
 
 
