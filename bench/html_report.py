@@ -81,12 +81,12 @@ def main(argv=None):
             times.append(time.perf_counter() - t0)
             if proc.returncode != 0:
                 raise SystemExit(f"fastseg report failed: {proc.stderr}")
-        size = os.path.getsize(out)
+        size, results_size = os.path.getsize(out), os.path.getsize(results)
         t0 = time.perf_counter()
         text = wide_csv(rows)
         wide_s = time.perf_counter() - t0
     print(f"{args.cases} cases x {args.structures} structures x {len(METRICS)} metrics ({len(rows)} rows, "
-          f"results file {os.path.getsize(results) / 1e6 if os.path.exists(results) else 0:.1f} MB):")
+          f"results file {results_size / 1e6:.1f} MB):")
     print(f"  fastseg report (subprocess, imports included): median {statistics.median(times):.2f} s "
           f"(runs {', '.join(f'{t:.2f}' for t in times)}); report {size / 1e6:.2f} MB")
     print(f"  wide table of the same rows: {wide_s:.3f} s, {len(text) / 1e6:.2f} MB")

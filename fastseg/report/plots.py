@@ -13,7 +13,7 @@ __all__ = ["require_matplotlib", "distribution_svg", "paired_svg", "STATE_COLOUR
 #: colour of a case's point by its empty state
 STATE_COLOURS = {"none": "#2f6db3", "pred_empty": "#c62828", "ref_empty": "#ef6c00", "both_empty": "#9e9e9e"}
 #: above this many points in one plot, the points are drawn as an embedded PNG
-RASTER_POINTS = 1500
+RASTER_POINTS = 400
 _PALETTE = ["#2f6db3", "#ef6c00", "#2e7d32", "#c62828", "#6a1b9a", "#00838f", "#8d6e63", "#ad1457",
             "#546e7a", "#9e9d24"]
 
