@@ -108,6 +108,15 @@ def _words(a):
     return head.view(np.uint64), a[n8:]
 
 
+def _aligned_words(a):
+    """A flat uint8/uint16 array 8-byte aligned (copied only if it is not) and its whole uint64 words:
+    ``(array, words, wshift)``, word ``j`` holding elements ``[j << wshift, (j + 1) << wshift)``."""
+    if a.ctypes.data % 8:
+        a = a.copy()
+    wshift = 3 if a.itemsize == 1 else 2
+    return a, a[: (a.size >> wshift) << wshift].view(np.uint64), wshift
+
+
 def binary_counts(p, r):
     """``(sum(p & r), sum(p), sum(r))`` of two flat uint8 masks, refusing values other than 0/1."""
     if p.size < tuning.SMALL_COUNT:  # numpy is faster than starting a parallel kernel
@@ -116,7 +125,8 @@ def binary_counts(p, r):
         return int(np.count_nonzero(p & r)), int(np.count_nonzero(p)), int(np.count_nonzero(r))
     pw, ptail = _words(p)
     rw, rtail = _words(r)
-    tp, sum_p, sum_r, bad_p, bad_r = (int(x) for x in _k.binary_counts(pw, rw, tuning.NCHUNKS))
+    tp, sum_p, sum_r, bad_p, bad_r = (int(x) for x in _k.binary_counts(pw, rw, tuning.COUNT_BLOCK,
+                                                                       tuning.NCHUNKS))
     bad_p = np.count_nonzero(p > 1) if bad_p or np.any(ptail > 1) else 0
     bad_r = np.count_nonzero(r > 1) if bad_r or np.any(rtail > 1) else 0
     v.raise_if_not_binary("pred", bad_p, p.size)
@@ -235,7 +245,10 @@ def label_confusion(p, r, lut_p, lut_r, k, transposed, shape):
         # per thread for balance; small maps run in one chunk. Counts and boxes do not depend on it.
         nchunks = int(max(1, min(2 * num_threads(), 16, tuning.DENSE_BUDGET // max(1, k * k * 8),
                                  (nz * ny * nx) // (1 << 16))))
-        cm, bbp, bbr = _k.label_confusion(p.reshape(-1), r.reshape(-1), nz, ny, nx, lut_p, lut_r, k, nchunks)
+        pf, pw, wshift = _aligned_words(p.reshape(-1))
+        rf, rw, _ = _aligned_words(r.reshape(-1))
+        cm, bbp, bbr = _k.label_confusion(pf, rf, pw, rw, nz, ny, nx, lut_p, lut_r, k, wshift, tuning.RUN_BLOCK,
+                                          nchunks)
     ndim = len(shape)
     return cm, _bbox_to_input_axes(bbp, ndim, transposed), _bbox_to_input_axes(bbr, ndim, transposed)
 

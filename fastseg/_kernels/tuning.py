@@ -16,6 +16,15 @@ SMALL_WORK = 1 << 18
 #: below this many voxels the binary counts are taken by numpy (faster than a kernel launch)
 SMALL_COUNT = 1 << 15
 
+#: words (8 voxels each) whose byte sums the binary counting kernel accumulates in one uint64 before
+#: widening them: at most 255, so that no byte lane of a 0/1 mask overflows; a multiple of 16 (the
+#: words LLVM's vectorised loop takes per step) leaves no scalar remainder per block
+COUNT_BLOCK = 240
+
+#: uint64 words per branch-free test of the label-map pass (the runs of equal (pred, ref) pairs are
+#: skipped this many words at a time; 32 words = 256 uint8 voxels measured best, 16 and 64 close)
+RUN_BLOCK = 32
+
 #: below this many voxels the Euclidean distance transform runs on the calling thread
 SMALL_TRANSFORM = 1 << 15
 
