@@ -6,12 +6,14 @@
    timings taken side by side in the same process; values are checked before anything is timed;
 3. the peak extra memory of the main calls is measured, each in a fresh subprocess
    (:mod:`bench.memory`);
+   then the roofline of the memory-bound stages against the read bandwidth of the same run
+   (:mod:`bench.roofline`, issue 18);
 4. the page (machine, versions, thread settings, targets, a table per case, cold start) and one
    chart are written; the raw pytest-benchmark JSON is kept next to them.
 
 Options: ``--json FILE`` re-renders from an earlier run's JSON (no timing); ``-k EXPR`` selects
 benchmarks as pytest's ``-k``; ``--size small`` is a quick end-to-end check of the machinery (its
-numbers mean nothing); ``--no-memory``; ``--out DIR`` (default ``docs``).
+numbers mean nothing); ``--no-memory``; ``--no-roofline``; ``--out DIR`` (default ``docs``).
 """
 import argparse
 import datetime
@@ -308,7 +310,7 @@ def _cohort_section(w, co):
     w("")
 
 
-def render(rows, env, threads, mem, out_dir, data, profs=None, pairs=None, cohort=None):
+def render(rows, env, threads, mem, out_dir, data, profs=None, pairs=None, cohort=None, roofline=None):
     idx = _index(rows)
     lines = []
     w = lines.append
@@ -396,6 +398,11 @@ def render(rows, env, threads, mem, out_dir, data, profs=None, pairs=None, cohor
     w("")
     w("![speed-up of fastseg over each peer](benchmarks.png)")
     w("")
+    if roofline:
+        from bench.roofline import render as render_roofline
+
+        w(render_roofline(roofline))
+        w("")
     if cohort:
         _cohort_section(w, cohort)
 
@@ -498,6 +505,7 @@ def render(rows, env, threads, mem, out_dir, data, profs=None, pairs=None, cohor
     w("python -m pytest bench --benchmark-enable -k 'hd95 and organ'   # one group, full size")
     w("python -m pytest bench                 # smoke run: small cases, values checked, nothing timed")
     w("python -m bench.gate                   # regression gate (a few minutes)")
+    w("python -m bench.roofline --docs        # the roofline section alone, updated in place")
     w("```")
     w("")
     return "\n".join(lines), misses
@@ -573,6 +581,8 @@ def main(argv=None):
     ap.add_argument("--paired-json", help="reuse interleaved results saved by an earlier run")
     ap.add_argument("--no-cohort", action="store_true", help="skip issue 5's 40-case cohort CLI run")
     ap.add_argument("--cohort-json", help="reuse the cohort results saved by an earlier run")
+    ap.add_argument("--no-roofline", action="store_true", help="skip issue 18's roofline of the memory-bound stages")
+    ap.add_argument("--roofline-json", help="reuse the roofline results saved by an earlier run")
     ap.add_argument("--out", default=os.path.join(REPO, "docs"))
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
@@ -629,9 +639,20 @@ def main(argv=None):
         bench_cohort.main(["--json", cohort_path])
         with open(cohort_path) as f:
             cohort = json.load(f)
+    if a.roofline_json:
+        with open(a.roofline_json) as f:
+            roof = json.load(f)
+    elif a.no_roofline:
+        roof = None
+    else:
+        from bench import roofline
+
+        roof = roofline.measure(a.size)
+        with open(os.path.join(a.out, "benchmarks-roofline.json"), "w") as f:
+            json.dump(roof, f, indent=1)
     threads = _threads()
     profs = {} if a.no_profile else profiles()
-    text, misses = render(rows, env, threads, mem, a.out, data, profs, pairs, cohort)
+    text, misses = render(rows, env, threads, mem, a.out, data, profs, pairs, cohort, roof)
     chart(rows, mem, os.path.join(a.out, "benchmarks.png"))
     with open(os.path.join(a.out, "benchmarks.md"), "w") as f:
         f.write(text)
