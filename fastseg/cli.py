@@ -10,6 +10,7 @@ import time
 
 from ._output import SafeStdout, check_new_output, write_json_atomic, write_text_atomic
 from .demo import write_demo_cohort
+from .metrics.lesions import RULES as LESION_RULES
 from ._version import __version__
 
 __all__ = ["main", "build_parser", "write_demo_cohort", "EXIT_CODES", "UsageError", "split_values", "parse_cap",
@@ -256,6 +257,10 @@ def cmd_evaluate(args):
     if fail_under or fail_over:
         computed = set(metric_names(eval_kwargs["metrics"], tolerance=eval_kwargs["tolerance"],
                                     beta=eval_kwargs["beta"], tversky=eval_kwargs["tversky"]))
+        if args.lesions:
+            from .metrics.lesions import lesion_metric_names
+
+            computed |= set(lesion_metric_names())
         for metric, _, _ in fail_under + fail_over:
             if metric not in computed:
                 raise UsageError(f"gate on metric {metric!r}, which this run does not compute; "
@@ -270,7 +275,8 @@ def cmd_evaluate(args):
         cases, jobs=args.jobs, threads=args.threads, out=args.out, resume=args.resume,
         overwrite=args.overwrite, retry_errors=args.retry_errors, fsync=args.fsync,
         geometry_tolerance=args.geometry_tolerance, check_affine=not args.no_affine_check,
-        reader=args.reader, progress=progress, dask=args.dask, **eval_kwargs)
+        reader=args.reader, progress=progress, dask=args.dask, lesions=args.lesions, lesions_out=args.lesions_out,
+        **eval_kwargs)
     wall = time.perf_counter() - t0
     summary = cohort.summarize(result.rows, cap_inf=cap)
     gates = cohort.check_gates(summary, fail_under, fail_over)
@@ -357,6 +363,12 @@ def _add_evaluate_parser(sub):
                    help="a union of labels scored as one structure, e.g. whole_tumor=1,2,3 (repeatable)")
     g.add_argument("--ignore-label", type=int, metavar="L",
                    help="voxels with this label in the reference are excluded everywhere")
+    g.add_argument("--lesions", metavar="RULE", choices=sorted(LESION_RULES),
+                   help="also evaluate every structure lesion-wise under this rule (" + ", ".join(sorted(LESION_RULES))
+                        + "): lesion_tp/fn/fp, lesion_f1, lesion_pq, lesionwise_dice, lesionwise_hd95... per case")
+    g.add_argument("--lesions-out", metavar="CSV",
+                   help="with --lesions: write one row per lesion (matched pair, miss, spurious) of every case "
+                        "to this CSV, appended case by case and resumed with --resume")
     g.add_argument("--labels-json", metavar="JSON",
                    help="nnU-Net v2 dataset.json: label names, its labels (unless --labels) and regions "
                         "(\"kidneys\": [2, 3]; regions_class_order honoured), its ignore label")

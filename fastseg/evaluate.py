@@ -6,7 +6,6 @@ its pred and ref voxels, and every requested metric is derived from those shared
 """
 import dataclasses
 import functools
-import math
 import re
 from collections.abc import Mapping
 
@@ -22,6 +21,7 @@ from .conventions import get_convention
 from .metrics.definitions import DEFINITIONS, MetricInfo
 from .metrics.overlap import FORMULAS, fbeta_from, tversky_from
 from .result import EvaluationResult
+from .metrics.lesions import lesion_rule_of, lesions_of_structure
 from .metrics.surface import SurfaceDistances, assd, hausdorff, masd, nsd
 
 __all__ = ["evaluate", "EvaluationResult", "METRICS", "DEFAULT_METRICS", "REGISTRY", "MetricInfo",
@@ -226,7 +226,7 @@ def _structure_masks(p, r, members, box):
 
 def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=None, percentiles=(95,),
              convention="fastseg", regions=None, ignore_label=None, boundary_width=None, beta=None,
-             tversky=None, names=None, threads=None):
+             tversky=None, names=None, lesions=None, threads=None):
     """Score every label (and region) of two label maps with every requested metric, in one call.
 
     Parameters
@@ -266,6 +266,11 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     tversky : (float, float) or sequence of them, optional
         Tversky's (alpha, beta) for ``"tversky"`` (one row ``tversky@A/B`` per pair); or ask for
         ``"tversky@0.3/0.7"``. Alpha weighs false positives, beta false negatives.
+    lesions : str, LesionRule or True, optional
+        Also evaluate every structure lesion-wise (:func:`fastseg.lesions`) under this rule
+        (``True``: ``"fastseg"``): its per-case metrics are added as rows (``lesion_tp``,
+        ``lesion_f1``, ``lesion_pq``, ``lesionwise_dice``...), and the per-lesion tables are in
+        ``result.lesions`` (``{structure: LesionResult}``). NSD per lesion at ``tolerance``.
     names : dict of int to str, optional
         Label names, e.g. ``{1: "liver", 2: "spleen"}`` (see also
         :func:`fastseg.labels.read_labels_json` for nnU-Net's ``dataset.json``). Every row then has a
@@ -306,6 +311,7 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     percentiles = tuple(v.check_percentile(q) for q in np.atleast_1d(percentiles).tolist())
     wanted = _expand_metrics(metrics, percentiles, tolerances, v.check_betas(beta), v.check_tversky(tversky))
     names = v.check_names(names)
+    lesion_rule = None if lesions is None or lesions is False else lesion_rule_of("fastseg" if lesions is True else lesions)
     if any(kind == "boundary_iou" for _, kind, _ in wanted):
         boundary_width = v.check_fraction(boundary_width, "boundary_width", low=0.0, inclusive_low=False) \
             if boundary_width is not None else None
@@ -317,7 +323,7 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
         raise v.InputValueError(
             "evaluate supports labels up to 65535; relabel the maps (e.g. with numpy.unique) first."
         )
-    needs_space = any(kind not in _COUNT_KINDS for _, kind, _ in wanted)
+    needs_space = lesion_rule is not None or any(kind not in _COUNT_KINDS for _, kind, _ in wanted)
     if needs_space:
         v.check_ndim(p, (2, 3), "distance and topology metrics")
     sp = v.normalize_spacing(spacing, max(p.ndim, 1),
@@ -357,14 +363,20 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
                 results.update(res)
         titles = None if names is None else {key: key if isinstance(key, str) else names.get(key, "")
                                              for key, _ in structs}
-        for key, _, state, results in done:
-            for name, _, _ in wanted:
-                row = {"label": key, "metric": name, "value": results[name], "empty_state": state,
-                       "convention": conv.name}
+        per_lesion = {}
+        for key, members, state, results in done:
+            items = [(name, results[name]) for name, _, _ in wanted]
+            if lesion_rule is not None:
+                per_lesion[key] = lesions_of_structure(p, r, members, sp_c, lesion_rule, tolerances)
+                items += per_lesion[key].metric_items()
+            for name, value in items:
+                row = {"label": key, "metric": name, "value": value, "empty_state": state, "convention": conv.name}
                 if titles is not None:
                     row["name"] = titles[key]
                 rows.append(row)
-    return EvaluationResult(rows, tuple(sp.tolist()), conv.name, titles)
+    res = EvaluationResult(rows, tuple(sp.tolist()), conv.name, titles)
+    res.lesions = per_lesion if lesion_rule is not None else None
+    return res
 
 
 def _count_metrics(c, wanted):

@@ -385,8 +385,12 @@ def test_results_convert():
     pred, ref = _pair(5)
     res = lesions(pred, ref, spacing=(2.5, 0.8, 0.8))
     rows = res.rows
-    assert {r["metric"] for r in rows} >= {"tp", "fp", "fn", "pq", "lesion_f1"}
+    assert {r["metric"] for r in rows} >= {"lesion_tp", "lesion_fp", "lesion_fn", "lesion_pq", "lesion_f1",
+                                          "lesionwise_dice", "lesion_recall@[0.01,0.1)ml"}
     assert all(r["label"] == "lesions" and r["convention"] == "fastseg" for r in rows)
+    from fastseg.metrics.lesions import lesion_metric_names
+
+    assert [r["metric"] for r in rows] == lesion_metric_names()
     d = res.to_dict()
     assert len(d["instances"]) == len(res.instances)
     pd = pytest.importorskip("pandas")

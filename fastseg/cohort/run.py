@@ -1,5 +1,7 @@
 """``evaluate_cohort``: the run itself: options, warm-up, the results file, local or pooled or Dask
 execution, progress, and the rows in case order."""
+import dataclasses
+import json
 import os
 import sys
 import time
@@ -7,7 +9,9 @@ import time
 from .. import _validation as v
 from .._version import __version__
 from .._output import check_new_output, to_pandas
+from ..metrics.lesions import lesion_rule_of
 from .cases import as_cases, pair_folders
+from .lesion_file import LesionFile
 from .guard import ResultsLock, check_and_record_options, check_output_path, run_options
 from .results import COLUMNS, ERROR, INT_LABEL, ResultsFile, readable_spacing, wide_table
 from .score import run_in_process, warm_up
@@ -82,7 +86,8 @@ class CohortResult:
 
 def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance=None, percentiles=(95,),
                     convention="fastseg", regions=None, ignore_label=None, boundary_width=None, beta=None,
-                    tversky=None, names=None, jobs=1, threads=None, out=None, resume=False, overwrite=False,
+                    tversky=None, names=None, lesions=None, lesions_out=None, jobs=1, threads=None, out=None,
+                    resume=False, overwrite=False,
                     retry_errors=False, fsync=False, geometry_tolerance=1e-3, check_affine=True, reader="auto",
                     progress=False, dask=None, on_case=None):
     """Score a cohort of (pred, ref) image files: one :func:`fastseg.evaluate` per case.
@@ -100,6 +105,13 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
         As in :func:`fastseg.evaluate`, for every case. Region names must not be integers. With
         ``names`` every row has the structure's ``name`` (see :func:`fastseg.labels.read_labels_json`
         for nnU-Net's ``dataset.json``).
+    lesions : str, LesionRule or True, optional
+        Also evaluate every structure lesion-wise (``evaluate(..., lesions=...)``): per-case lesion
+        metrics join the rows (``lesion_f1``, ``lesion_pq``, ``lesionwise_dice``...).
+    lesions_out : str or os.PathLike, optional
+        With ``lesions``: one CSV row per lesion unit of every case
+        (:mod:`fastseg.cohort.lesion_file`), appended case by case and kept in step with ``out`` on
+        resume.
     jobs : int, optional
         Processes scoring cases: this one and ``jobs - 1`` workers. Default 1 (this process only);
         ``None`` or 0 means one per core. At most one per core and one per case. The workers are
@@ -187,29 +199,39 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
         "evaluate": dict(labels=None if labels is None else [int(x) for x in labels], metrics=metrics,
                          tolerance=tolerance, percentiles=percentiles, convention=conv,
                          regions=None if regions is None else dict(regions), ignore_label=ignore_label,
-                         boundary_width=boundary_width, beta=beta, tversky=tversky, names=v.check_names(names)),
+                         boundary_width=boundary_width, beta=beta, tversky=tversky, names=v.check_names(names),
+                         lesions=None if lesions is None or lesions is False
+                         else lesion_rule_of("fastseg" if lesions is True else lesions)),
         "convention_name": conv.name, "reader": reader,
         "geometry_tolerance": float(v.check_fraction(geometry_tolerance, "geometry_tolerance")),
         "check_affine": bool(check_affine),
     }
     if resume and out is None:
         raise v.InputValueError("resume needs an output file (out=...) to resume from.")
+    inputs = [p for c in cases for p in (c.pred, c.ref)]
     if out is not None:
-        out = check_output_path(out, [p for c in cases for p in (c.pred, c.ref)], what="out")
+        out = check_output_path(out, inputs, what="out")
         check_new_output(out, resume=resume, overwrite=overwrite)
+    if lesions_out is not None:
+        if opts["evaluate"]["lesions"] is None:
+            raise v.InputValueError("lesions_out needs lesions= (the rule of the lesion-wise evaluation).")
+        lesions_out = check_output_path(lesions_out, inputs + ([out] if out is not None else []), what="lesions_out")
+        check_new_output(lesions_out, resume=resume, overwrite=overwrite)
     n_cores = cores()
     n_jobs = n_cores if not jobs else int(jobs)
     if n_jobs < 1:
         raise v.InputValueError(f"jobs must be a positive integer (or 0 for one per core); got {jobs!r}.")
     n_jobs = 1 if dask is not None else max(1, min(n_jobs, n_cores, len(cases)))
-    lock = ResultsLock(out) if out is not None else None  # one run per results file, refused at once
-    workers = writer = None
+    lock = ResultsLock(out or lesions_out) if (out or lesions_out) is not None else None  # one run per file
+    workers = writer = lesion_writer = None
     try:
         workers = Workers(n_jobs - 1) if n_jobs > 1 else None  # this process is one of the n_jobs
         metric_names = warm_up(opts)
         names = opts["evaluate"]["names"]
+        rule = opts["evaluate"]["lesions"]
         record = dict(run_options(opts, metric_names),
-                      names=None if names is None else {str(k): n for k, n in sorted(names.items())})
+                      names=None if names is None else {str(k): n for k, n in sorted(names.items())},
+                      lesions=None if rule is None else json.loads(json.dumps(dataclasses.asdict(rule))))
         if out is not None:
             check_and_record_options(out, record, resume)
         if workers is not None:
@@ -221,10 +243,16 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
             existing = writer.existing
         done = {r["case_id"] for r in existing}
         todo = [c for c in cases if c.case_id not in done]
+        if lesions_out is not None:
+            tols = opts["evaluate"]["tolerance"]
+            lesion_writer = LesionFile(lesions_out, None if tols is None else v.check_tolerances(tols)[0],
+                                       resume=resume, keep=done)
         new_rows = []
         timing = {"cases_run": 0, "read_s": 0.0, "evaluate_s": 0.0, "wall_s": 0.0, "jobs": 1, "threads": None}
 
-        def emit(rows, t_read, t_eval):
+        def emit(rows, t_read, t_eval, lesion_rows=()):
+            if lesion_writer:  # before the main file: a case it holds always has its lesion rows
+                lesion_writer.write_case(lesion_rows)
             if writer:
                 writer.write_case(rows)
             new_rows.extend(rows)
@@ -273,6 +301,8 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
             workers.terminate()
         if writer:
             writer.close()
+        if lesion_writer:
+            lesion_writer.close()
         if lock is not None:
             lock.release()
     order = {c.case_id: i for i, c in enumerate(cases)}

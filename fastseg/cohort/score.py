@@ -9,6 +9,7 @@ import numpy as np
 from .. import _validation as v
 from ..evaluate import evaluate
 from ..io import check_geometry, load
+from .lesion_file import lesion_rows
 from .results import NO_STRUCTURES, error_row
 
 __all__ = ["diagonal", "read_case", "message", "run_case", "local_worker", "run_in_process", "warm_up"]
@@ -38,7 +39,7 @@ def message(exc):
 
 def run_case(case, opts, threads, read=None):
     """Read (unless ``read``, a :func:`read_case` result, is given), check and score one case; never
-    raises. Returns (rows, read seconds, evaluate seconds)."""
+    raises. Returns (rows, read seconds, evaluate seconds[, per-lesion rows with ``lesions=``])."""
     conv = opts["convention_name"]
     vols, problem, t_read = read_case(case, opts) if read is None else read
     if problem is not None:
@@ -63,6 +64,8 @@ def run_case(case, opts, threads, read=None):
         rows = [{"case_id": case.case_id, "label": "", "name": "", "metric": NO_STRUCTURES, "value": math.nan,
                  "empty_state": "", "convention": conv, "spacing": spacing, "shape": shape, "diagonal_mm": diag,
                  "case_rows": 1, "error": ""}]
+    if opts["evaluate"].get("lesions") is not None:
+        return rows, t_read, t_eval, lesion_rows(case.case_id, res)
     return rows, t_read, t_eval
 
 

@@ -48,7 +48,8 @@ from .._output import json_clean, to_pandas
 from ..conventions import get_convention
 from .surface import SurfaceDistances, assd, hausdorff, masd, nsd
 
-__all__ = ["lesions", "LesionResult", "LesionRule", "RULES", "MATCHINGS", "INSTANCE_COLUMNS", "DEFAULT_SIZE_BINS_ML"]
+__all__ = ["lesions", "LesionResult", "LesionRule", "RULES", "MATCHINGS", "INSTANCE_COLUMNS", "DEFAULT_SIZE_BINS_ML",
+           "lesion_rule_of", "lesions_of_structure", "lesion_metric_names"]
 
 MATCHINGS = ("greedy", "bipartite", "overlap", "dilated")
 
@@ -142,6 +143,28 @@ INSTANCE_COLUMNS = ["unit", "ref_ids", "pred_ids", "status", "excluded", "ref_vo
                     "dice", "iou", "hd", "hd95", "assd", "masd", "centroid_distance_mm"]
 
 
+def lesion_metric_names(size_bins_ml=DEFAULT_SIZE_BINS_ML):
+    """The row names :meth:`LesionResult.metric_items` gives (``evaluate(..., lesions=...)``)."""
+    keys = ["n_ref", "n_pred", "tp", "fn", "fp", "n_excluded", "lesion_precision", "lesion_recall", "lesion_f1",
+            "sq", "rq", "pq", "lesionwise_dice", "lesionwise_hd95", "avd_percent", "ref_volume_ml", "pred_volume_ml"]
+    if size_bins_ml is not None:
+        e = _bins(size_bins_ml)
+        keys += [f"recall@[{a:g},{b:g})ml" for a, b in zip(e, e[1:])]
+    return [k if k.startswith("lesion") else f"lesion_{k}" for k in keys]
+
+
+def lesion_rule_of(rule):
+    """A :class:`LesionRule` from a name of :data:`RULES` or a LesionRule (InputValueError otherwise)."""
+    return _rule(rule, {})
+
+
+def lesions_of_structure(p, r, members, spacing, rule, tolerance):
+    """:func:`lesions` of one structure (a label or a union of labels) of two validated label maps."""
+    pm = p == members[0] if len(members) == 1 else np.isin(p, members)
+    rm = r == members[0] if len(members) == 1 else np.isin(r, members)
+    return lesions(pm, rm, spacing=spacing, rule=rule, tolerance=tolerance)
+
+
 def _rule(rule, overrides):
     if isinstance(rule, LesionRule):
         base = rule
@@ -170,12 +193,19 @@ class LesionResult:
     def __getitem__(self, metric):
         return self.case[metric]
 
+    def metric_items(self):
+        """The per-case metrics as ``(name, value)`` under the names ``evaluate`` and cohort results use
+        (``lesion_tp``, ``lesion_f1``, ``lesionwise_dice``...: a ``lesion`` prefix keeps lesion counts
+        apart from voxel counts)."""
+        return [(k if k.startswith("lesion") else f"lesion_{k}", float(val))
+                for k, val in self.case.items() if k != "empty_state"]
+
     @property
     def rows(self):
         """The per-case metrics as :class:`fastseg.EvaluationResult` rows (label ``"lesions"``)."""
         state = self.case["empty_state"]
-        return [{"label": "lesions", "metric": k, "value": float(val), "empty_state": state,
-                 "convention": self.rule.name} for k, val in self.case.items() if k != "empty_state"]
+        return [{"label": "lesions", "metric": k, "value": val, "empty_state": state, "convention": self.rule.name}
+                for k, val in self.metric_items()]
 
     def to_pandas(self):
         """The per-unit table as a ``pandas.DataFrame`` (pandas is optional)."""
