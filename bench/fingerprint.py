@@ -7,8 +7,9 @@ For each case (organ, lesion, organs10, slice2d) and each convention preset it r
 small cases), the single-metric functions (confusion counts, Dice ... MCC, HD, HD95, ASSD, MASD,
 directed means, NSD, boundary IoU), the confusion matrix of label maps, soft Dice on a map derived
 from the masks, and a hash of the EDT. Only the public API is used, so the same script runs on the
-code before and after a change. ``--check`` compares with an earlier file and exits 1 on any
-difference, listing the first ones.
+code before and after a change. ``--check`` compares with an earlier file and exits 1 when any of its
+entries changed or is missing, listing the first ones (entries the earlier file lacks, e.g. of a new
+preset, are counted as new).
 """
 import argparse
 import hashlib
@@ -126,13 +127,17 @@ def main(argv=None):
         with open(a.check) as f:
             before = json.load(f)
         old, new = dict(_walk(before["values"])), dict(_walk(fp["values"]))
-        diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        # every earlier value must be there, bit for bit; entries that are new (a new convention
+        # preset, a new metric) change no number and are counted apart
+        diff = [k for k in sorted(old) if old[k] != new.get(k)]
+        added = len(set(new) - set(old))
         if diff:
             print(f"{len(diff)} of {len(old)} entries differ from {a.check}:")
             for k in diff[:20]:
                 print(f"  {k}: {str(old.get(k))[:100]} -> {str(new.get(k))[:100]}")
             return 1
-        print(f"identical to {a.check}: {len(old)} entries, every value bit for bit")
+        print(f"identical to {a.check}: {len(old)} entries, every value bit for bit"
+              + (f" ({added} new entries)" if added else ""))
     return 0
 
 

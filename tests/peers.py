@@ -26,11 +26,15 @@ reproduces it.
 """
 import contextlib
 import importlib.util
+import os
+import shutil
+import sys
 import warnings
 
 import numpy as np
 
-__all__ = ["PEERS", "available", "deepmind_metrics", "medpy_metrics", "monai_metrics"]
+__all__ = ["PEERS", "available", "deepmind_metrics", "medpy_metrics", "monai_metrics", "itk_metrics",
+           "pymia_metrics", "plastimatch_metrics"]
 
 
 @contextlib.contextmanager
@@ -168,8 +172,106 @@ def monai_metrics(pred, ref, spacing, tolerance=(), percentile=(95.0,),
     return out
 
 
+# ---------------------------------------------------------------- SimpleITK
+
+def sitk_image(mask, spacing):
+    """A SimpleITK image of a numpy mask: SimpleITK reverses the axes, so the spacing is reversed."""
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(np.asarray(mask).astype(np.uint8))
+    img.SetSpacing([float(s) for s in spacing][::-1])
+    return img
+
+
+def itk_metrics(pred, ref, spacing):
+    """SimpleITK's ``HausdorffDistanceImageFilter``: distances between all object voxels (not
+    surfaces); ``hd`` its Hausdorff distance, ``masd`` its average Hausdorff distance (the mean of the
+    two directed means). Raises RuntimeError when a mask is empty ("pixelcount is equal to 0")."""
+    import SimpleITK as sitk
+
+    f = sitk.HausdorffDistanceImageFilter()
+    f.Execute(sitk_image(pred, spacing), sitk_image(ref, spacing))
+    return {"hd": float(f.GetHausdorffDistance()), "masd": float(f.GetAverageHausdorffDistance())}
+
+
+# ---------------------------------------------------------------- pymia
+
+def pymia_metrics(pred, ref, spacing, tolerance=(), percentile=(95.0,)):
+    """pymia's ``HausdorffDistance`` (DeepMind's surfels, per-direction nearest rank, the larger;
+    a 2D image as a 3D slab with spacing 1.0 along an added last axis), ``SurfaceDiceOverlap`` and
+    ``AverageDistance`` (``avgdist``: SimpleITK's average Hausdorff distance over object voxels).
+    Empty masks give what pymia gives (inf; surface Dice -inf when both are empty, 0.0 when one is).
+    The metric objects are fed as pymia's ``Evaluator`` feeds them."""
+    from pymia.evaluation import metric as pm
+
+    p = np.asarray(pred).astype(np.uint8)
+    r = np.asarray(ref).astype(np.uint8)
+    sp = tuple(float(s) for s in spacing)
+    with quiet():
+        dist = pm.Distances(p, r, sp)
+
+        def run(metric):
+            metric.distances = dist
+            return float(metric.calculate())
+
+        out = {"hd": run(pm.HausdorffDistance(100.0)), "hd95": run(pm.HausdorffDistance(95.0)),
+               "hdq": {q: run(pm.HausdorffDistance(q)) for q in _as_list(percentile)},
+               "nsd": {t: run(pm.SurfaceDiceOverlap(t)) for t in _as_list(tolerance)}}
+        avg = pm.AverageDistance()
+        avg.prediction, avg.reference, avg.spacing = p, r, sp
+        out["avgdist"] = float(avg.calculate())
+    return out
+
+
+# ---------------------------------------------------------------- plastimatch
+
+def plastimatch_metrics(pred, ref, spacing):
+    """``plastimatch dice --hausdorff REF PRED`` (the command line of the ``plastimatch`` wheel): its
+    boundary distances (boundary voxels; ``hd`` the larger directed maximum, ``hd95`` the mean of the
+    two directed 95th percentiles, ``masd`` the mean of the directed means, ``max_directed_mean`` the
+    larger one). A 2D mask is written as one slice. plastimatch prints 6 decimals. Raises
+    RuntimeError when it fails (two empty masks)."""
+    import re
+    import subprocess
+    import tempfile
+
+    import SimpleITK as sitk
+
+    def as3d(m):
+        m = np.asarray(m)
+        return (m[None], (1.0,) + tuple(spacing)) if m.ndim == 2 else (m, tuple(spacing))
+
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for name, m in (("ref", ref), ("pred", pred)):
+            path = os.path.join(d, f"{name}.mha")
+            sitk.WriteImage(sitk_image(*as3d(m)), path)
+            paths.append(path)
+        run = subprocess.run([plastimatch_command(), "dice", "--hausdorff", *paths], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"plastimatch failed ({run.returncode}): {run.stderr.strip()[-200:]}")
+    got = {}
+    for line in run.stdout.splitlines():
+        m = re.match(r"\s*(.*?) = (\S+)\s*$", line)
+        if m:
+            got[m.group(1)] = float(m.group(2))
+    return {"hd": got["Hausdorff distance (boundary)"],
+            "hd95": got["Percent (0.95) Hausdorff distance (boundary)"],
+            "masd": got["Avg average Hausdorff distance (boundary)"],
+            "max_directed_mean": got["Max average Hausdorff distance (boundary)"]}
+
+
+def plastimatch_command():
+    """The ``plastimatch`` command line: the wheel installs it next to Python (else on PATH), or None."""
+    here = os.path.join(os.path.dirname(sys.executable), "plastimatch")
+    return here if os.path.exists(here) else shutil.which("plastimatch")
+
+
 PEERS = {
     "deepmind": {"module": "surface_distance", "convention": "deepmind", "metrics": deepmind_metrics},
     "medpy": {"module": "medpy", "convention": "medpy", "metrics": medpy_metrics},
     "monai": {"module": "monai", "convention": "monai", "metrics": monai_metrics},
+    "itk": {"module": "SimpleITK", "convention": "itk", "metrics": itk_metrics},
+    "pymia": {"module": "pymia", "convention": "pymia", "metrics": pymia_metrics},
+    "plastimatch": {"module": "plastimatch", "convention": "plastimatch", "metrics": plastimatch_metrics},
 }

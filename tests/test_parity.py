@@ -330,7 +330,7 @@ def test_metricsreloaded_empty(case_id):
 # ------------------------------------------------------------------ the registry itself
 
 def test_registry_lists_the_presets():
-    assert set(peers.PEERS) == {"deepmind", "medpy", "monai"}
+    assert {"deepmind", "medpy", "monai"} <= set(peers.PEERS)
     for name, entry in peers.PEERS.items():
         assert get_convention(entry["convention"]).name == name
         assert callable(entry["metrics"])

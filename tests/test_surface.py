@@ -629,7 +629,7 @@ def test_precomputed_misuse():
 
 def test_convention_errors():
     with pytest.raises(ValueError, match="convention must be one of"):
-        fastseg.hausdorff(M3, M3, convention="nnunet")
+        fastseg.hausdorff(M3, M3, convention="no-such-preset")
     with pytest.raises(TypeError, match="preset name or a fastseg.Convention"):
         fastseg.hausdorff(M3, M3, convention=1)
     with pytest.raises(ValueError, match="connectivity must be 1, 2 or 3"):

@@ -11,6 +11,13 @@ For two masks already cropped to the bounding box of their union (:mod:`fastseg.
    transform, whichever bounds cheapest. Exact either way;
 3. both directed distance sets, sorted, with their weights (:func:`distances_in_crop`).
 
+Surface models (:class:`fastseg.conventions.Convention`): surfels; boundary voxels with a connectivity
+and a rule for the image edge (a background margin, no boundary there, or plastimatch's adaptive rule;
+:func:`boundary`), their distances exact or by plastimatch's vector propagation
+(:mod:`fastseg._kernels.danielsson`); every object voxel (the distance of a voxel inside the other
+mask is 0, of one outside the distance to the other mask's face-boundary voxels, which hold the
+nearest object voxel of any outside point).
+
 Also the inner bands of two cropped masks for boundary IoU (:func:`band_counts`). Everything is in the
 units of ``spacing`` (array-axis order).
 
@@ -28,15 +35,16 @@ import numpy as np
 
 from .. import _surfel_tables
 from .. import _validation as v
+from .._kernels import danielsson as _kdan
 from .._kernels import edt as _kedt
 from .._kernels import nearest as _knear
 from .._kernels import surface as _ksurf
 from .._kernels import tuning
-from .._kernels._jit import serial_if_small
+from .._kernels._jit import num_threads, serial_if_small
 from .counts import as3, spacing3
 
 __all__ = ["distances_in_crop", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets",
-           "unit_spacing", "PLAIN_SPACING"]
+           "unit_spacing", "PLAIN_SPACING", "boundary", "crop_edges"]
 
 #: spacings used as given: with every voxel size in this range, squares of distances (up to 2**31
 #: voxels) and surfel areas stay far inside float64's range; outside, :func:`unit_spacing` scales them
@@ -88,15 +96,85 @@ def sort_by_distance(d, w, codes=None, table=None):
     return d, w
 
 
-def _surface(mask3, is2d, conv, table):
+def crop_edges(box, shape):
+    """Which faces of the crop ``box`` (a tuple of slices) lie on the image edge: ``((low, high), ...)``
+    per axis, for conventions whose image edge is not a boundary."""
+    return tuple((sl.start == 0, sl.stop == n) for sl, n in zip(box, shape))
+
+
+def boundary(mask3, connectivity, is2d, outside=None):
+    """uint8 boundary voxels of a cropped mask (3D view). ``outside``: per axis of the 3D view, whether
+    what lies beyond each face (low, high) counts as foreground (then voxels there are no boundary);
+    None or all False: background everywhere (the boundary kernel's rule)."""
+    if outside is None or not any(any(f) for f in outside):
+        return _ksurf.boundary_voxels(mask3, connectivity, is2d, tuning.NCHUNKS)
+    axes = range(1, 3) if is2d else range(3)
+    shape = tuple(n + 2 if a in axes else n for a, n in enumerate(mask3.shape))
+    padded = np.zeros(shape, np.uint8)
+    for a in axes:
+        for side, fill in zip((0, -1), outside[a]):
+            if fill:
+                slab = [slice(None)] * 3
+                slab[a] = side
+                padded[tuple(slab)] = 1
+    inner = tuple(slice(1, -1) if a in axes else slice(None) for a in range(3))
+    padded[inner] = mask3
+    return np.ascontiguousarray(_ksurf.boundary_voxels(padded, connectivity, is2d, tuning.NCHUNKS)[inner])
+
+
+def _outside(conv, shape3, is2d, edges):
+    """The ``outside`` rule of :func:`boundary` for a convention's voxel surface on a crop."""
+    if conv.edge == "adaptive":  # plastimatch: foreground beyond the axes of one voxel
+        return tuple((n == 1 and not (is2d and a == 0),) * 2 for a, n in enumerate(shape3))
+    if conv.edge == "foreground" and edges is not None:
+        return ((False, False),) * (3 - len(edges)) + tuple(edges)
+    return None
+
+
+def _surface(mask3, is2d, conv, table, edges=None):
     """Flat indices of the surface elements of a cropped mask, their weights, the grid shape and
     each element's neighbour code (surfels; None for boundary voxels, weighted 1)."""
     if conv.surface == "surfel":
         codes, index, weight = _ksurf.surfels(mask3, table, is2d, tuning.NCHUNKS)
         return index, weight, codes.shape, codes.reshape(-1)[index]
-    edges = _ksurf.boundary_voxels(mask3, conv.connectivity, is2d, tuning.NCHUNKS)
+    edges = boundary(mask3, conv.connectivity, is2d, _outside(conv, mask3.shape, is2d, edges))
     index = np.flatnonzero(edges)
     return index, np.ones(index.size), edges.shape, None
+
+
+def _object_distances(p3, r3, is2d, sp3):
+    """Distance from every voxel of ``p3`` to the nearest voxel of ``r3`` (0 inside it), sorted, and
+    the unit weights."""
+    index = np.flatnonzero(p3)
+    out = index[r3.reshape(-1)[index] == 0]
+    source = np.flatnonzero(_ksurf.boundary_voxels(r3, 1, is2d, tuning.NCHUNKS))
+    d = np.zeros(index.size)
+    d[index.size - out.size:] = np.sort(distances_at(source, p3.shape, sp3, out))  # > 0 after the 0s
+    w = np.ones(index.size)
+    d.flags.writeable = False
+    w.flags.writeable = False
+    return d, w
+
+
+def _danielsson_distances(ip, ir, shape, sp3):
+    """plastimatch's distances from the boundary voxels of each mask to those of the other: ``(d_pr,
+    d_rp)``, the two maps side by side when threads allow (the kernel releases the GIL)."""
+    s = np.asarray(sp3[::-1], np.float32)  # plastimatch's (i, j, k) order, its float32 spacing
+
+    def one(query, source):
+        features = np.zeros(int(np.prod(shape)), np.uint8)
+        features[source] = 1
+        dmap = _kdan.danielsson(features.reshape(shape), s * s)
+        return dmap.reshape(-1)[query].astype(np.float64)
+
+    if num_threads() < 2 or ip.size + ir.size < 4096:
+        return one(ip, ir), one(ir, ip)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fastseg-danielsson") as pool:
+        a = pool.submit(one, ip, ir)
+        b = pool.submit(one, ir, ip)
+        return a.result(), b.result()
 
 
 def line_axis(shape, sp3):
@@ -188,34 +266,53 @@ def distances_at(source_index, shape, sp3, query_index):
     return out
 
 
-def distances_in_crop(pc, rc, sp, conv):
+def distances_in_crop(pc, rc, sp, conv, edges=None):
     """Directed distance sets of two cropped masks (C-ordered uint8, 2D or 3D, union inside).
 
     Distances are in the units of ``sp``, at any finite positive spacing (:func:`unit_spacing`).
     Surfel weights are the areas (3D) or lengths (2D) at ``sp`` when its voxel sizes lie in
     :data:`PLAIN_SPACING`, else at the scaled spacing (areas times distances would leave float64's
     range): the metrics use only their ratios, which a power-of-two scaling leaves unchanged.
+    ``edges`` (:func:`crop_edges`): which crop faces lie on the image edge, for conventions whose image
+    edge is not a boundary (``edge="foreground"``); None: none does.
     """
     is2d = pc.ndim == 2
+    if is2d and conv.surface == "surfel" and conv.plane == "slab":  # pymia: a 3D slab, 1.0 thick
+        pc, rc, sp, is2d = pc[:, :, None], rc[:, :, None], np.append(sp, 1.0), False
     sp, k = unit_spacing(sp)
     sp3 = spacing3(sp)
     p3 = v.readonly(np.ascontiguousarray(as3(pc)))
     r3 = v.readonly(np.ascontiguousarray(as3(rc)))
     table = _surfel_tables.areas(tuple(sp)) if conv.surface == "surfel" else np.zeros(1)
+    cp = cr = None
     with serial_if_small(p3.size):
-        ip, wp, shape, cp = _surface(p3, is2d, conv, table)
-        ir, wr, _, cr = _surface(r3, is2d, conv, table)
-        d_pr = distances_at(ir, shape, sp3, ip)
-        d_rp = distances_at(ip, shape, sp3, ir)
+        if conv.surface == "object":
+            d_pr, wp = _object_distances(p3, r3, is2d, sp3)
+            d_rp, wr = _object_distances(r3, p3, is2d, sp3)
+            if not k:
+                return d_pr, wp, d_rp, wr  # sorted already (0s first), unit weights
+        else:
+            ip, wp, shape, cp = _surface(p3, is2d, conv, table, edges)
+            ir, wr, _, cr = _surface(r3, is2d, conv, table, edges)
+            if conv.transform == "danielsson":
+                d_pr, d_rp = _danielsson_distances(ip, ir, shape, sp3)
+            else:
+                d_pr = distances_at(ir, shape, sp3, ip)
+                d_rp = distances_at(ip, shape, sp3, ir)
     if k:
         with np.errstate(over="ignore", under="ignore"):  # a distance beyond float64 is inf, silently
             d_pr, d_rp = np.ldexp(d_pr, k), np.ldexp(d_rp, k)
     return (*sort_by_distance(d_pr, wp, cp, table), *sort_by_distance(d_rp, wr, cr, table))
 
 
-def band_counts(pc, rc, sp, width):
+def band_counts(pc, rc, sp, width, conv=None):
     """``(|Bp & Br|, |Bp | Br|)`` for the inner bands of two cropped masks (2D or 3D), at any finite
-    positive spacing (spacing and width scaled by the same power of two, :func:`unit_spacing`)."""
+    positive spacing (spacing and width scaled by the same power of two, :func:`unit_spacing`).
+    ``conv.band == "voxels"`` (MetricsReloaded): a mask's voxels closer than ``width`` voxels (unit
+    spacing, strictly) to its own border voxels (``conv.connectivity``, the image edge a boundary)."""
+    if conv is not None and conv.band == "voxels":
+        with serial_if_small(pc.size):
+            return _voxel_band_counts(pc, rc, width, conv.connectivity)
     sp, k = unit_spacing(sp)
     sp3 = spacing3(sp)
     width = math.ldexp(width, -k)
@@ -223,6 +320,17 @@ def band_counts(pc, rc, sp, width):
     bands = []
     with serial_if_small(pc.size):
         return _band_counts(pc, rc, sp3, w2, bands)
+
+
+def _voxel_band_counts(pc, rc, width, connectivity):
+    bands = []
+    for m in (pc, rc):
+        m3 = np.ascontiguousarray(as3(m))
+        border = _ksurf.boundary_voxels(m3, connectivity, pc.ndim == 2, tuning.NCHUNKS)
+        sq = np.empty(m3.shape, np.float64)
+        _kedt.sq_distance_to_features_into(border, np.ones(3), sq, tuning.SMALL_TRANSFORM)
+        bands.append((m3 != 0) & (np.sqrt(sq) < width))
+    return int(np.count_nonzero(bands[0] & bands[1])), int(np.count_nonzero(bands[0] | bands[1]))
 
 
 def _band_counts(pc, rc, sp3, w2, bands):

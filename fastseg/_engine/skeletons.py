@@ -9,6 +9,8 @@ import numpy as np
 
 from .. import _validation as v
 from .._kernels import skeleton as _ksk
+from ..conventions import PRESETS
+from .counts import BOTH_EMPTY, NOT_EMPTY
 
 __all__ = ["thin", "cldice_in_crop"]
 
@@ -24,36 +26,25 @@ def thin(m, one_slice, full_recheck):
     return _ksk.thin_3d(m, 4 if one_slice else 6, full_recheck, _EULER, _OCTANTS)
 
 
-def _ratio(num, den):
-    return num / den if den else 0.0
-
-
-def cldice_in_crop(pc, rc, *, method="fastseg", one_slice=False):
+def cldice_in_crop(pc, rc, *, method="fastseg", one_slice=False, convention=None):
     """clDice of two masks already validated and cropped to the bounding box of their union.
 
     ``pc``, ``rc``: C-contiguous uint8 arrays (values 0/1) of the same 2D or 3D shape; no validation
     and no counting pass beyond the crop. ``one_slice`` must be True only when the uncropped image is
     3D with a single slice along axis 0 (scikit-image then sweeps 4 border directions instead of 6).
-    The thinning kernels release the GIL, so callers may run pairs in threads. Empty masks follow
-    :func:`cldice`. Returns a Python float.
+    The thinning kernels release the GIL, so callers may run pairs in threads. Empty masks and empty
+    skeletons follow ``convention`` (a :class:`fastseg.conventions.Convention`; None: fastseg's rules,
+    see :func:`fastseg.topology.cldice`). Returns a Python float.
     """
     full = v.skeleton_method(method)
-    if pc.size == 0:
-        return 1.0
+    conv = PRESETS["fastseg"] if convention is None else convention
     any_p = bool(pc.any())
     any_r = bool(rc.any())
-    if not (any_p or any_r):
-        return 1.0
     if not (any_p and any_r):
-        return 0.0
-    sp = thin(pc, one_slice, full)
-    sr = thin(rc, one_slice, full)
-    sp = sp.view(bool)
-    sr = sr.view(bool)
+        return conv.empty_cldice(BOTH_EMPTY if not (any_p or any_r) else NOT_EMPTY)
+    sp = thin(pc, one_slice, full).view(bool)
+    sr = thin(rc, one_slice, full).view(bool)
     # A skeleton is never empty for a non-empty mask with method="fastseg"; with "skimage" it can be
-    # (its flaw), and a vanished skeleton then counts as no overlap rather than NaN.
-    tprec = _ratio(int(np.count_nonzero(sp & rc.view(bool))), int(np.count_nonzero(sp)))
-    tsens = _ratio(int(np.count_nonzero(sr & pc.view(bool))), int(np.count_nonzero(sr)))
-    if tprec + tsens == 0.0:
-        return 0.0
-    return 2.0 * tprec * tsens / (tprec + tsens)
+    # (its flaw): the convention decides (fastseg: no overlap, 0.0; MetricsReloaded: NaN).
+    return conv.cldice_from(int(np.count_nonzero(sp & rc.view(bool))), int(np.count_nonzero(sp)),
+                            int(np.count_nonzero(sr & pc.view(bool))), int(np.count_nonzero(sr)))

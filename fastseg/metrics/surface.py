@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._engine.counts import NOT_EMPTY, counts_and_box, crop, empty_state
-from .._engine.distances import band_counts, distances_in_crop
+from .._engine.distances import band_counts, crop_edges, distances_in_crop
 from .._kernels._jit import thread_limit
 from ..conventions import Convention, get_convention
 
@@ -118,7 +118,7 @@ def surface_distances(pred, ref, *, spacing=None, convention="fastseg", threads=
         if box is None:
             e = np.zeros(0)
             return SurfaceDistances(e, e.copy(), e.copy(), e.copy(), state, conv, tuple(given.tolist()))
-        d_pr, w_p, d_rp, w_r = distances_in_crop(*crop([p, r], box), sp, conv)
+        d_pr, w_p, d_rp, w_r = distances_in_crop(*crop([p, r], box), sp, conv, crop_edges(box, p.shape))
     return SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, tuple(given.tolist()))
 
 
@@ -150,11 +150,24 @@ def _weighted_nearest_rank(d, w, q):
     return float(d[min(idx, d.size - 1)])
 
 
+def _floor_rank(d, q):
+    """plastimatch's percentile of ``n`` sorted distances: the ``floor(q/100 n - 1)``-th smallest
+    (0-based), the index computed in float32 as plastimatch does, clipped to the distances."""
+    if d.size == 0:
+        return math.nan
+    f32 = np.float32
+    k = math.floor(float(f32(f32(q / 100.0) * f32(d.size)) - f32(1.0)))
+    return float(d[min(max(k, 0), d.size - 1)])
+
+
 def _linear(d, q):
     if d.size == 0:
         return math.nan
     with np.errstate(invalid="ignore"):
-        return float(np.percentile(d, q))
+        value = float(np.percentile(d, q))
+    # between two infinite distances (a mask without surface under edge="foreground": it fills the
+    # image) the interpolation is inf - inf: the percentile is inf
+    return math.inf if math.isnan(value) and not np.isnan(d[-1]) else value
 
 
 def directed_hausdorff(sd, percentile=100.0):
@@ -165,6 +178,8 @@ def directed_hausdorff(sd, percentile=100.0):
     if rule == "weighted_nearest_rank":
         return (_weighted_nearest_rank(sd.pred_to_ref, sd.pred_weights, percentile),
                 _weighted_nearest_rank(sd.ref_to_pred, sd.ref_weights, percentile))
+    if rule == "floor_rank_per_direction":
+        return _floor_rank(sd.pred_to_ref, percentile), _floor_rank(sd.ref_to_pred, percentile)
     if rule == "linear_per_direction":
         if percentile == 100.0:
             return tuple(float(d.max()) if d.size else math.nan for d in (sd.pred_to_ref, sd.ref_to_pred))
@@ -194,8 +209,9 @@ def hausdorff(pred, ref=None, *, percentile=100.0, spacing=None, convention=None
     float
         The larger of the two directed percentiles (``"fastseg"``/``"deepmind"``: nearest rank on the
         cumulative surfel area; ``"monai"``/``"metricsreloaded"``: linear per direction; ``"medpy"``:
-        linear over both directions pooled), in spacing units. Empty masks (``"fastseg"``): 0.0 when
-        both are empty, ``+inf`` when one is.
+        linear over both directions pooled; ``"plastimatch"``: the mean of its two directed
+        percentiles below 100; every preset: :func:`fastseg.conventions.preset_table`), in spacing
+        units. Empty masks (``"fastseg"``): 0.0 when both are empty, ``+inf`` when one is.
 
     Raises
     ------
@@ -217,14 +233,17 @@ def hausdorff(pred, ref=None, *, percentile=100.0, spacing=None, convention=None
     """
     q = v.check_percentile(percentile)
     sd = _resolve(pred, ref, spacing, convention, threads)
-    fixed = sd.convention.empty_value(sd.empty_state, "hd")
+    conv = sd.convention
+    fixed = conv.empty_value(sd.empty_state, "hd" if q == 100.0 else "hdq")
     if fixed is not None:
         return fixed
-    if sd.convention.empty == "monai" and sd.empty_state != NOT_EMPTY:
+    if conv.empty == "monai" and sd.empty_state != NOT_EMPTY:
         return math.inf if q == 100.0 else math.nan  # MONAI: max of infs; torch.quantile of infs is NaN
     a, b = directed_hausdorff(sd, q)
     if math.isnan(a) or math.isnan(b):
         return math.nan
+    if conv.aggregate == "mean" and conv.hd_percentile(q) < 100.0:
+        return 0.5 * a + 0.5 * b  # plastimatch: the mean of the two directed percentiles
     return max(a, b)
 
 
@@ -390,7 +409,7 @@ def nsd(pred, ref=None, *, tolerance=None, spacing=None, convention=None, thread
 
 
 
-def boundary_iou(pred, ref, *, width, spacing=None, threads=None):
+def boundary_iou(pred, ref, *, width, spacing=None, threads=None, convention=None):
     """Boundary IoU (Cheng et al. 2021) with a band width in physical units.
 
     Parameters
@@ -400,14 +419,21 @@ def boundary_iou(pred, ref, *, width, spacing=None, threads=None):
     width : float
         Band width in spacing units (> 0): the band of a mask is the set of its voxels whose centre
         lies within ``width`` of the centre of a background voxel (outside the image counts as
-        background), i.e. the mask minus its erosion by a Euclidean ball of radius ``width``.
+        background), i.e. the mask minus its erosion by a Euclidean ball of radius ``width``. Under a
+        convention with ``band="voxels"`` (``"metricsreloaded"``) the width is in voxels, as
+        MetricsReloaded's ``boundary_dist`` (its default 1): the band is the mask's voxels closer than
+        ``width`` voxels (unit spacing, strictly) to its border voxels (``mask & ~erosion``, face
+        connectivity, the image edge a boundary), and ``spacing`` plays no part.
     spacing, threads
         As in :func:`surface_distances`.
+    convention : str or Convention, optional
+        Default ``"fastseg"``; only its ``band`` and ``connectivity`` matter here.
 
     Returns
     -------
     float
-        ``|Bp & Br| / |Bp | Br|``. Both masks empty: 1.0; one empty: 0.0.
+        ``|Bp & Br| / |Bp | Br|``. Both masks empty: 1.0; one empty: 0.0 (every convention, as
+        MetricsReloaded).
 
     Notes
     -----
@@ -424,7 +450,11 @@ def boundary_iou(pred, ref, *, width, spacing=None, threads=None):
     >>> ref = np.zeros((10, 10), bool); ref[2:8, 2:8] = True
     >>> fastseg.boundary_iou(ref, ref, width=1.0)
     1.0
+    >>> pred = np.roll(ref, 1, axis=1)
+    >>> round(fastseg.boundary_iou(pred, ref, width=1.0, convention="metricsreloaded"), 4)
+    0.3333
     """
+    conv = get_convention("fastseg" if convention is None else convention)
     width = v.check_fraction(width, "width", low=0.0, inclusive_low=False)
     p, r, sp, _ = v.spatial_pair(pred, ref, spacing, "boundary_iou")
     with thread_limit(v.check_threads(threads)):
@@ -433,5 +463,5 @@ def boundary_iou(pred, ref, *, width, spacing=None, threads=None):
             return 1.0
         if n_pred == 0 or n_ref == 0:
             return 0.0
-        inter, union = band_counts(*crop([p, r], box), sp, width)
+        inter, union = band_counts(*crop([p, r], box), sp, width, conv)
     return inter / union if union else 1.0

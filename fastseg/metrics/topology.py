@@ -21,9 +21,10 @@ checked by the tests on random masks (components and Euler number), not proven h
 import numpy as np
 
 from .. import _validation as v
-from .._engine.counts import counts_and_box, crop
+from .._engine.counts import BOTH_EMPTY, counts_and_box, crop, empty_state
 from .._engine.skeletons import cldice_in_crop, thin
 from .._kernels._jit import thread_limit
+from ..conventions import get_convention
 
 __all__ = ["skeletonize", "cldice"]
 
@@ -131,7 +132,7 @@ def skeletonize(mask, *, method="fastseg"):
     return out
 
 
-def cldice(pred, ref, *, method="fastseg", threads=None):
+def cldice(pred, ref, *, method=None, threads=None, convention=None):
     """Centreline Dice (clDice) of two binary 2D or 3D masks.
 
     Parameters
@@ -139,17 +140,24 @@ def cldice(pred, ref, *, method="fastseg", threads=None):
     pred, ref : array_like, shape (M, N[, P])
         Binary masks of the same shape (bool, or numbers all 0 or 1). Any memory order.
     method : {"fastseg", "skimage"}, optional
-        Skeleton used, as in :func:`skeletonize`: ``"fastseg"`` (default, topology-preserving) or
+        Skeleton used, as in :func:`skeletonize`: ``"fastseg"`` (topology-preserving) or
         ``"skimage"`` (identical to ``skimage.morphology.skeletonize``, as in the reference
-        implementation of clDice and in MetricsReloaded).
+        implementation of clDice and in MetricsReloaded). Default: the convention's ``skeleton``
+        (``"fastseg"`` for the default convention).
     threads : int, optional
         Number of threads of the counting pass (thinning is sequential by nature). Results do not
         depend on it.
+    convention : str or Convention, optional
+        Default ``"fastseg"``. ``"metricsreloaded"`` reproduces MetricsReloaded's ``cldice``
+        (``centreline_dsc``): scikit-image's skeleton, and NaN when a skeleton is empty (so when a
+        mask is empty, both included: its "both empty" branch compares methods to 0 and never runs)
+        or when nothing overlaps (0 / 0).
 
     Returns
     -------
     float
-        In [0, 1]; 1.0 when both masks are empty, 0.0 when exactly one is.
+        In [0, 1]; 1.0 when both masks are empty, 0.0 when exactly one is (``"metricsreloaded"``:
+        NaN in both cases).
 
     Raises
     ------
@@ -192,17 +200,16 @@ def cldice(pred, ref, *, method="fastseg", threads=None):
     >>> cldice(pred, ref), round(fastseg.dice(pred, ref), 4)
     (1.0, 0.6667)
     """
-    full = v.skeleton_method(method)
+    conv = get_convention("fastseg" if convention is None else convention)
+    full = v.skeleton_method(conv.skeleton if method is None else method)
     n_threads = v.check_threads(threads)
     p, r = v.binary_pair(pred, ref)
     v.check_ndim(p, (2, 3), "clDice")
     if p.size == 0:
-        return 1.0
+        return conv.empty_cldice(BOTH_EMPTY)
     with thread_limit(n_threads):
         n_pred, n_ref, box = counts_and_box(p, r)
-    if n_pred == 0 and n_ref == 0:
-        return 1.0
     if n_pred == 0 or n_ref == 0:
-        return 0.0
+        return conv.empty_cldice(empty_state(n_pred, n_ref))
     return cldice_in_crop(*crop([p, r], box), method="fastseg" if full else "skimage",
-                          one_slice=p.ndim == 3 and p.shape[0] == 1)
+                          one_slice=p.ndim == 3 and p.shape[0] == 1, convention=conv)
