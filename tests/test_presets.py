@@ -1,4 +1,4 @@
-"""Parity of the presets added in issue 16 with their peers, on the cases of tests/test_parity.py (36
+"""Parity of the presets added in issue 16 with their peers, on the cases of tests/test_parity.py (32
 pairs: smooth blobs and noise, 2D and 3D, anisotropic spacing, structures on the image border, small
 and thin structures; plus 6 pairs with empty masks):
 
