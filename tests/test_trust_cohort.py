@@ -426,3 +426,21 @@ def test_first_compile_is_announced_once(cohort4, tmp_path):
     second = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
     assert second.returncode == 0 and "compiling" not in second.stderr, second.stderr
     assert time.perf_counter() - t0 < 60
+
+
+def test_compare_shows_label_names(cohort4, tmp_path, capsys):
+    """Names reach compare's table and its regression messages (issue 15: names in every output)."""
+    pred, ref = cohort4
+    runs = []
+    for name in ("a.csv", "b.csv"):
+        runs.append(tmp_path / name)
+        assert main(["evaluate", str(pred), str(ref), "--out", str(runs[-1]), "--metrics", "dice", "--quiet",
+                     "--label-names", "1=liver,2=spleen"]) == 0
+    capsys.readouterr()
+    rows = C.read_results(runs[1])
+    worse = [dict(r, value=r["value"] - 0.5) if r["label"] == 1 else r for r in rows]
+    res = C.compare(C.read_results(runs[0]), worse, max_drop=[("dice", None, 0.1)])
+    assert res["rows"][0]["name"] == "liver"
+    assert any("of label 1 liver" in m for m in res["regressions"])
+    assert main(["compare", str(runs[0]), str(runs[1])]) == 0
+    assert "1 liver" in capsys.readouterr().out

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from .results import ERROR, NO_STRUCTURES
+from ..result import structure_title
 from .stats import capped, check_cap, fmt_num, label_key, quantile
 
 __all__ = ["compare", "format_comparison"]
@@ -120,7 +121,11 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
         for metric, label, lim in gates:
             limits.setdefault(metric, []).append((label, lim, direction))
     out_rows, regressions = [], []
+    names = {}
+    for rows in (base_rows, new_rows):  # label names, from either run (new wins)
+        names.update({r["label"]: r["name"] for r in rows if r.get("name")})
     for metric, label in keys:
+        title = structure_title(label, names.get(label, ""))
         _, b, n = zip(*groups[(metric, label)])
         b, n = np.asarray(b, float), np.asarray(n, float)
         keep = ~(np.isnan(b) | np.isnan(n))
@@ -135,7 +140,7 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
         mean_diff = math.nan if undefined or not d.size else float(np.mean(d))
         lo, hi = (math.nan, math.nan) if undefined else _bootstrap_ci(d, n_boot, seed)
         p = _wilcoxon_p(d)
-        row = {"metric": metric, "label": label, "n": int(d.size), "n_nan_dropped": int((~keep).sum()),
+        row = {"metric": metric, "label": label, "name": names.get(label, ""), "n": int(d.size), "n_nan_dropped": int((~keep).sum()),
                "base_mean": base_mean, "new_mean": new_mean, "mean_diff": mean_diff,
                "ci_low": lo, "ci_high": hi, "p_value": p, "limit": None, "direction": None, "regression": False}
         for lab, lim, direction in limits.get(metric, []):
@@ -145,7 +150,7 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
             if math.isnan(mean_diff):  # a gate that cannot tell never passes
                 row["regression"] = True
                 regressions.append(
-                    f"REGRESSION {metric} of label {label}: the change of the mean is undefined (base {base_mean:g}, "
+                    f"REGRESSION {metric} of label {title}: the change of the mean is undefined (base {base_mean:g}, "
                     f"new {new_mean:g}: a structure missed in both runs); compare with cap_inf='diagonal' "
                     f"(--cap-inf diagonal) to measure it.")
                 continue
@@ -155,7 +160,7 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
             if worse:
                 row["regression"] = True
                 regressions.append(
-                    f"REGRESSION {metric} of label {label}: mean {'drop' if direction == 'drop' else 'rise'} "
+                    f"REGRESSION {metric} of label {title}: mean {'drop' if direction == 'drop' else 'rise'} "
                     f"{abs(mean_diff):.4g} > {lim:g} (new - base = {mean_diff:.4g}, 95% CI [{lo:.4g}, {hi:.4g}], "
                     f"Wilcoxon p = {p:.3g}, n = {d.size})")
         out_rows.append(row)
@@ -175,14 +180,16 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
 
 def format_comparison(result):
     """The result of :func:`compare` as a text table (one line per metric and label)."""
-    head = (f"{'metric':<14}{'label':>12}{'n':>6}{'base':>10}{'new':>10}{'new-base':>11}{'95% CI':>22}"
+    titles = [structure_title(r["label"], r.get("name", "")) for r in result["rows"]]
+    lw = max([12] + [len(t) + 1 for t in titles])
+    head = (f"{'metric':<14}{'label':>{lw}}{'n':>6}{'base':>10}{'new':>10}{'new-base':>11}{'95% CI':>22}"
             f"{'p':>9}  status")
     lines = [head, "-" * len(head)]
-    for r in result["rows"]:
+    for r, title in zip(result["rows"], titles):
         ci = f"[{fmt_num(r['ci_low'], 0).strip()}, {fmt_num(r['ci_high'], 0).strip()}]"
         status = "" if r["limit"] is None else (
             ("REGRESSION" if r["regression"] else "ok") + f" (max {r['direction']} {r['limit']:g})")
-        lines.append(f"{r['metric']:<14}{str(r['label']):>12}{r['n']:>6} {fmt_num(r['base_mean'])} {fmt_num(r['new_mean'])}"
+        lines.append(f"{r['metric']:<14}{title:>{lw}}{r['n']:>6} {fmt_num(r['base_mean'])} {fmt_num(r['new_mean'])}"
                      f" {fmt_num(r['mean_diff'], 10)} {ci:>21} {fmt_num(r['p_value'], 8)}  {status}")
     lines.append(f"{result['n_paired']} paired cases ({result['n_base']} in baseline, {result['n_new']} in new)")
     return "\n".join(lines)
