@@ -143,3 +143,13 @@ def test_existing_presets_keep_their_fields():
         fastseg.Convention(transform="danielsson")
     with pytest.raises(ValueError, match="Convention.edge"):
         fastseg.Convention(surface="voxel", edge="nowhere")
+
+
+def test_the_html_report_describes_every_preset():
+    """A cohort run under any preset gets its convention explained in the HTML report."""
+    from fastseg.report.html import convention_text
+
+    for name in PRESETS:
+        texts = dict(convention_text(name))
+        assert set(texts) == {"surface", "HD percentile", "ASSD", "empty masks"} and all(texts.values())
+    assert "Danielsson" in dict(convention_text("plastimatch"))["surface"]

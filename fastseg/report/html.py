@@ -4,7 +4,7 @@ import html
 import math
 
 from .._version import __version__
-from ..conventions import PRESETS
+from ..conventions import PRESETS, describe
 
 __all__ = ["esc", "num", "cell", "page", "table", "section", "definition_rows", "convention_text",
            "STATES", "CSS"]
@@ -130,5 +130,10 @@ def convention_text(name):
     conv = PRESETS.get(str(name))
     if conv is None:
         return [("convention", f"{name} (a custom convention: see the run that wrote the results)")]
-    return [("surface", _SURFACE[conv.surface]), ("HD percentile", _PERCENTILE[conv.percentile]),
-            ("ASSD", _ASSD[conv.assd]), ("empty masks", _EMPTY[conv.empty])]
+    words = describe(conv)  # the preset table's words for the choices the texts above do not cover
+    plain = conv.edge == "background" and conv.plane == "2d" and conv.transform == "exact"
+    surface = _SURFACE[conv.surface] if conv.surface in _SURFACE and plain else words["surface model"]
+    percentile = (_PERCENTILE[conv.percentile] if conv.percentile in _PERCENTILE and conv.aggregate == "max"
+                  else f"{words['quantile rule']}; directions: {words['direction aggregation']}")
+    return [("surface", surface), ("HD percentile", percentile), ("ASSD", _ASSD[conv.assd]),
+            ("empty masks", _EMPTY.get(conv.empty, words["empty masks"]))]
