@@ -273,9 +273,16 @@ def distances_in_crop(pc, rc, sp, conv, edges=None):
     Surfel weights are the areas (3D) or lengths (2D) at ``sp`` when its voxel sizes lie in
     :data:`PLAIN_SPACING`, else at the scaled spacing (areas times distances would leave float64's
     range): the metrics use only their ratios, which a power-of-two scaling leaves unchanged.
-    ``edges`` (:func:`crop_edges`): which crop faces lie on the image edge, for conventions whose image
-    edge is not a boundary (``edge="foreground"``); None: none does.
+    ``edges`` (:func:`crop_edges`): which crop faces lie on the image edge; required by conventions
+    whose image edge is not a boundary (``edge="foreground"``), for which a crop alone cannot tell a
+    voxel on the image edge from one on the crop's edge inside the image.
     """
+    if conv.surface == "voxel" and conv.edge == "foreground" and edges is None:
+        raise v.InputValueError(
+            f"the {conv.name!r} convention (the image edge is not a boundary) needs to know where the "
+            f"crop lies in the image, which this caller does not pass; compute this metric with "
+            f"fastseg.surface_distances / fastseg.hausdorff (per label) or fastseg.conventions.table."
+        )
     is2d = pc.ndim == 2
     if is2d and conv.surface == "surfel" and conv.plane == "slab":  # pymia: a 3D slab, 1.0 thick
         pc, rc, sp, is2d = pc[:, :, None], rc[:, :, None], np.append(sp, 1.0), False
