@@ -38,7 +38,7 @@ from ._errors import GeometryError, ReadError
 from .itk import read_sitk
 from .nifti import read_nibabel
 
-__all__ = ["Volume", "load", "ReadError", "GeometryError", "check_geometry", "case_id", "EXTENSIONS",
+__all__ = ["Volume", "LabelVolume", "load", "ReadError", "GeometryError", "check_geometry", "case_id", "EXTENSIONS",
            "NIFTI_EXTENSIONS", "SITK_EXTENSIONS"]
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
@@ -67,6 +67,19 @@ class Volume(NamedTuple):
     affine: np.ndarray
 
 
+class LabelVolume(Volume):
+    """A :class:`Volume` whose labels have names (DICOM-SEG segments, RTSTRUCT ROIs): ``names`` maps
+    each label value to its name. Unpacks to ``(array, spacing, affine)`` like a :class:`Volume`."""
+
+    def __new__(cls, array, spacing, affine, names=None):
+        self = super().__new__(cls, array, spacing, affine)
+        self.names = dict(names or {})
+        return self
+
+    def __reduce__(self):
+        return (LabelVolume, (self.array, self.spacing, self.affine, self.names))
+
+
 def case_id(path):
     """File name without its image extension (``"a/case_01.nii.gz"`` -> ``"case_01"``), or None when
     the name has no extension :func:`load` reads."""
@@ -86,13 +99,40 @@ def _extension(path):
     return None
 
 
-def load(path, *, reader="auto", integer=True, writable=True):
+def _load_dicom(path, reference, rois):
+    """DICOM inputs: a series folder, a DICOM-SEG or an RTSTRUCT file (the ``dicom`` extra)."""
+    from . import dicom
+
+    if os.path.isdir(path):
+        return Volume(*dicom.read_series(path))
+    kind = dicom.dicom_kind(path)
+    grid = dicom.find_series(os.fspath(reference))[0] if reference is not None else None
+    if kind == "seg":
+        array, spacing, affine, names = dicom.read_seg(path, grid)
+        return LabelVolume(array, spacing, affine, names)
+    if kind == "rtstruct":
+        from .rtstruct import read_rtstruct
+
+        array, spacing, affine, names = read_rtstruct(path, reference, rois=rois)
+        return LabelVolume(array, spacing, affine, names)
+    if kind == "image":
+        raise ReadError(f"{path}: a single DICOM image slice; pass the folder of its series.")
+    if kind is None:
+        raise ReadError(f"{path}: unsupported file type; fastseg reads {', '.join(EXTENSIONS)}, DICOM series "
+                        f"folders, DICOM-SEG and RTSTRUCT files.")
+    raise ReadError(f"{path}: a DICOM {kind} object; fastseg reads image series folders, DICOM-SEG and RTSTRUCT.")
+
+
+def load(path, *, reader="auto", integer=True, writable=True, reference=None, rois=None):
     """Read an image file: its array, spacing (array-axis order) and affine.
 
     Parameters
     ----------
     path : str or os.PathLike
-        ``.nii``, ``.nii.gz`` (nibabel), ``.nrrd``, ``.nhdr``, ``.mha``, ``.mhd`` (SimpleITK).
+        ``.nii``, ``.nii.gz`` (nibabel), ``.nrrd``, ``.nhdr``, ``.mha``, ``.mhd`` (SimpleITK); with
+        the ``dicom`` extra (pydicom), a folder holding one DICOM image series, a DICOM-SEG file or an
+        RTSTRUCT file (see :mod:`fastseg.io.dicom`, :mod:`fastseg.io.rtstruct`): SEG and RTSTRUCT
+        give a :class:`LabelVolume` (label values named by segment / ROI).
     reader : {"auto", "nibabel", "simpleitk"}, optional
         ``"auto"`` (default) reads NIfTI with nibabel and everything else with SimpleITK.
     integer : bool, optional
@@ -119,6 +159,17 @@ def load(path, *, reader="auto", integer=True, writable=True):
     if reader not in READERS:
         raise InputValueError(f"reader must be one of {READERS}; got {reader!r}.")
     ext = _extension(path)
+    if ext is None and os.path.exists(path):
+        try:
+            vol = _load_dicom(path, reference, rois)
+        except ReadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every reader failure becomes one clear error naming the file
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ReadError(f"{path}: cannot read the DICOM data ({type(exc).__name__}: {reason}).") from exc
+        if integer and vol.array.dtype.kind == "f":
+            vol = vol._replace(array=_integral_to_int(vol.array))
+        return vol
     if ext is None:
         raise ReadError(
             f"{path}: unsupported file type; fastseg reads {', '.join(EXTENSIONS)}.")
