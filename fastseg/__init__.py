@@ -19,3 +19,4 @@ from .transform import edt
 from .cohort import evaluate_cohort
 from .metrics.topology import cldice, skeletonize
 from .metrics.lesions import LesionResult, LesionRule, lesions
+from .metrics.apl import apl
