@@ -78,7 +78,7 @@ def expected_affine(orientation=AXIAL, origin=(-30.0, 20.0, 7.0), dz=DZ):
 
 
 def write_seg(path, label, names, *, orientation=AXIAL, origin=(-30.0, 20.0, 7.0), dz=DZ, fractional=False,
-              skip_empty=False, frames=None):
+              skip_empty=False, frames=None, fraction=200):
     """A DICOM-SEG of ``label`` (i, j, k): one frame per (segment, slice); ``frames`` overrides the
     list of (segment, k, 2D mask (i, j))."""
     ds = _base(SEG_CLASS, "SEG", generate_uid(), generate_uid())
@@ -119,7 +119,7 @@ def write_seg(path, label, names, *, orientation=AXIAL, origin=(-30.0, 20.0, 7.0
     ds.NumberOfFrames = len(frames)
     stack = np.stack(pixels).astype(np.uint8)
     if fractional:
-        ds.PixelData = np.where(stack > 0, 200, 0).astype(np.uint8).tobytes()
+        ds.PixelData = np.where(stack > 0, fraction, 0).astype(np.uint8).tobytes()
     else:
         ds.PixelData = pydicom.pixels.pack_bits(stack.ravel())
     ds.save_as(path, enforce_file_format=True)
@@ -446,3 +446,37 @@ def test_same_mask_as_seg_rtstruct_and_nifti(tmp_path):
         np.testing.assert_array_equal(v.array, nii.array)
         fio.check_geometry(v, nii)
     assert fastseg.hd95(rs.array == 1, seg.array == 1, spacing=rs.spacing) == 0.0
+
+
+@pytest.mark.parametrize("fraction, inside", [(99, False), (100, True), (101, True)])
+def test_seg_fractional_threshold_is_half(tmp_path, fraction, inside):
+    label = seg_label()
+    write_seg(tmp_path / "seg.dcm", label, {1: "Liver", 3: "Spleen"}, fractional=True, fraction=fraction)
+    np.testing.assert_array_equal(fio.load(tmp_path / "seg.dcm").array, label if inside else 0 * label)
+
+
+def test_folder_with_series_and_rtstruct_loads_the_series_and_names_pickle(tmp_path):
+    import pickle
+    vol = ct_volume((8, 8, 3))
+    info = write_series(tmp_path / "ct", vol)
+    write_rtstruct(tmp_path / "ct" / "rs.dcm", info, {"Heart": [at([[0.3, 0.3], [3.1, 0.3], [3.1, 3.1]], 1)]})
+    np.testing.assert_array_equal(fio.load(tmp_path / "ct").array, vol)
+    got = fio.load(tmp_path / "ct" / "rs.dcm")
+    again = pickle.loads(pickle.dumps(got))
+    assert again.names == {1: "Heart"} and isinstance(again, fio.LabelVolume)
+    np.testing.assert_array_equal(again.array, got.array)
+
+
+def test_rtstruct_other_frame_of_reference_refused(tmp_path):
+    study, frame, series, uids = write_series(tmp_path / "ct", np.zeros((8, 8, 3), np.int16))
+    write_rtstruct(tmp_path / "rs.dcm", (study, generate_uid(), series, uids), {"Heart": []})
+    with pytest.raises(ReadError, match="frame of reference"):
+        fio.load(tmp_path / "rs.dcm", reference=tmp_path / "ct")
+
+
+def test_without_pydicom_a_clear_error(tmp_path, monkeypatch):
+    import sys
+    write_series(tmp_path / "ct", ct_volume())
+    monkeypatch.setitem(sys.modules, "pydicom", None)
+    with pytest.raises(ReadError, match=r"needs pydicom: pip install 'fastseg\[dicom\]'"):
+        fio.load(tmp_path / "ct")
