@@ -12,8 +12,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import _validation as v
-from ._engine.counts import NOT_EMPTY, Confusion, count_labels
-from ._engine.distances import band_counts, distances_in_crop
+from ._engine.counts import BOTH_EMPTY, NOT_EMPTY, Confusion, count_labels
+from ._engine.distances import band_counts, crop_edges, distances_in_crop
 from ._engine.skeletons import cldice_in_crop
 from ._kernels import tuning
 from ._kernels._jit import num_threads, thread_limit
@@ -353,7 +353,7 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
             c = lc.binary(members, voxel_volume)
             if n_ignored:
                 c = Confusion(c.tp, c.fp, c.fn, c.tn - n_ignored, voxel_volume)
-            results = _count_metrics(c, wanted)
+            results = _count_metrics(c, wanted, conv)
             done.append((key, members, c.empty_state, results))
         if spatial:
             tasks = [functools.partial(_spatial_metrics, p, r, lc, members, spatial, sp_c, conv, state,
@@ -379,12 +379,15 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     return res
 
 
-def _count_metrics(c, wanted):
-    """The metrics of ``wanted`` derived from one structure's confusion counts."""
+def _count_metrics(c, wanted, conv):
+    """The metrics of ``wanted`` derived from one structure's confusion counts (Dice and IoU of two
+    empty masks as the convention says: NaN under ``nnunet``)."""
     out = {}
+    both_empty = c.empty_state == BOTH_EMPTY
     for name, kind, param in wanted:
         if kind == "overlap":
-            out[name] = float(OVERLAP[name](c))
+            out[name] = conv.both_empty_overlap(name) if both_empty and name in ("dice", "iou", "jaccard") \
+                else float(OVERLAP[name](c))
         elif kind == "fbeta":
             out[name] = float(fbeta_from(c, param))
         elif kind == "tversky":
@@ -427,7 +430,7 @@ def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width
             sd = SurfaceDistances(e, e, e, e, state, conv, tuple(sp.tolist()))
         else:
             pc, rc = _crop_structure(p, r, members, box)
-            d_pr, w_p, d_rp, w_r = distances_in_crop(pc, rc, sp, conv)
+            d_pr, w_p, d_rp, w_r = distances_in_crop(pc, rc, sp, conv, _edges(box, p.shape))
             sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, tuple(sp.tolist()))
     tols = [t for _, kind, t in spatial if kind == "nsd"]
     nsd_values = dict(zip(tols, nsd(sd, tolerance=tols))) if tols else {}
@@ -440,21 +443,28 @@ def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width
             out[name] = masd(sd)
         elif kind == "nsd":
             out[name] = nsd_values[param]
-        elif box is None:  # boundary_iou, cldice: both empty
-            out[name] = 1.0
-        elif state != NOT_EMPTY:  # one empty: a miss
-            out[name] = 0.0
+        elif state != NOT_EMPTY:  # boundary_iou, cldice: both empty (1.0) or a miss (0.0), as the convention says
+            if kind == "cldice":
+                out[name] = conv.empty_cldice(state)
+            else:
+                out[name] = 1.0 if box is None else 0.0
         else:
             pc, rc = _crop_structure(p, r, members, box)
             if kind == "boundary_iou":
-                inter, union = band_counts(pc, rc, sp, boundary_width)
+                inter, union = band_counts(pc, rc, sp, boundary_width, conv)
                 out[name] = inter / union if union else 1.0
             else:
                 if transposed:  # thinning depends on the axis order: undo the internal transposition
                     pc, rc = np.ascontiguousarray(pc.T), np.ascontiguousarray(rc.T)
                 one_slice = pc.ndim == 3 and (p.shape[-1] if transposed else p.shape[0]) == 1
-                out[name] = float(cldice_in_crop(pc, rc, one_slice=one_slice))
+                method = "fastseg" if v.skeleton_method(conv.skeleton) else "skimage"
+                out[name] = float(cldice_in_crop(pc, rc, method=method, one_slice=one_slice, convention=conv))
     return out
+
+
+def _edges(box, shape):
+    """Which faces of an inclusive box lie on the image edge (:func:`fastseg._engine.distances.crop_edges`)."""
+    return crop_edges(tuple(slice(int(box[2 * a]), int(box[2 * a + 1]) + 1) for a in range(len(shape))), shape)
 
 
 def _crop_structure(p, r, members, box):

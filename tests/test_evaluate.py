@@ -116,12 +116,17 @@ def is_distance(metric):
 
 
 def depends_on_convention(metric):
-    return metric.startswith(("hd", "nsd@")) or metric in ("assd", "masd")
+    """Metrics whose value a convention can change (boundary IoU and clDice: MetricsReloaded's band and
+    empty rules; Dice and IoU: nnU-Net's NaN for two empty masks)."""
+    return metric.startswith(("hd", "nsd@")) or metric in ("assd", "masd", "boundary_iou", "cldice", "dice", "iou",
+                                                            "jaccard")
 
 
 def single(metric, p, r, spacing, convention):
     """The public single-label function that ``metric`` of evaluate must equal, on masks ``p, r``."""
     if metric in COUNT_METRICS:
+        if metric in ("dice", "iou", "jaccard") and not (p.any() or r.any()):  # the convention's rule
+            return fastseg.get_convention(convention).both_empty_overlap(metric)
         return getattr(fastseg, metric)(p, r)
     if metric in VOLUME_METRICS:
         c = fastseg.confusion(p, r, spacing=spacing)
@@ -140,9 +145,9 @@ def single(metric, p, r, spacing, convention):
     if metric.startswith("nsd@"):
         return fastseg.nsd(p, r, tolerance=float(metric[4:]), **kw)
     if metric == "boundary_iou":
-        return fastseg.boundary_iou(p, r, width=BOUNDARY_WIDTH, spacing=spacing)
+        return fastseg.boundary_iou(p, r, width=BOUNDARY_WIDTH, spacing=spacing, convention=convention)
     if metric == "cldice":
-        return fastseg.cldice(p, r)
+        return fastseg.cldice(p, r, convention=convention)
     raise AssertionError(f"no single-label function for {metric!r}")
 
 

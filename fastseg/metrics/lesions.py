@@ -40,7 +40,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._engine.counts import NOT_EMPTY, binary_counts, empty_state
-from .._engine.distances import distances_in_crop
+from .._engine.distances import crop_edges, distances_in_crop
 from .._engine.instances import (instances_from_ids, instances_of, match_bipartite, match_dilated, match_greedy,
                                  match_overlap, merge_by_dilation, overlap_table)
 from .._kernels._jit import thread_limit
@@ -348,7 +348,8 @@ def _score_unit(k, unit, ref_i, pred_i, sp, conv, tols, voxel_mm3, rule):
            "dice": 2.0 * inter / (n_r + n_p), "iou": inter / (n_r + n_p - inter)}
     if state == NOT_EMPTY:
         d_pr, w_p, d_rp, w_r = distances_in_crop(np.ascontiguousarray(pc.view(np.uint8)),
-                                                 np.ascontiguousarray(rc.view(np.uint8)), sp, conv)
+                                                 np.ascontiguousarray(rc.view(np.uint8)), sp, conv,
+                                                 crop_edges(box, ref_i.labels.shape))
         sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, tuple(sp.tolist()))
         offset = [s.start for s in box]
         centroid = float(np.linalg.norm(_centroid(pc, offset, sp) - _centroid(rc, offset, sp)))
