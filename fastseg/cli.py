@@ -439,11 +439,13 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"fastseg {__version__}")
     from .commands import add_compare_parser, add_report_parser
     from .demo import add_demo_parser
+    from .explain import add_explain_parser
 
-    sub = parser.add_subparsers(dest="command", metavar="{evaluate,compare,report,demo}")
+    sub = parser.add_subparsers(dest="command", metavar="{evaluate,compare,report,explain,demo}")
     _add_evaluate_parser(sub)
     add_compare_parser(sub)
     add_report_parser(sub)
+    add_explain_parser(sub)
     add_demo_parser(sub)
     return parser
 
