@@ -157,15 +157,15 @@ def test_the_html_report_describes_every_preset():
 
 def test_a_crop_without_its_position_is_refused_where_the_image_edge_matters():
     """seg-metrics' contour needs to know which crop faces are the image's edge: the engine refuses to
-    guess (evaluate does not pass the crop's position yet)."""
+    guess; evaluate passes the crop's position and equals the single-metric function."""
     from fastseg._engine.distances import distances_in_crop
 
     pred, ref, sp = CASES["border-blob3d"]
     crop = (np.ascontiguousarray(pred.view(np.uint8)), np.ascontiguousarray(ref.view(np.uint8)))
     with pytest.raises(ValueError, match="where the crop lies"):
         distances_in_crop(*crop, np.asarray(sp, float), get_convention("seg-metrics"))
-    with pytest.raises(ValueError, match="where the crop lies"):
-        fastseg.evaluate(pred.astype(np.uint8), ref.astype(np.uint8), spacing=sp, convention="seg-metrics",
-                         metrics=["hd"])
+    res = fastseg.evaluate(pred.astype(np.uint8), ref.astype(np.uint8), spacing=sp, convention="seg-metrics",
+                           metrics=["hd"])
+    assert res["hd"][1] == fastseg.hausdorff(pred, ref, spacing=sp, convention="seg-metrics")
     d = distances_in_crop(*crop, np.asarray(sp, float), get_convention("seg-metrics"), ((True, True),) * 3)
     assert d[0].size == fastseg.surface_distances(pred, ref, spacing=sp, convention="seg-metrics").pred_to_ref.size
