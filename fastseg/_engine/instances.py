@@ -117,21 +117,24 @@ def match_greedy(ref, pred, table, *, metric="iou", threshold=0.5, strict=False)
 
 def match_bipartite(ref, pred, table, *, metric="iou", threshold=0.0, strict=True):
     """Maximum-weight one-to-one matching (``scipy.optimize.linear_sum_assignment``) on IoU or Dice
-    of the overlapping pairs; an assigned pair is kept when its score passes ``threshold``
-    (``>`` by default: pairs must overlap)."""
+    over the pairs whose score passes ``threshold`` (``>`` by default: pairs must overlap); pairs
+    below it weigh nothing and are never matched (panoptica's maximum bipartite matching)."""
     from scipy.optimize import linear_sum_assignment
 
     rid, pid, _ = table
     if rid.size == 0:
         return _units(ref.n, pred.n, [])
     score = _pair_scores(ref, pred, table, metric)
+    passes = (score > threshold) | ((score == threshold) & (not strict))
+    rid, pid, score = rid[passes], pid[passes], score[passes]
+    if rid.size == 0:
+        return _units(ref.n, pred.n, [])
     rows, row_of = np.unique(rid, return_inverse=True)
     cols, col_of = np.unique(pid, return_inverse=True)
     w = np.zeros((rows.size, cols.size))
     w[row_of, col_of] = score
     a, b = linear_sum_assignment(w, maximize=True)
-    pairs = [(int(rows[i]), int(cols[j])) for i, j in zip(a, b)
-             if w[i, j] > threshold or (w[i, j] == threshold and not strict)]
+    pairs = [(int(rows[i]), int(cols[j])) for i, j in zip(a, b) if w[i, j] > 0]
     return _units(ref.n, pred.n, pairs)
 
 

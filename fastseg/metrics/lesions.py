@@ -17,6 +17,8 @@ Rules (:data:`RULES`; each a :class:`LesionRule`, ``rule=`` takes a name or an i
                     IoU >= 0.5 (pairs by decreasing IoU)
 ``bipartite``       maximum-weight one-to-one matching on IoU (``linear_sum_assignment``), any
                     overlap (IoU > 0) kept
+``panoptica-``      panoptica's maximum bipartite matching: the same over the pairs with
+``bipartite``       IoU >= 0.5
 ``wmh``             the WMH segmentation challenge (Kuijf et al. 2019): 3D components with full
                     connectivity, a reference lesion is detected when any prediction voxel overlaps
                     it, a prediction is a true detection when it overlaps any reference lesion;
@@ -131,6 +133,8 @@ RULES = {
     "fastseg": LesionRule(),
     "panoptica": LesionRule(name="panoptica", strict=False, empty_quality="nan"),
     "bipartite": LesionRule(name="bipartite", matching="bipartite", threshold=0.0),
+    "panoptica-bipartite": LesionRule(name="panoptica-bipartite", matching="bipartite", strict=False,
+                                      empty_quality="nan"),
     "wmh": LesionRule(name="wmh", matching="overlap", empty_detection="one"),
     "brats2023-gli": _brats("brats2023-gli", 3, 50.0),
     "brats2023-ssa": _brats("brats2023-ssa", 3, 50.0),
