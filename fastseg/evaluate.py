@@ -374,9 +374,8 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
                 if titles is not None:
                     row["name"] = titles[key]
                 rows.append(row)
-    res = EvaluationResult(rows, tuple(sp.tolist()), conv.name, titles)
-    res.lesions = per_lesion if lesion_rule is not None else None
-    return res
+    return EvaluationResult(rows, tuple(sp.tolist()), conv.name, titles,
+                            per_lesion if lesion_rule is not None else None)
 
 
 def _count_metrics(c, wanted, conv):

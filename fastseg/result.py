@@ -24,11 +24,12 @@ class EvaluationResult:
     ``""`` for an unnamed label) and ``names`` maps each structure to it.
     """
 
-    def __init__(self, rows, spacing, convention, names=None):
+    def __init__(self, rows, spacing, convention, names=None, lesions=None):
         self.rows = rows
         self.spacing = spacing
         self.convention = convention
         self.names = names  #: None, or {structure: name} for every structure of the rows
+        self.lesions = lesions  #: None, or {structure: LesionResult} with evaluate(..., lesions=...)
 
     @property
     def labels(self):
