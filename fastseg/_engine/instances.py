@@ -60,20 +60,26 @@ def instances_from_ids(ids):
     return Instances(labels, n, sizes, boxes)
 
 
-def overlap_table(ref, pred, both=None):
+def overlap_table(ref, pred):
     """The voxel count of every overlapping pair: ``(ref_ids, pred_ids, counts)`` int64 arrays, sorted
-    by (ref id, pred id). ``both``: the flat indices where both maps are foreground, when the caller
-    has them (e.g. ``flatnonzero(pred_mask & ref_mask)`` on uint8 masks: a quarter of the bytes)."""
-    r = ref.labels.reshape(-1)
-    p = pred.labels.reshape(-1)
-    if both is None:
-        both = np.flatnonzero((r > 0) & (p > 0))
-    if both.size == 0:
+    by (ref id, pred id). Each reference instance is read inside its own box, so the work follows the
+    lesions, not the volume."""
+    rid, pid, cnt = [], [], []
+    for r in range(1, ref.n + 1):
+        if ref.sizes[r] == 0:
+            continue
+        box = ref.box_slices([r])
+        hit = pred.labels[box][ref.labels[box] == r]
+        hit = hit[hit > 0]
+        if hit.size:
+            ids, counts = np.unique(hit, return_counts=True)
+            rid.append(np.full(ids.size, r, np.int64))
+            pid.append(ids.astype(np.int64))
+            cnt.append(counts.astype(np.int64))
+    if not rid:
         e = np.zeros(0, np.int64)
         return e, e.copy(), e.copy()
-    code = r[both].astype(np.int64) * (pred.n + 1) + p[both]
-    codes, counts = np.unique(code, return_counts=True)
-    return codes // (pred.n + 1), codes % (pred.n + 1), counts.astype(np.int64)
+    return np.concatenate(rid), np.concatenate(pid), np.concatenate(cnt)
 
 
 def _pair_scores(ref, pred, table, metric):

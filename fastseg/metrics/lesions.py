@@ -303,8 +303,7 @@ def lesions(pred, ref, *, spacing=None, rule="fastseg", matching=None, threshold
                                       rule.dilation_rank, rule.connectivity)
             units = match_dilated(ref_i, pred_i, rule.dilation, rule.dilation_rank)
         else:
-            both = None if instances else np.flatnonzero(np.bitwise_and(p, r).reshape(-1))
-            table = overlap_table(ref_i, pred_i, both)
+            table = overlap_table(ref_i, pred_i)
             if rule.matching == "greedy":
                 units = match_greedy(ref_i, pred_i, table, metric=rule.score, threshold=rule.threshold,
                                      strict=rule.strict)
