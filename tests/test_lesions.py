@@ -209,8 +209,12 @@ def test_panoptica_parity(seed, rule, matcher):
                                      instance_approximator=pan.ConnectedComponentsInstanceApproximator(),
                                      instance_matcher=getattr(pan, matcher)(), log_times=False)
         want = ev.evaluate(pred.astype(np.uint8), ref.astype(np.uint8), verbose=False)["ungrouped"]
-    c = lesions(pred, ref, rule=rule).case
+    res = lesions(pred, ref, rule=rule)
+    c = res.case
     assert (c["tp"], c["fp"], c["fn"]) == (want.tp, want.fp, want.fn)
+    tp_dice = [r["dice"] for r in res.instances if r["status"] == "tp"]
+    if tp_dice:  # panoptica's SQ on Dice: the mean Dice of the matched pairs
+        assert np.mean(tp_dice) == pytest.approx(want.sq_dsc, rel=1e-12)
     for k in ("rq", "sq", "pq"):
         w = getattr(want, k)
         assert (math.isnan(c[k]) and math.isnan(w)) or c[k] == pytest.approx(w, rel=1e-12), k
