@@ -263,6 +263,7 @@ PRESETS = {
     "torchmetrics": Convention(name="torchmetrics", surface="voxel", percentile="linear_per_direction",
                                empty="torchmetrics"),
     "pymia": Convention(name="pymia", plane="slab", assd="mean_of_directed", empty="pymia"),
+    "panoptica": Convention(name="panoptica", surface="voxel", percentile="linear_pooled", assd="mean_of_directed"),
 }
 
 #: what each preset reproduces of its peer (the other metrics follow the preset's rules)
@@ -278,6 +279,8 @@ REPRODUCES = {
     "seg-metrics": "seg-metrics: hd, hd95, msd",
     "torchmetrics": "torchmetrics hausdorff_distance (2D; 3D by the same rules)",
     "pymia": "pymia: HDRFDST (any percentile), SURFDICE",
+    "panoptica": "panoptica's per-instance HD, HD95 and ASSD (boundary voxels by erosion, pooled HD95, mean of the "
+                 "two directed means); its NSD averages the two directions, fastseg's pools them",
 }
 
 _CONNECTIVITY = {1: "face", 2: "face+edge", 3: "full"}

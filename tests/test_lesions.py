@@ -220,6 +220,45 @@ def test_panoptica_parity(seed, rule, matcher):
         assert (math.isnan(c[k]) and math.isnan(w)) or c[k] == pytest.approx(w, rel=1e-12), k
 
 
+def _close_pair(seed, shape=(12, 20, 20)):
+    """Lesions predicted well (grown or shrunk by a voxel here and there, a few dropped, a few added):
+    most are matched at IoU >= 0.5, so the per-lesion distances are compared on many pairs."""
+    rng = np.random.default_rng(seed)
+    ref = _blobs(shape, int(rng.integers(2, 6)), rng, rmax=3.5)
+    lab, n = ndimage.label(ref, structure=_full(3))
+    pred = np.zeros_like(ref)
+    for i in range(1, n + 1):
+        m = lab == i
+        k = rng.integers(0, 4)
+        pred |= m if k == 0 else ndimage.binary_dilation(m) if k == 1 else (ndimage.binary_erosion(m) | (m & (rng.random(shape) < 0.5)))
+    pred |= _blobs(shape, int(rng.integers(0, 2)), rng, rmax=1.5)
+    return pred, ref
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_panoptica_per_lesion_distances(seed):
+    """panoptica's per-instance ASSD and HD95 (its instance metrics, averaged over the matched pairs)
+    equal the ``panoptica`` rule's per-unit values."""
+    pan = pytest.importorskip("panoptica")
+    pred, ref = _close_pair(seed)
+    res = lesions(pred, ref, rule="panoptica")
+    tp = [r for r in res.instances if r["status"] == "tp"]
+    if not tp:
+        pytest.skip("no matched pair")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = pan.Panoptica_Evaluator(expected_input=pan.InputType.SEMANTIC,
+                                     instance_approximator=pan.ConnectedComponentsInstanceApproximator(),
+                                     instance_matcher=pan.NaiveThresholdMatching(), log_times=False,
+                                     instance_metrics=[pan.Metric.DSC, pan.Metric.IOU, pan.Metric.ASSD,
+                                                       pan.Metric.HD95])
+        want = ev.evaluate(pred.astype(np.uint8), ref.astype(np.uint8), verbose=False)["ungrouped"]
+    assert want.tp == len(tp)
+    assert np.mean([r["assd"] for r in tp]) == pytest.approx(want.sq_assd, rel=1e-9)
+    assert np.mean([r["hd95"] for r in tp]) == pytest.approx(want.sq_hd95, rel=1e-9)
+    assert np.mean([r["dice"] for r in tp]) == pytest.approx(want.sq_dsc, rel=1e-12)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_per_lesion_distances_equal_the_single_metric_functions(seed):
     sp = (2.5, 0.8, 0.8)

@@ -14,7 +14,9 @@ Rules (:data:`RULES`; each a :class:`LesionRule`, ``rule=`` takes a name or an i
                     the ``fastseg`` convention; a missed or spurious lesion's HD95 in lesion-wise
                     HD95 is the image diagonal (mm)
 ``panoptica``       panoptica's naive threshold matching: greedy one-to-one by IoU, matched when
-                    IoU >= 0.5 (pairs by decreasing IoU)
+                    IoU >= 0.5 (pairs by decreasing IoU); per-lesion HD, HD95 and ASSD under the
+                    ``panoptica`` convention (boundary voxels, pooled HD95, mean of the directed
+                    means), as panoptica computes them
 ``bipartite``       maximum-weight one-to-one matching on IoU (``linear_sum_assignment``), any
                     overlap (IoU > 0) kept
 ``panoptica-``      panoptica's maximum bipartite matching: the same over the pairs with
@@ -131,10 +133,10 @@ def _brats(name, dilation, min_volume):
 
 RULES = {
     "fastseg": LesionRule(),
-    "panoptica": LesionRule(name="panoptica", strict=False, empty_quality="nan"),
+    "panoptica": LesionRule(name="panoptica", strict=False, empty_quality="nan", convention="panoptica"),
     "bipartite": LesionRule(name="bipartite", matching="bipartite", threshold=0.0),
     "panoptica-bipartite": LesionRule(name="panoptica-bipartite", matching="bipartite", strict=False,
-                                      empty_quality="nan"),
+                                      empty_quality="nan", convention="panoptica"),
     "wmh": LesionRule(name="wmh", matching="overlap", empty_detection="one"),
     "brats2023-gli": _brats("brats2023-gli", 3, 50.0),
     "brats2023-ssa": _brats("brats2023-ssa", 3, 50.0),
