@@ -14,7 +14,7 @@ import os
 
 from .. import _validation as v
 from ..metrics.lesions import INSTANCE_COLUMNS
-from .results import output_error
+from .results import AppendFile, output_error
 
 __all__ = ["LesionFile", "lesion_columns", "lesion_rows", "read_lesion_rows"]
 
@@ -64,8 +64,10 @@ def read_lesion_rows(path):
     return list(csv.DictReader(_stdio.StringIO(text)))
 
 
-class LesionFile:
+class LesionFile(AppendFile):
     """Appends each case's lesion rows at once; on resume keeps only the cases in ``keep``."""
+
+    what = "the lesion results file"
 
     def __init__(self, path, tolerances, *, resume, keep):
         self.path = os.fspath(path)
@@ -89,20 +91,4 @@ class LesionFile:
         self.size = self.f.tell()
 
     def write_case(self, rows):
-        try:
-            self.f.write(_text(rows, self.columns))
-            self.f.flush()
-        except OSError as exc:
-            try:
-                self.f.close()
-                os.truncate(self.path, self.size)
-            except OSError:
-                pass
-            raise output_error("the lesion results file", self.path, exc) from exc
-        self.size = self.f.tell()
-
-    def close(self):
-        try:
-            self.f.close()
-        except OSError:
-            pass
+        self.append(_text(rows, self.columns))

@@ -42,7 +42,7 @@ from .. import _validation as v
 from .._output import check_new_output
 
 __all__ = ["COLUMNS", "LEGACY_COLUMNS", "ERROR", "NO_STRUCTURES", "INT_LABEL", "error_row", "one_line",
-           "parse_label", "read_results", "ResultsFile", "OutputError", "output_error", "check_header",
+           "parse_label", "read_results", "ResultsFile", "AppendFile", "OutputError", "output_error", "check_header",
            "readable_spacing", "wide_table", "wide_csv", "rows_to_text"]
 
 class OutputError(v.FastsegError, OSError):
@@ -187,13 +187,57 @@ def read_results(path):
     return rows
 
 
-class ResultsFile:
+class AppendFile:
+    """An output appended case by case (``self.f``, opened by the subclass, ``self.size`` its length after
+    the last complete case): a write that fails (full disk...) is undone, the file cut back to that
+    length so it never holds a torn line, and raised as an :class:`OutputError` naming ``what``."""
+
+    what = "the output"
+    fsync = False
+    f = None
+
+    def append(self, text):
+        if self.f is None:
+            raise OutputError(f"cannot write {self.what} {self.path}: an earlier write failed.")
+        try:
+            self.f.write(text)
+            self.f.flush()
+            if self.fsync:
+                os.fsync(self.f.fileno())
+        except OSError as exc:
+            self.undo()
+            raise output_error(self.what, self.path, exc) from exc
+        self.size = self.f.tell()
+
+    def undo(self):
+        """Cut the file back to its last complete case after a failed write (best effort)."""
+        try:
+            self.f.close()
+        except OSError:
+            pass
+        try:
+            os.truncate(self.path, self.size)
+        except OSError:
+            pass
+        self.f = None
+
+    def close(self):
+        if self.f is not None:
+            try:
+                self.f.close()
+            except OSError:
+                pass
+
+
+class ResultsFile(AppendFile):
     """Appends each finished case to the CSV at once (one write, flush, optional fsync).
 
     A write that fails (full disk...) is undone: the file is cut back to its last complete case, so
     it never holds a torn line (and if even that fails, ``resume`` drops the torn line). Every
     failure to write is an :class:`OutputError` naming the file.
     """
+
+    what = "the results file"
 
     def __init__(self, path, *, resume, overwrite, fsync):
         self.path = os.fspath(path)
@@ -219,7 +263,7 @@ class ResultsFile:
             raise output_error("the results file", self.path, exc) from exc
         self.size = self.f.tell()
         if self.size == 0:
-            self._write(",".join(COLUMNS) + "\n")
+            self.append(",".join(COLUMNS) + "\n")
 
     def _rewrite(self):
         tmp = self.path + ".tmp"
@@ -234,33 +278,8 @@ class ResultsFile:
                 os.unlink(tmp)
             raise
 
-    def _write(self, text):
-        try:
-            self.f.write(text)
-            self.f.flush()
-            if self.fsync:
-                os.fsync(self.f.fileno())
-        except OSError as exc:
-            self._undo()
-            raise output_error("the results file", self.path, exc) from exc
-        self.size = self.f.tell()
-
-    def _undo(self):
-        """Cut the file back to its last complete case after a failed write (best effort)."""
-        try:
-            self.f.close()
-        except OSError:
-            pass
-        try:
-            os.truncate(self.path, self.size)
-        except OSError:
-            pass
-        self.f = None
-
     def write_case(self, rows):
-        if self.f is None:
-            raise OutputError(f"cannot write the results file {self.path}: an earlier write failed.")
-        self._write(rows_to_text(rows))
+        self.append(rows_to_text(rows))
 
     def drop_cases(self, ids):
         """Forget (and remove from the file) the rows of ``ids`` (to retry failed cases)."""
@@ -274,13 +293,6 @@ class ResultsFile:
         except OSError as exc:
             raise output_error("the results file", self.path, exc) from exc
         self.size = self.f.tell()
-
-    def close(self):
-        if self.f is not None:
-            try:
-                self.f.close()
-            except OSError:
-                pass
 
 
 # -------------------------------------------------------------------------------- the wide table
