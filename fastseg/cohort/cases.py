@@ -1,5 +1,11 @@
 """The cases of a cohort: pairing two folders by file name, reading a CSV manifest, or taking a list
-of pairs; a case that cannot run carries its reason (it becomes an error row, the run goes on)."""
+of pairs; a case that cannot run carries its reason (it becomes an error row, the run goes on).
+
+DICOM cases (structures paired by name, :mod:`fastseg.cohort.structures`): a case's file may be a
+DICOM-SEG or RTSTRUCT file (``case01.dcm`` pairs as ``case01``), or, with ``folders=True``, a folder
+named after the case holding one SEG or RTSTRUCT (and possibly its image series). A case's
+``image`` (the manifest's optional ``image`` column, a 4th item of a pair) is the folder of the image
+series whose grid both sides are placed on."""
 import csv
 import os
 import re
@@ -13,24 +19,33 @@ __all__ = ["Case", "pair_folders", "read_manifest", "as_cases"]
 
 @dataclass(frozen=True)
 class Case:
-    """One case of a cohort: its id, the two file paths (None when missing) and, when the pairing
-    already knows the case cannot run, the reason."""
+    """One case of a cohort: its id, the two file paths (None when missing), when the pairing
+    already knows the case cannot run, the reason, and the image series folder (DICOM, optional)."""
 
     case_id: str
     pred: object = None
     ref: object = None
     problem: str = ""
+    image: object = None
 
 
 # ------------------------------------------------------------------------------------------- pairing
 
-def _image_files(folder):
-    """{case_id: [paths]} of the image files directly inside ``folder``."""
+def _image_files(folder, folders=False):
+    """{case_id: [paths]} of the image files (and ``.dcm`` files; with ``folders``, the sub-folders)
+    directly inside ``folder``."""
     out = {}
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
+        if name.startswith("."):
+            continue
+        if folders and os.path.isdir(path):
+            out.setdefault(name, []).append(path)
+            continue
         cid = case_id_of(name)
-        if cid is None or name.startswith(".") or not os.path.isfile(path):
+        if cid is None and name.lower().endswith(".dcm") and len(name) > 4:
+            cid = name[:-4]
+        if cid is None or not os.path.isfile(path):
             continue
         out.setdefault(cid, []).append(path)
     return out
@@ -54,12 +69,13 @@ def _did_you_mean(cid, others, where):
     return ""
 
 
-def pair_folders(pred_dir, ref_dir):
+def pair_folders(pred_dir, ref_dir, *, folders=False):
     """Cases from two folders, paired by file name without extension.
 
-    ``case.nii`` pairs with ``case.nii.gz`` (and with ``case.nrrd``, ``case.mha``...). A file without a
-    partner, or two files for one case in a folder, gives a :class:`Case` with a ``problem`` (an error
-    row in the results; the run goes on). Files with other extensions are ignored.
+    ``case.nii`` pairs with ``case.nii.gz`` (and with ``case.nrrd``, ``case.mha``, ``case.dcm``...).
+    With ``folders=True`` a sub-folder is a case too (its name the case id: a DICOM case folder). A
+    file without a partner, or two files for one case in a folder, gives a :class:`Case` with a
+    ``problem`` (an error row in the results; the run goes on). Files with other extensions are ignored.
 
     Returns
     -------
@@ -68,7 +84,7 @@ def pair_folders(pred_dir, ref_dir):
     for name, folder in (("PRED", pred_dir), ("REF", ref_dir)):
         if not os.path.isdir(folder):
             raise v.InputValueError(f"{name} must be a folder of images; got {os.fspath(folder)!r}.")
-    preds, refs = _image_files(pred_dir), _image_files(ref_dir)
+    preds, refs = _image_files(pred_dir, folders), _image_files(ref_dir, folders)
     cases = []
     for cid in sorted(set(preds) | set(refs)):
         p, r = preds.get(cid, []), refs.get(cid, [])
@@ -87,7 +103,8 @@ def pair_folders(pred_dir, ref_dir):
 
 
 def read_manifest(path):
-    """Cases from a CSV manifest with the columns ``case_id, pred, ref`` (other columns ignored).
+    """Cases from a CSV manifest with the columns ``case_id, pred, ref`` and optionally ``image``
+    (the folder of the DICOM image series of the case; other columns ignored).
 
     Relative paths are relative to the manifest's folder. An empty ``pred`` or ``ref`` cell gives a case
     with a ``problem`` (an error row); a missing file gives an error row when the case runs.
@@ -122,8 +139,9 @@ def read_manifest(path):
         p, r = ((row[k] or "").strip() for k in ("pred", "ref"))
         p = os.path.join(base, p) if p else None
         r = os.path.join(base, r) if r else None
+        image = (row.get("image") or "").strip()
         problem = "" if p and r else f"missing {'pred' if not p else 'ref'}: empty cell in the manifest {path}."
-        cases.append(Case(cid, p, r, problem))
+        cases.append(Case(cid, p, r, problem, os.path.join(base, image) if image else None))
     return cases
 
 
@@ -142,11 +160,11 @@ def as_cases(pairs):
             if cid is None:
                 raise v.InputValueError(f"cannot derive a case id from {p!r}; pass (case_id, pred, ref).")
             item = (cid, p, r)
-        if len(item) != 3:
-            raise v.InputTypeError(f"pairs must hold (case_id, pred, ref) or (pred, ref); got {item!r}.")
-        cid, p, r = item
+        if len(item) not in (3, 4):
+            raise v.InputTypeError(f"pairs must hold (case_id, pred, ref[, image]) or (pred, ref); got {item!r}.")
+        cid, p, r, image = item if len(item) == 4 else (*item, None)
         problem = "" if p is not None and r is not None else f"missing {'pred' if p is None else 'ref'}."
-        cases.append(Case(str(cid), p, r, problem))
+        cases.append(Case(str(cid), p, r, problem, image))
     ids = [c.case_id for c in cases]
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})

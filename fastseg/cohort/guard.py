@@ -138,7 +138,8 @@ def check_and_record_options(out, record, resume):
                 before = json.load(fh).get("options", {})
         except (OSError, ValueError, AttributeError) as exc:
             raise v.InputValueError(f"cannot read {path} (the options of the run to resume): {exc}.") from None
-        diff = [f"{k}: {before.get(k)!r} then, {record[k]!r} now" for k in record if before.get(k) != record[k]]
+        keys = list(record) + [k for k in ("pair_by", "aliases", "structures") if k in before and k not in record]
+        diff = [f"{k}: {before.get(k)!r} then, {record.get(k)!r} now" for k in keys if before.get(k) != record.get(k)]
         if diff:
             raise v.InputValueError(
                 f"{os.fspath(out)} was written with other options ({'; '.join(diff)}); resume it with the same "

@@ -12,6 +12,7 @@ from .._output import check_new_output, to_pandas
 from ..metrics.lesions import lesion_rule_of
 from .cases import as_cases, pair_folders
 from .lesion_file import LesionFile
+from .structures import named_options
 from .guard import ResultsLock, check_and_record_options, check_output_path, run_options
 from .results import COLUMNS, ERROR, INT_LABEL, ResultsFile, readable_spacing, wide_table
 from .score import run_in_process, warm_up
@@ -86,8 +87,8 @@ class CohortResult:
 
 def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance=None, percentiles=(95,),
                     convention="fastseg", regions=None, ignore_label=None, boundary_width=None, beta=None,
-                    tversky=None, names=None, lesions=None, lesions_out=None, jobs=1, threads=None, out=None,
-                    resume=False, overwrite=False,
+                    tversky=None, names=None, lesions=None, lesions_out=None, pair_by="label", aliases=None,
+                    structures=None, jobs=1, threads=None, out=None, resume=False, overwrite=False,
                     retry_errors=False, fsync=False, geometry_tolerance=1e-3, check_affine=True, reader="auto",
                     progress=False, dask=None, on_case=None):
     """Score a cohort of (pred, ref) image files: one :func:`fastseg.evaluate` per case.
@@ -108,6 +109,19 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
     lesions : str, LesionRule or True, optional
         Also evaluate every structure lesion-wise (``evaluate(..., lesions=...)``): per-case lesion
         metrics join the rows (``lesion_f1``, ``lesion_pq``, ``lesionwise_dice``...).
+    pair_by : {"label", "name"}, optional
+        ``"label"`` (default): structures are label values of label maps. ``"name"``: each file's
+        structures (DICOM-SEG segments, RTSTRUCT ROIs, or the labels of a label map named by
+        ``names``) are paired across pred and ref by name, case-insensitive, surrounding spaces
+        ignored, each scored as its own mask (overlapping ROIs allowed); a structure on one side
+        only is a miss. See :mod:`fastseg.cohort.structures`. A case may then be ``(case_id, pred,
+        ref, image)``, ``image`` the folder of the DICOM image series (the grid of both sides).
+    aliases : dict or str or os.PathLike, optional
+        With ``pair_by="name"``: ``{"Lung_L": ["LeftLung", "lung left"]}`` (or a JSON file of it):
+        the listed names are the structure ``Lung_L``.
+    structures : sequence of str, optional
+        With ``pair_by="name"``: the structures to score, in order (each reported in every case,
+        absent ones as both empty). Default: every structure found in the files' headers.
     lesions_out : str or os.PathLike, optional
         With ``lesions``: one CSV row per lesion unit of every case
         (:mod:`fastseg.cohort.lesion_file`), appended case by case and kept in step with ``out`` on
@@ -187,7 +201,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
         if ref_dir is None or not isinstance(pairs, (str, os.PathLike)):
             raise v.InputTypeError("pass two folders (pred_dir, ref_dir), or one sequence of pairs; "
                                    f"got {type(pairs).__name__} and {type(ref_dir).__name__}.")
-        pairs = pair_folders(pairs, ref_dir)
+        pairs = pair_folders(pairs, ref_dir, folders=pair_by == "name")
     cases = as_cases(pairs)
     for name in (regions or {}):
         if isinstance(name, str) and INT_LABEL.match(name.strip()):
@@ -206,6 +220,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
         "geometry_tolerance": float(v.check_fraction(geometry_tolerance, "geometry_tolerance")),
         "check_affine": bool(check_affine),
     }
+    by_name = named_options(opts, pair_by, aliases, structures, cases)
     if resume and out is None:
         raise v.InputValueError("resume needs an output file (out=...) to resume from.")
     inputs = [p for c in cases for p in (c.pred, c.ref)]
@@ -231,7 +246,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
         rule = opts["evaluate"]["lesions"]
         record = dict(run_options(opts, metric_names),
                       names=None if names is None else {str(k): n for k, n in sorted(names.items())},
-                      lesions=None if rule is None else json.loads(json.dumps(dataclasses.asdict(rule))))
+                      lesions=None if rule is None else json.loads(json.dumps(dataclasses.asdict(rule))), **by_name)
         if out is not None:
             check_and_record_options(out, record, resume)
         if workers is not None:

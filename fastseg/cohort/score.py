@@ -8,9 +8,10 @@ import numpy as np
 
 from .. import _validation as v
 from ..evaluate import evaluate
-from ..io import check_geometry, load
+from ..io import Structures, check_geometry, load
 from .lesion_file import lesion_rows
 from .results import NO_STRUCTURES, error_row
+from .structures import read_named_case, score_named_case
 
 __all__ = ["diagonal", "read_case", "message", "run_case", "local_worker", "run_in_process", "warm_up"]
 
@@ -22,6 +23,8 @@ def diagonal(shape, spacing):
 def read_case(case, opts):
     """Read one case's two files; never raises. Returns ``(volumes or None, error message or None,
     read seconds)``."""
+    if opts.get("pair_by") == "name":
+        return read_named_case(case, opts)
     t0 = time.perf_counter()
     if case.problem:
         return None, case.problem, 0.0
@@ -47,25 +50,29 @@ def run_case(case, opts, threads, read=None):
     pv, rv = vols
     t1 = time.perf_counter()
     try:
-        check_geometry(pv, rv, tolerance=opts["geometry_tolerance"], check_affine=opts["check_affine"])
-        res = evaluate(pv.array, rv.array, spacing=rv.spacing, threads=threads, **opts["evaluate"])
+        if opts.get("pair_by") == "name":  # structures paired by name, each its own mask
+            res_rows, results = score_named_case(case, opts, threads, vols)
+        else:
+            check_geometry(pv, rv, tolerance=opts["geometry_tolerance"], check_affine=opts["check_affine"])
+            results = [evaluate(pv.array, rv.array, spacing=rv.spacing, threads=threads, **opts["evaluate"])]
+            res_rows = results[0].rows
     except Exception as exc:  # noqa: BLE001 - a failing case becomes an error row, the run goes on
         return [error_row(case.case_id, message(exc), conv)], t_read, time.perf_counter() - t1
     t_eval = time.perf_counter() - t1
-    shape = tuple(int(n) for n in rv.array.shape)
+    shape = tuple(int(n) for n in (rv.shape if isinstance(rv, Structures) else rv.array.shape))
     spacing = tuple(float(s) for s in rv.spacing)
     diag = diagonal(shape, spacing)
-    n = len(res.rows)
+    n = len(res_rows)
     rows = [{"case_id": case.case_id, "label": r["label"], "name": r.get("name", ""), "metric": r["metric"],
              "value": float(r["value"]), "empty_state": r["empty_state"], "convention": r["convention"],
              "spacing": spacing, "shape": shape, "diagonal_mm": diag, "case_rows": n, "error": ""}
-            for r in res.rows]
+            for r in res_rows]
     if not rows:  # no structure to score (labels auto, both maps background): still record the case
         rows = [{"case_id": case.case_id, "label": "", "name": "", "metric": NO_STRUCTURES, "value": math.nan,
                  "empty_state": "", "convention": conv, "spacing": spacing, "shape": shape, "diagonal_mm": diag,
                  "case_rows": 1, "error": ""}]
     if opts["evaluate"].get("lesions") is not None:
-        return rows, t_read, t_eval, lesion_rows(case.case_id, res)
+        return rows, t_read, t_eval, [x for res in results for x in lesion_rows(case.case_id, res)]
     return rows, t_read, t_eval
 
 

@@ -37,8 +37,9 @@ from .._validation import InputValueError
 from ._errors import GeometryError, ReadError
 from .itk import read_sitk
 from .nifti import read_nibabel
+from .structures import Structures, load_structures
 
-__all__ = ["Volume", "LabelVolume", "load", "ReadError", "GeometryError", "check_geometry", "case_id", "EXTENSIONS",
+__all__ = ["Volume", "LabelVolume", "load", "Structures", "load_structures", "ReadError", "GeometryError", "check_geometry", "case_id", "EXTENSIONS",
            "NIFTI_EXTENSIONS", "SITK_EXTENSIONS"]
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")

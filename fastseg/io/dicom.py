@@ -19,8 +19,8 @@ import numpy as np
 
 from ._errors import ReadError
 
-__all__ = ["Grid", "read_series", "read_seg", "dicom_kind", "find_series", "pydicom_or_error",
-           "SEG_CLASS", "RTSTRUCT_CLASS"]
+__all__ = ["Grid", "read_series", "read_seg", "seg_structures", "seg_frames", "dicom_kind", "find_series",
+           "pydicom_or_error", "SEG_CLASS", "RTSTRUCT_CLASS"]
 
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 RTSTRUCT_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
@@ -243,11 +243,59 @@ def read_seg(path, reference=None):
 
     Binary segments are taken as they are; fractional ones are thresholded (a voxel belongs to the
     segment when its fraction is >= 0.5 of MaximumFractionalValue). Overlapping segments are refused
-    (a :class:`ReadError` naming them): a label map holds one label per voxel. Frames are placed by
-    their per-frame ImagePositionPatient; frames the SEG leaves out (empty ones) are background. The
-    grid is ``reference`` (a :class:`Grid`, e.g. the referenced CT series) when given, else the SEG's
+    (a :class:`ReadError` naming them): a label map holds one label per voxel
+    (:func:`seg_structures` keeps each segment as its own mask). Frames are placed by their
+    per-frame ImagePositionPatient; frames the SEG leaves out (empty ones) are background. The grid
+    is ``reference`` (a :class:`Grid`, e.g. the referenced CT series) when given, else the SEG's
     own, from its first to its last frame.
     """
+    grid, k, segments, frames, names = seg_frames(path, reference)
+    top = max(segments, default=0)
+    label = np.zeros(grid.shape, dtype=np.uint8 if top < 256 else np.uint16)
+    for f in range(len(frames)):
+        if not frames[f].any():
+            continue
+        plane = label[:, :, k[f]]
+        mask = frames[f].T
+        clash = np.unique(plane[mask & (plane != 0) & (plane != segments[f])])
+        if clash.size:
+            a = int(clash[0])
+            raise ReadError(f"{path}: segments {a} ({names.get(a)!r}) and {segments[f]} ({names[segments[f]]!r}) "
+                            f"overlap (slice {k[f]}); a label map holds one segment per voxel (fastseg.io."
+                            f"load_structures keeps each segment as its own mask).")
+        plane[mask] = segments[f]
+    return label, grid.spacing, grid.affine, names
+
+
+def seg_structures(path, reference=None):
+    """``(grid, [(name, box, mask)])``: every segment of a DICOM-SEG as its own binary mask (so
+    overlapping segments keep their overlap), in segment-number order; ``box`` is a tuple of three
+    slices of the grid and ``mask`` the bool crop inside it (None and None for an empty segment).
+    Same thresholds and grid as :func:`read_seg`."""
+    grid, k, segments, frames, names = seg_frames(path, reference)
+    segments = np.asarray(segments)
+    out = []
+    for s, name in names.items():
+        fs = [f for f in np.flatnonzero(segments == s) if frames[f].any()]
+        if not fs:
+            out.append((name, None, None))
+            continue
+        rows = np.flatnonzero(np.any([frames[f].any(axis=1) for f in fs], axis=0))  # j (rows of a frame)
+        cols = np.flatnonzero(np.any([frames[f].any(axis=0) for f in fs], axis=0))  # i
+        ks = k[fs]
+        box = (slice(int(cols[0]), int(cols[-1]) + 1), slice(int(rows[0]), int(rows[-1]) + 1),
+               slice(int(ks.min()), int(ks.max()) + 1))
+        mask = np.zeros(tuple(b.stop - b.start for b in box), bool)
+        for f in fs:
+            mask[:, :, k[f] - box[2].start] |= frames[f][box[1], box[0]].T
+        out.append((name, box, mask))
+    return grid, out
+
+
+def seg_frames(path, reference=None):
+    """The parsed frames of a DICOM-SEG: ``(grid, k, segments, frames, names)``: the slice index and
+    segment number of each frame, the frames as bools ``(n, rows, columns)`` (fractional ones
+    thresholded at >= 0.5), ``{segment number: SegmentLabel}``."""
     pydicom = pydicom_or_error(path)
     ds = pydicom.dcmread(path)
     if str(ds.get("SOPClassUID", "")) != SEG_CLASS and ds.get("Modality") != "SEG":
@@ -291,20 +339,7 @@ def read_seg(path, reference=None):
                              thickness=thick, frame=ds.get("FrameOfReferenceUID", ""))
     else:
         grid, k = reference, on_grid(path, reference, orientation, ps, ds.Rows, ds.Columns, positions)
-    top = max(segments, default=0)
-    label = np.zeros(grid.shape, dtype=np.uint8 if top < 256 else np.uint16)
-    for f in range(n):
-        if not frames[f].any():
-            continue
-        plane = label[:, :, k[f]]
-        mask = frames[f].T
-        clash = np.unique(plane[mask & (plane != 0) & (plane != segments[f])])
-        if clash.size:
-            a = int(clash[0])
-            raise ReadError(f"{path}: segments {a} ({names.get(a)!r}) and {segments[f]} ({names[segments[f]]!r}) "
-                            f"overlap (slice {k[f]}); a label map holds one segment per voxel.")
-        plane[mask] = segments[f]
-    return label, grid.spacing, grid.affine, {s: names[s] for s in sorted(names)}
+    return grid, np.asarray(k), segments, frames, {s: names[s] for s in sorted(names)}
 
 
 def on_grid(path, grid, orientation, pixel_spacing, rows, cols, positions):

@@ -14,9 +14,9 @@ import os
 import numpy as np
 
 from ._errors import ReadError
-from .dicom import RTSTRUCT_CLASS, find_series, pydicom_or_error
+from .dicom import RTSTRUCT_CLASS, Grid, find_series, pydicom_or_error
 
-__all__ = ["read_rtstruct", "rasterise"]
+__all__ = ["read_rtstruct", "rtstruct_structures", "rasterise"]
 
 
 def _referenced_series(ds):
@@ -36,9 +36,9 @@ def read_rtstruct(path, reference=None, *, rois=None, tolerance=None):
     ----------
     path : str
         The RTSTRUCT file.
-    reference : str, optional
-        The folder of the referenced image series; default the RTSTRUCT's own folder (the series
-        named by the structure set is looked for there).
+    reference : str or Grid, optional
+        The folder of the referenced image series (or its :class:`~fastseg.io.dicom.Grid`); default
+        the RTSTRUCT's own folder (the series named by the structure set is looked for there).
     rois : sequence of str, optional
         ROI names to read (case-insensitive) in this order; label ``n`` is the n-th. Default: every
         ROI in the structure set's order.
@@ -47,15 +47,37 @@ def read_rtstruct(path, reference=None, *, rois=None, tolerance=None):
         of the slice step. A contour farther from every slice is a :class:`ReadError`.
 
     Overlapping ROIs (a voxel inside two) are refused with a :class:`ReadError` naming them (select
-    disjoint ones with ``rois``): a label map holds one label per voxel.
+    disjoint ones with ``rois``, or read every ROI as its own mask with :func:`rtstruct_structures`):
+    a label map holds one label per voxel.
     """
+    grid, structures = _contours(path, reference, rois)
+    dtype = np.uint8 if len(structures) < 256 else np.uint16
+    label = rasterise(grid, structures, tolerance=tolerance, dtype=dtype, path=path)
+    return label, grid.spacing, grid.affine, {i + 1: name for i, (name, _) in enumerate(structures)}
+
+
+def rtstruct_structures(path, reference=None, *, rois=None, tolerance=None):
+    """``(grid, [(name, box, mask)])``: every ROI of an RTSTRUCT as its own binary mask (overlapping
+    ROIs keep their overlap), in the structure set's order (or ``rois``' order); ``box`` is a tuple
+    of three slices of the grid and ``mask`` the bool crop inside it (None and None for an ROI
+    without contours). Parameters as :func:`read_rtstruct`."""
+    grid, structures = _contours(path, reference, rois)
+    tol = 0.1 * grid.spacing[2] if tolerance is None else float(tolerance)
+    return grid, [(name, *_fill(grid, name, polys, tol, path)) for name, polys in structures]
+
+
+def _contours(path, reference, rois):
+    """``(grid, [(ROI name, [n x 3 LPS contour points])])`` of an RTSTRUCT."""
     pydicom = pydicom_or_error(path)
     ds = pydicom.dcmread(path)
     if str(ds.get("SOPClassUID", "")) != RTSTRUCT_CLASS and ds.get("Modality") != "RTSTRUCT":
         raise ReadError(f"{path}: not an RTSTRUCT (modality {ds.get('Modality', 'unknown')}).")
     frame, series_uid = _referenced_series(ds)
-    folder = os.fspath(reference) if reference is not None else os.path.dirname(os.path.abspath(path))
-    grid = find_series(folder, series_uid)[0]
+    if isinstance(reference, Grid):
+        grid = reference
+    else:
+        folder = os.fspath(reference) if reference is not None else os.path.dirname(os.path.abspath(path))
+        grid = find_series(folder, series_uid)[0]
     if frame and grid.frame and frame != grid.frame:
         raise ReadError(f"{path}: its frame of reference {frame} is not the series' ({grid.frame}).")
     names = {int(r.ROINumber): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
@@ -75,9 +97,7 @@ def read_rtstruct(path, reference=None, *, rois=None, tolerance=None):
         polys = [np.asarray(c.ContourData, dtype=np.float64).reshape(-1, 3) for c in contours.get(num, [])
                  if str(c.get("ContourGeometricType", "CLOSED_PLANAR")).upper() == "CLOSED_PLANAR"]
         structures.append((names[num], polys))
-    dtype = np.uint8 if len(structures) < 256 else np.uint16
-    label = rasterise(grid, structures, tolerance=tolerance, dtype=dtype, path=path)
-    return label, grid.spacing, grid.affine, {i + 1: name for i, (name, _) in enumerate(structures)}
+    return grid, structures
 
 
 def _edges(grid, name, polys, tol, path):
@@ -105,42 +125,53 @@ def _edges(grid, name, polys, tol, path):
     return np.concatenate(out) if out else None
 
 
+def _fill(grid, name, polys, tol, path):
+    """``(box, mask)`` of one structure's contours filled even-odd on ``grid`` (None, None when they
+    cover no pixel centre)."""
+    ni, nj, nk = grid.shape
+    e = _edges(grid, name, polys, tol, path)
+    if e is None:
+        return None, None
+    k, i0, j0, i1, j1 = e.T
+    lo, hi = np.minimum(j0, j1), np.maximum(j0, j1)
+    first = np.maximum(np.ceil(lo), 0).astype(np.int64)  # rows j with lo <= j < hi, on the grid
+    stop = np.minimum(np.ceil(hi), nj).astype(np.int64)
+    count = np.maximum(stop - first, 0)
+    if not count.any():
+        return None, None
+    edge = np.repeat(np.arange(len(e)), count)
+    row = first[edge] + (np.arange(edge.size) - np.repeat(np.cumsum(count) - count, count))
+    t = (row - j0[edge]) / (j1[edge] - j0[edge])
+    x = i0[edge] + t * (i1[edge] - i0[edge])
+    col = np.clip(np.ceil(x), 0, ni).astype(np.int64)  # first pixel centre right of the crossing
+    kk = k[edge].astype(np.int64)
+    k_lo, j_lo, i_lo = int(kk.min()), int(row.min()), int(col.min())
+    shape = (int(kk.max()) - k_lo + 1, int(row.max()) - j_lo + 1, int(col.max()) - i_lo + 1)
+    flat = ((kk - k_lo) * shape[1] + (row - j_lo)) * shape[2] + (col - i_lo)
+    toggles = np.bincount(flat, minlength=shape[0] * shape[1] * shape[2]).astype(np.uint8)
+    # parity of the crossings left of each centre (uint8 wrap-around keeps the parity)
+    inside = (np.cumsum(toggles.reshape(shape), axis=2, dtype=np.uint8) & 1).view(bool)
+    width = min(shape[2], ni - i_lo)  # the last column holds crossings right of the grid
+    inside = inside[:, :, :width].transpose(2, 1, 0)  # (k, j, i) -> (i, j, k)
+    box = (slice(i_lo, i_lo + width), slice(j_lo, j_lo + shape[1]), slice(k_lo, k_lo + shape[0]))
+    return box, inside
+
+
 def rasterise(grid, structures, *, tolerance=None, dtype=np.uint8, path="RTSTRUCT"):
     """A label map on ``grid`` of ``structures`` (a list of ``(name, [n x 3 LPS contour points])``),
     label ``n`` the n-th, filled by the even-odd rule (see the module's docstring)."""
     tol = 0.1 * grid.spacing[2] if tolerance is None else float(tolerance)
-    ni, nj, nk = grid.shape
     label = np.zeros(grid.shape, dtype=dtype)
     for value, (name, polys) in enumerate(structures, start=1):
-        e = _edges(grid, name, polys, tol, path)
-        if e is None:
+        box, inside = _fill(grid, name, polys, tol, path)
+        if box is None:
             continue
-        k, i0, j0, i1, j1 = e.T
-        lo, hi = np.minimum(j0, j1), np.maximum(j0, j1)
-        first = np.maximum(np.ceil(lo), 0).astype(np.int64)  # rows j with lo <= j < hi, on the grid
-        stop = np.minimum(np.ceil(hi), nj).astype(np.int64)
-        count = np.maximum(stop - first, 0)
-        if not count.any():
-            continue
-        edge = np.repeat(np.arange(len(e)), count)
-        row = first[edge] + (np.arange(edge.size) - np.repeat(np.cumsum(count) - count, count))
-        t = (row - j0[edge]) / (j1[edge] - j0[edge])
-        x = i0[edge] + t * (i1[edge] - i0[edge])
-        col = np.clip(np.ceil(x), 0, ni).astype(np.int64)  # first pixel centre right of the crossing
-        kk = k[edge].astype(np.int64)
-        k_lo, j_lo, i_lo = int(kk.min()), int(row.min()), int(col.min())
-        shape = (int(kk.max()) - k_lo + 1, int(row.max()) - j_lo + 1, int(col.max()) - i_lo + 1)
-        flat = ((kk - k_lo) * shape[1] + (row - j_lo)) * shape[2] + (col - i_lo)
-        toggles = np.bincount(flat, minlength=shape[0] * shape[1] * shape[2]).astype(np.uint8)
-        # parity of the crossings left of each centre (uint8 wrap-around keeps the parity)
-        inside = (np.cumsum(toggles.reshape(shape), axis=2, dtype=np.uint8) & 1).view(bool)
-        width = min(shape[2], ni - i_lo)  # the last column holds crossings right of the grid
-        inside = inside[:, :, :width].transpose(2, 1, 0)  # (k, j, i) -> (i, j, k)
-        box = label[i_lo:i_lo + width, j_lo:j_lo + shape[1], k_lo:k_lo + shape[0]]
-        clash = np.unique(box[inside & (box != 0)])
+        view = label[box]
+        clash = np.unique(view[inside & (view != 0)])
         if clash.size:
             other = structures[int(clash[0]) - 1][0]
             raise ReadError(f"{path}: ROIs {other!r} and {name!r} overlap; a label map holds one ROI per "
-                            f"voxel: select disjoint ROIs with rois=[...].")
-        box[inside] = value
+                            f"voxel: select disjoint ROIs with rois=[...], or read each ROI as its own mask "
+                            f"with fastseg.io.load_structures.")
+        view[inside] = value
     return label
