@@ -23,6 +23,7 @@ from .metrics.overlap import FORMULAS, fbeta_from, tversky_from
 from .result import EvaluationResult
 from .metrics.lesions import lesion_rule_of, lesions_of_structure
 from .metrics.surface import SurfaceDistances, assd, hausdorff, masd, nsd
+from .metrics.apl import apl_of, apl_rows
 
 __all__ = ["evaluate", "EvaluationResult", "METRICS", "DEFAULT_METRICS", "REGISTRY", "MetricInfo",
            "metric_names", "metric_info"]
@@ -32,7 +33,7 @@ OVERLAP = FORMULAS
 #: overlap metrics with a parameter in their row name (``fbeta@B``, ``tversky@A/B``)
 WEIGHTED = ("fbeta", "tversky")
 #: distance metrics (``hdNN`` for any percentile NN, ``nsd@T`` per tolerance, also accepted)
-DISTANCE = ("hd", "assd", "masd", "nsd", "boundary_iou")
+DISTANCE = ("hd", "assd", "masd", "nsd", "boundary_iou", "apl")  # apl: 'apl@T' per tolerance
 TOPOLOGY = ("cldice",)
 METRICS = tuple(OVERLAP) + WEIGHTED + DISTANCE + TOPOLOGY
 DEFAULT_METRICS = ("dice", "iou", "precision", "recall", "hd", "hd95", "assd", "masd", "nsd")
@@ -62,8 +63,8 @@ def metric_info(name):
         info = REGISTRY["hdNN" if key == "hdnn" else key]
     elif _HDQ.match(key):
         info, params = REGISTRY["hdNN"], {"q": _HDQ.match(key).group(1)}
-    elif _NSDT.match(key):
-        info, params = REGISTRY["nsd"], {"t": _NSDT.match(key).group(1)}
+    elif _NSDT.match(key) or key.startswith("apl@"):
+        info, params = REGISTRY[key.partition("@")[0]], {"t": key.partition("@")[2]}
     elif _FBETA.match(key):
         info, params = REGISTRY["fbeta"], {"b": _FBETA.match(key).group(1)}
     elif _TVERSKY.match(key):
@@ -172,6 +173,8 @@ def _expand_metrics(metrics, percentiles, tolerances, betas=None, weights=None):
                     raise v.InputValueError(f"metric {name!r}: the tolerance after '@' must be a number.") from None
                 t, = v.check_tolerances(t)[0]
                 out.append((f"nsd@{_fmt(t)}", "nsd", t))
+        elif key == "apl" or key.startswith("apl@"):
+            out.extend(apl_rows(key, name, tolerances))
         elif key == "boundary_iou":
             out.append((key, key, None))
         elif key == "cldice":
@@ -239,7 +242,8 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
         both maps is reported with empty state ``"both_empty"`` (never dropped).
     metrics : sequence of str, optional
         Names from :data:`METRICS`, ``"hdNN"`` for the NN-th percentile Hausdorff distance,
-        ``"nsd@T"`` for NSD at tolerance T, ``"fbeta@B"``, ``"tversky@A/B"``; counts ``"tp"``,
+        ``"nsd@T"`` for NSD at tolerance T, ``"apl@T"`` for the added path length at tolerance T
+        (slices along the last axis, see :func:`fastseg.apl`), ``"fbeta@B"``, ``"tversky@A/B"``; counts ``"tp"``,
         ``"fp"``, ``"fn"``, ``"tn"``; volumes (``"pred_volume_ml"``...). :data:`REGISTRY` defines
         each (:func:`metric_info`: plain meaning, unit, direction). Default (:data:`DEFAULT_METRICS`): Dice, IoU, precision,
         recall, HD, HD at each of ``percentiles``, ASSD, MASD, and NSD at each tolerance when
@@ -247,7 +251,7 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     spacing : None, float or sequence of float, optional
         Voxel size per array axis (array-axis order); distances and volumes in its units.
     tolerance : float or sequence of float, optional
-        NSD tolerance(s) in spacing units; required for ``"nsd"``.
+        NSD (and APL) tolerance(s) in spacing units; required for ``"nsd"`` (and ``"apl"``).
     percentiles : sequence of float, optional
         Percentiles for the default ``hdNN`` metrics and for ``"hdq"``. Default (95,).
     convention : str or Convention, optional
@@ -442,6 +446,9 @@ def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width
             out[name] = masd(sd)
         elif kind == "nsd":
             out[name] = nsd_values[param]
+        elif kind == "apl":  # slices along the last axis (the first once transposed); no convention applies
+            out[name] = 0.0 if box is None else apl_of(*_crop_structure(p, r, members, box), sp, param,
+                                                       0 if transposed else -1)
         elif state != NOT_EMPTY:  # boundary_iou, cldice: both empty (1.0) or a miss (0.0), as the convention says
             if kind == "cldice":
                 out[name] = conv.empty_cldice(state)

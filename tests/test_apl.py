@@ -71,7 +71,21 @@ def test_3d_sums_slices_along_axis_0():
     ref3 = np.stack([ref, ref, np.zeros_like(ref)])
     pred3 = np.stack([pred, np.zeros_like(pred), pred])
     # slice 0: 6 pixels, slice 1: all 12, slice 2: no reference
-    assert fastseg.apl(pred3, ref3, spacing=(3.0, 1.0, 1.0)) == 18.0
+    assert fastseg.apl(pred3, ref3, spacing=(3.0, 1.0, 1.0), slice_axis=0) == 18.0
+    # the default slice axis is the last (fastseg.io's (i, j, k) order): the same stack moved there
+    assert fastseg.apl(np.moveaxis(pred3, 0, -1), np.moveaxis(ref3, 0, -1), spacing=(1.0, 1.0, 3.0)) == 18.0
+    assert fastseg.apl(np.moveaxis(pred3, 0, 1), np.moveaxis(ref3, 0, 1), spacing=(1.0, 3.0, 1.0),
+                       slice_axis=1) == 18.0
+
+
+def test_slice_axis_matters():
+    """A block shifted along the slice axis adds contour only on the slice it leaves uncovered; cut
+    across the slices, the same pair adds much more."""
+    ref = np.zeros((6, 8, 8), bool)
+    ref[1:4, 2:6, 2:6] = True
+    pred = np.roll(ref, 1, axis=0)
+    assert fastseg.apl(pred, ref, slice_axis=0) == 12.0  # slice 1: no prediction, its 12 pixels
+    assert fastseg.apl(pred, ref, slice_axis=-1) > 12.0
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -84,8 +98,11 @@ def test_against_brute_force(seed):
     ref[2, :, :3] = True  # a contour on the image border
     spacing = (2.0, 0.7, 1.3)
     for tol in (0.0, 0.7, 1.3, 2.0):
-        assert fastseg.apl(pred, ref, spacing=spacing, tolerance=tol) == pytest.approx(
+        assert fastseg.apl(pred, ref, spacing=spacing, tolerance=tol, slice_axis=0) == pytest.approx(
             apl_reference(pred, ref, spacing, tol), rel=1e-12)
+        t = (1, 2, 0)  # the slices along the last axis, the default
+        assert fastseg.apl(pred.transpose(t), ref.transpose(t), spacing=np.take(spacing, t),
+                           tolerance=tol) == pytest.approx(apl_reference(pred, ref, spacing, tol), rel=1e-12)
     assert fastseg.apl(pred[0], ref[0], spacing=spacing[1:], tolerance=0.7) == pytest.approx(
         apl_reference(pred[0], ref[0], spacing[1:], 0.7), rel=1e-12)
 
@@ -104,3 +121,6 @@ def test_invalid_input():
         fastseg.apl(pred.astype(np.uint8) * 2, ref, spacing=1.0)
     with pytest.raises(InputValueError):
         fastseg.apl(pred[None, None], ref[None, None], spacing=1.0)
+    for bad in (3, -4, 1.0, True, "k"):
+        with pytest.raises(InputValueError, match=f"slice_axis must be an axis of the 3D masks .*got {bad!r}"):
+            fastseg.apl(pred[None], ref[None], spacing=1.0, slice_axis=bad)

@@ -2,9 +2,10 @@
 import numpy as np
 from scipy import ndimage
 
-from .._validation import binary_pair, check_fraction, check_ndim, normalize_spacing, raise_if_not_binary
+from .._validation import (InputValueError, binary_pair, check_fraction, check_ndim, normalize_spacing,
+                           raise_if_not_binary)
 
-__all__ = ["apl"]
+__all__ = ["apl", "apl_of", "apl_rows", "contour_pixels"]
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
@@ -15,11 +16,11 @@ def contour_pixels(mask):
     return mask & ~ndimage.binary_erosion(mask, _CROSS, border_value=0)
 
 
-def apl(pred, ref, *, spacing=None, tolerance=0.0):
+def apl(pred, ref, *, spacing=None, tolerance=0.0, slice_axis=-1):
     """Added path length (Vaassen et al. 2020), in spacing units (usually mm).
 
-    Slice by slice along axis 0 (a 2D input is one slice), the length of the reference contour that
-    does not lie within ``tolerance`` of the predicted contour, summed over slices.
+    Slice by slice along ``slice_axis`` (a 2D input is one slice), the length of the reference
+    contour that does not lie within ``tolerance`` of the predicted contour, summed over slices.
 
     Definitions, exactly: the *contour* of a slice's mask is the set of its pixels that have a
     4-neighbour outside the mask (pixels beyond the image border count as outside). A reference
@@ -33,15 +34,22 @@ def apl(pred, ref, *, spacing=None, tolerance=0.0):
     ----------
     pred, ref : array_like of bool or 0/1, 2D or 3D, same shape
     spacing : float or sequence of float, optional
-        Voxel size per axis (default 1.0); for 3D input ``spacing[0]`` (between slices) is not used.
+        Voxel size per array axis (default 1.0); for 3D input the spacing along ``slice_axis``
+        (between slices) is not used.
     tolerance : float, optional
         Distance (spacing units) within which a reference contour pixel counts as drawn. Default 0:
         only reference contour pixels that are also predicted contour pixels are kept.
+    slice_axis : int, optional
+        The axis through the slices the contours are drawn on (3D input). Default -1, the last: the
+        slice axis of the volumes :func:`fastseg.io.load` returns (index order ``(i, j, k)``: an
+        RTSTRUCT's contours lie in planes of constant ``k``). Arrays in ``(z, y, x)`` order (as
+        SimpleITK's ``GetArrayFromImage`` gives) need ``slice_axis=0``.
 
     Returns
     -------
     float
-        0.0 when the reference is empty (nothing to draw), whatever the prediction.
+        0.0 when the reference is empty (nothing to draw), whatever the prediction; the whole
+        reference contour length when the prediction is empty. Never NaN or inf.
 
     Notes
     -----
@@ -67,9 +75,25 @@ def apl(pred, ref, *, spacing=None, tolerance=0.0):
             raise_if_not_binary(name, bad, a.size)
     sp = normalize_spacing(spacing, p.ndim, distances=True)
     tol = check_fraction(tolerance, "tolerance")
+    axis = slice_axis
+    if p.ndim == 3:
+        if isinstance(slice_axis, (bool, np.bool_)) or not isinstance(slice_axis, (int, np.integer)) \
+                or not -3 <= slice_axis < 3:
+            raise InputValueError(f"slice_axis must be an axis of the 3D masks (0, 1, 2 or -1); got {slice_axis!r}.")
+        axis = int(slice_axis) % 3
+    return apl_of(p, r, sp, tol, axis)
+
+
+def apl_of(p, r, spacing, tolerance, slice_axis):
+    """APL of two validated 0/1 uint8 (or bool) masks, 2D (one slice) or 3D with slices along
+    ``slice_axis``; ``spacing`` one value per axis. Crops give the whole image's value when they
+    hold every voxel of both masks (outside them nothing is a contour). See :func:`apl`."""
+    sp = np.asarray(spacing, dtype=np.float64)
     if p.ndim == 2:
-        p, r = p[None], r[None]
-    plane = sp[-2:]
+        p, r, plane = p[None], r[None], sp
+    else:
+        p, r = np.moveaxis(p, slice_axis, 0), np.moveaxis(r, slice_axis, 0)
+        plane = np.delete(sp, slice_axis)
     total = 0
     for k in np.flatnonzero(r.reshape(len(r), -1).any(axis=1)):
         rc = contour_pixels(r[k].astype(bool))
@@ -78,5 +102,21 @@ def apl(pred, ref, *, spacing=None, tolerance=0.0):
             total += int(np.count_nonzero(rc))
             continue
         dist = ndimage.distance_transform_edt(~pc, sampling=plane)
-        total += int(np.count_nonzero(rc & (dist > tol)))
+        total += int(np.count_nonzero(rc & (dist > tolerance)))
     return float(total * plane.mean())
+
+
+def apl_rows(key, name, tolerances):
+    """The rows of an APL request in :func:`fastseg.evaluate`: ``"apl"`` (one ``apl@T`` per
+    tolerance of ``tolerance=``) or ``"apl@T"``; ``(row name, "apl", T)``."""
+    if key == "apl":
+        if not tolerances:
+            raise InputValueError("metric 'apl' needs a tolerance in spacing units: pass tolerance=1.0 (or several), "
+                                  "or ask for 'apl@1' ('apl@0': only reference contour pixels on the predicted contour).")
+        return [(f"apl@{t:g}", "apl", float(t)) for t in tolerances]
+    try:
+        t = float(key[len("apl@"):])
+    except ValueError:
+        raise InputValueError(f"metric {name!r}: the tolerance after '@' must be a number (mm), e.g. 'apl@1'.") from None
+    t = check_fraction(t, f"the tolerance of metric {name!r}")
+    return [(f"apl@{t:g}", "apl", t)]

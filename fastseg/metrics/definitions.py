@@ -15,7 +15,7 @@ class MetricInfo:
 
     name: str
     family: str   #: "overlap", "surface" or "topology"
-    needs: str    #: "counts", "surface distances", "bands" or "skeletons"
+    needs: str    #: "counts", "surface distances", "bands", "skeletons" or "contours"
     option: str   #: the evaluate() option it needs ("" for none)
     definition: str
     plain: str = ""         #: what it means, in words ({t}, {q}, {b}, {a}: the row's parameter)
@@ -75,6 +75,12 @@ _OTHER_ROWS = [  # name, family, needs, option, definition, plain meaning, unit,
     ("boundary_iou", "surface", "bands", "boundary_width", "IoU of the inner bands of width boundary_width",
      "IoU of the bands along each boundary (boundary_width mm wide): overlap where the edges are", "",
      "higher", 0.0, 1.0),
+    ("apl", "surface", "contours", "tolerance",
+     "added path length at each tolerance ('apl@T': at T): reference contour pixels (4-neighbour contour) "
+     "farther than T from the predicted contour of their slice, times the in-plane pixel size, summed over "
+     "the slices along the last axis (a 2D image is one slice); 0 for an empty reference",
+     "length of reference contour, in mm, that is not within {t} mm of the predicted contour on its slice: "
+     "what an editor would have to draw anew (Vaassen et al. 2020)", "mm", "lower", 0.0, _INF),
     ("cldice", "topology", "skeletons", "", "centreline Dice",
      "overlap of the centrelines (skeletons): rewards connected thin and tubular structures", "", "higher",
      0.0, 1.0),
