@@ -129,7 +129,7 @@ def _cases_from_args(args):
         return read_manifest(args.manifest)
     if not (args.pred and args.ref):
         raise UsageError("give PRED and REF folders, or --manifest pairs.csv.")
-    return pair_folders(args.pred, args.ref)
+    return pair_folders(args.pred, args.ref, folders=args.pair_by == "name")
 
 
 def _gate_structures(gates, labels, regions, names=None):
@@ -248,7 +248,7 @@ def cmd_evaluate(args):
     check_thresholds(fail_over, "--fail-over")
     if args.resume and not args.out:
         raise UsageError("--resume needs --out (the results file to continue).")
-    inputs = [p for c in cases for p in (c.pred, c.ref)] + [p for p in (args.manifest, args.labels_json) if p]
+    inputs = [p for c in cases for p in (c.pred, c.ref)] + [p for p in (args.manifest, args.labels_json, args.aliases) if p]
     _check_outputs(args, inputs)
     if args.retry_errors and not args.resume:
         raise UsageError("--retry-errors goes with --resume.")
@@ -265,7 +265,8 @@ def cmd_evaluate(args):
             if metric not in computed:
                 raise UsageError(f"gate on metric {metric!r}, which this run does not compute; "
                                  f"it computes {', '.join(sorted(computed))} (see --metrics).")
-        _gate_structures(fail_under + fail_over, labels, regions, names)
+        if args.pair_by == "label":  # by name, the structures are known once the files' headers are read
+            _gate_structures(fail_under + fail_over, labels, regions, names)
     quiet = args.quiet
     progress = not quiet and sys.stderr.isatty()
     if not quiet:
@@ -276,7 +277,7 @@ def cmd_evaluate(args):
         overwrite=args.overwrite, retry_errors=args.retry_errors, fsync=args.fsync,
         geometry_tolerance=args.geometry_tolerance, check_affine=not args.no_affine_check,
         reader=args.reader, progress=progress, dask=args.dask, lesions=args.lesions, lesions_out=args.lesions_out,
-        **eval_kwargs)
+        pair_by=args.pair_by, aliases=args.aliases, structures=split_values(args.structures) or None, **eval_kwargs)
     wall = time.perf_counter() - t0
     summary = cohort.summarize(result.rows, cap_inf=cap)
     gates = cohort.check_gates(summary, fail_under, fail_over)
@@ -350,12 +351,13 @@ def _add_evaluate_parser(sub):
             "  fastseg evaluate preds/ labels/ --tolerance 1,2 --out results.csv --summary summary.json\n"
             "  fastseg evaluate --manifest pairs.csv --labels 1,2,3 --regions whole_tumor=1,2,3 --jobs 2\n"
             "  fastseg evaluate preds/ labels/ --out results.csv --resume --fail-under dice=0.85 --fail-over hd95=5\n"
-            "  fastseg evaluate preds/ labels/ --labels-json dataset.json --out results.csv --report report.html\n\n"
+            "  fastseg evaluate preds/ labels/ --labels-json dataset.json --out results.csv --report report.html\n"
+            "  fastseg evaluate --manifest rt.csv --pair-by name --aliases aliases.json --metrics dice,hd95,nsd@2,apl@1\n\n"
             + EXIT_CODES))
     p.add_argument("pred", nargs="?", metavar="PRED", help="folder of predictions")
     p.add_argument("ref", nargs="?", metavar="REF", help="folder of references (ground truth)")
-    p.add_argument("--manifest", metavar="CSV", help="CSV with columns case_id,pred,ref (instead of PRED REF); "
-                   "relative paths are relative to the manifest")
+    p.add_argument("--manifest", metavar="CSV", help="CSV with columns case_id,pred,ref[,image] (instead of PRED REF; "
+                   "image: a DICOM series folder, the grid of both sides); relative paths are relative to the manifest")
     g = p.add_argument_group("what to score")
     g.add_argument("--labels", default="auto", metavar="auto|L,L,...",
                    help="labels to score (default auto: every non-zero label present in either map of each case)")
@@ -369,6 +371,14 @@ def _add_evaluate_parser(sub):
     g.add_argument("--lesions-out", metavar="CSV",
                    help="with --lesions: write one row per lesion (matched pair, miss, spurious) of every case "
                         "to this CSV, appended case by case and resumed with --resume")
+    g.add_argument("--pair-by", choices=("label", "name"), default="label",
+                   help="label (default): structures are label values; name: DICOM-SEG segments, RTSTRUCT ROIs (with "
+                        "their CT series) or named labels, paired by name (case-insensitive), each its own mask "
+                        "(overlap allowed), one-sided ones scored as misses; PRED/REF may hold .dcm files or case folders")
+    g.add_argument("--aliases", metavar="JSON", help='with --pair-by name: other names of each structure, e.g. '
+                   '{"Lung_L": ["LeftLung", "lung left"]}')
+    g.add_argument("--structures", action="append", metavar="NAME,...",
+                   help="with --pair-by name: the structures to score, in order (default: every one in the files)")
     g.add_argument("--labels-json", metavar="JSON",
                    help="nnU-Net v2 dataset.json: label names, its labels (unless --labels) and regions "
                         "(\"kidneys\": [2, 3]; regions_class_order honoured), its ignore label")
@@ -376,7 +386,7 @@ def _add_evaluate_parser(sub):
                    help="label names shown in every output, e.g. 1=liver,2=spleen (win over --labels-json)")
     g.add_argument("--metrics", action="append", metavar="M,M,...",
                    help="metrics (default dice,iou,precision,recall,hd,hd95,assd,masd and nsd when --tolerance "
-                        "is given); also hdNN for any percentile, nsd@T, fbeta@B, tversky@A/B, tp, fp, fn, tn, "
+                        "is given); also hdNN for any percentile, nsd@T, apl@T, fbeta@B, tversky@A/B, tp, fp, fn, tn, "
                         "pred_volume_ml, ref_volume_ml, volume_difference_ml, specificity, accuracy, "
                         "balanced_accuracy, mcc, volume_similarity, boundary_iou, cldice")
     g.add_argument("--beta", action="append", metavar="B[,B]",
@@ -385,7 +395,7 @@ def _add_evaluate_parser(sub):
                    help="Tversky weights of false positives and false negatives for the metric tversky "
                         "(row tversky@ALPHA/BETA; repeatable)")
     g.add_argument("--tolerance", action="append", metavar="MM[,MM]",
-                   help="NSD tolerance(s) in mm (comma-separated or repeated)")
+                   help="NSD and APL tolerance(s) in mm (comma-separated or repeated)")
     g.add_argument("--convention", default="fastseg", choices=sorted(PRESETS),
                    help="distance convention (default fastseg); the others reproduce each peer library")
     g.add_argument("--boundary-width", type=float, metavar="MM", help="band width for boundary_iou")

@@ -124,3 +124,69 @@ def test_invalid_input():
     for bad in (3, -4, 1.0, True, "k"):
         with pytest.raises(InputValueError, match=f"slice_axis must be an axis of the 3D masks .*got {bad!r}"):
             fastseg.apl(pred[None], ref[None], spacing=1.0, slice_axis=bad)
+
+
+# ---------------------------------------------------------------- in evaluate's registry
+
+def _label_pair(seed, shape):
+    rng = np.random.default_rng(seed)
+    ref = np.zeros(shape, np.uint8)
+    ref[rng.random(shape) < 0.35] = 1
+    ref[rng.random(shape) < 0.15] = 2
+    pred = ref.copy()
+    flip = rng.random(shape) < 0.1
+    pred[flip] = rng.integers(0, 3, int(flip.sum()))
+    return pred, ref
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("shape, spacing", [((4, 13, 11), (0.7, 1.3, 2.5)), ((13, 11), (0.7, 1.3))],
+                         ids=["3d", "2d"])
+def test_evaluate_equals_apl_per_label(shape, spacing, order):
+    """evaluate's apl@T equals fastseg.apl on each label's masks (slices along the last axis; a 2D
+    image is one slice), whatever the memory order."""
+    pred, ref = _label_pair(1, shape)
+    res = fastseg.evaluate(np.asarray(pred, order=order), np.asarray(ref, order=order), spacing=spacing,
+                           metrics=["apl", "apl@0"], tolerance=(0.7, 2.0))
+    assert res.metrics == ["apl@0.7", "apl@2", "apl@0"]
+    for label in (1, 2):
+        for t in (0.0, 0.7, 2.0):
+            expected = apl_reference(np.moveaxis(pred == label, -1, 0), np.moveaxis(ref == label, -1, 0),
+                                     (1.0,) + tuple(spacing[:-1]), t) if len(shape) == 3 else \
+                apl_reference(pred == label, ref == label, spacing, t)
+            assert res[f"apl@{t:g}"][label] == fastseg.apl(pred == label, ref == label, spacing=spacing, tolerance=t)
+            assert res[f"apl@{t:g}"][label] == pytest.approx(expected, rel=1e-12)
+
+
+def test_evaluate_apl_empty_and_one_sided():
+    ref = np.zeros((3, 10, 10), np.uint8)
+    ref[:, 2:6, 2:6] = 1  # label 1 in ref only
+    pred = np.zeros_like(ref)
+    pred[1, 6:9, 6:9] = 2  # label 2 in pred only
+    res = fastseg.evaluate(pred, ref, labels=[1, 2, 3], metrics=["apl@1", "dice"], spacing=(1.0, 1.0, 2.0))
+    rows = {(r["label"], r["metric"]): (r["value"], r["empty_state"]) for r in res.rows}
+    # nothing predicted: the whole reference contour; slices along the last axis: 4 of them (k = 2..5)
+    # hold a 3 x 4 rectangle, whose contour is all but its 1 x 2 inside: 10 pixels of 1 mm each
+    assert rows[(1, "apl@1")] == (fastseg.apl(pred == 1, ref == 1, spacing=(1.0, 1.0, 2.0)), "pred_empty")
+    assert rows[(1, "apl@1")][0] == 4 * 10 * 1.0
+    assert rows[(2, "apl@1")] == (0.0, "ref_empty")  # nothing to draw
+    assert rows[(3, "apl@1")] == (0.0, "both_empty")
+
+
+@pytest.mark.parametrize("metrics, kwargs, words", [
+    (["apl"], {}, "metric 'apl' needs a tolerance"),
+    (["apl@x"], {}, "metric 'apl@x': the tolerance after '@' must be a number"),
+    (["apl@-1"], {}, "the tolerance of metric 'apl@-1' must be a finite number >= 0"),
+])
+def test_evaluate_apl_bad_requests(metrics, kwargs, words):
+    pred, ref = _label_pair(0, (3, 6, 6))
+    with pytest.raises(InputValueError, match=words):
+        fastseg.evaluate(pred, ref, metrics=metrics, **kwargs)
+    with pytest.raises(InputValueError, match="distance and topology metrics supports 2D or 3D"):
+        fastseg.evaluate(pred[None], ref[None], metrics=["apl@1"])
+
+
+def test_apl_is_described_for_reports():
+    from fastseg.evaluate import metric_info
+    info = metric_info("apl@2")
+    assert info.unit == "mm" and info.better == "lower" and "2 mm" in info.plain

@@ -1,0 +1,314 @@
+"""DICOM cohorts: structures paired by name (case, spaces, aliases), one-sided structures scored as
+misses, overlapping ROIs / segments each scored as their own mask, the same masks as DICOM-SEG,
+RTSTRUCT and NIfTI giving the same values, and the bad inputs refused with a clear message."""
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pydicom", minversion="3.0")
+
+import fastseg  # noqa: E402
+from fastseg import io as fio  # noqa: E402
+from fastseg.cli import main  # noqa: E402
+from fastseg.cohort import pair_folders, read_manifest  # noqa: E402
+from fastseg.io import ReadError  # noqa: E402
+from tests.test_dicom import PIXEL, at, expected_affine, write_rtstruct, write_seg, write_series  # noqa: E402
+
+SHAPE = (16, 14, 5)
+SPACING = (PIXEL[1], PIXEL[0], 2.5)
+PX = np.array([PIXEL[1], PIXEL[0]])
+METRICS = ["dice", "hd", "hd95", "assd", "nsd@1", "apl@0", "apl@1", "tn"]
+
+
+def block_contours(i0, i1, j0, j1, ks):
+    """Contours through the pixel-boundary midpoints around the block [i0:i1, j0:j1] on slices ks:
+    they rasterise to exactly that block."""
+    square = np.array([[i0 - 0.5, j0 - 0.5], [i1 - 0.5, j0 - 0.5], [i1 - 0.5, j1 - 0.5], [i0 - 0.5, j1 - 0.5]]) * PX
+    return [at(square, k) for k in ks]
+
+
+# structure -> (i0, i1, j0, j1, slices) of the reference, and of the prediction
+REF_BLOCKS = {"Heart": (2, 8, 3, 9, (1, 2, 3)), "Lung_L": (9, 14, 2, 7, (0, 1, 2))}
+PRED_BLOCKS = {"Heart": (3, 8, 3, 10, (1, 2)), "Lung_L": (9, 13, 2, 8, (0, 1, 2, 3))}
+
+
+def label_map(blocks, values):
+    a = np.zeros(SHAPE, np.uint8)
+    for name, (i0, i1, j0, j1, ks) in blocks.items():
+        for k in ks:
+            a[i0:i1, j0:j1, k] = values[name]
+    return a
+
+
+def write_rt(path, info, blocks, names=None):
+    names = names or {}
+    write_rtstruct(path, info, {names.get(n, n): block_contours(*b) for n, b in blocks.items()})
+
+
+@pytest.fixture
+def rt_cohort(tmp_path):
+    """One CT series; the reference an RTSTRUCT; the same prediction as SEG, RTSTRUCT and NIfTI,
+    each spelling the structures its own way."""
+    info = write_series(tmp_path / "ct", np.zeros(SHAPE, np.int16))
+    write_rt(tmp_path / "ref_rs.dcm", info, REF_BLOCKS)
+    pred = label_map(PRED_BLOCKS, {"Heart": 1, "Lung_L": 2})
+    write_seg(tmp_path / "pred_seg.dcm", pred, {1: "HEART", 2: "LeftLung"}, skip_empty=True)
+    write_rt(tmp_path / "pred_rs.dcm", info, PRED_BLOCKS, {"Heart": " heart ", "Lung_L": "lung left"})
+    import nibabel as nib
+    nib.save(nib.Nifti1Image(pred, expected_affine()), tmp_path / "pred.nii.gz")
+    ct, ref = str(tmp_path / "ct"), str(tmp_path / "ref_rs.dcm")
+    cases = [("seg", str(tmp_path / "pred_seg.dcm"), ref, ct), ("rtstruct", str(tmp_path / "pred_rs.dcm"), ref, ct),
+             ("nifti", str(tmp_path / "pred.nii.gz"), ref, ct)]
+    return tmp_path, cases
+
+
+ALIASES = {"Lung_L": ["LeftLung", "lung left"]}
+
+
+def by_case(res):
+    out = {}
+    for r in res.rows:
+        out.setdefault(r["case_id"], {})[(r["label"], r["name"], r["metric"])] = (r["value"], r["empty_state"])
+    return out
+
+
+def test_same_masks_as_seg_rtstruct_and_nifti_give_the_same_values(rt_cohort):
+    _, cases = rt_cohort
+    res = fastseg.evaluate_cohort(cases, pair_by="name", aliases=ALIASES, metrics=METRICS,
+                                  names={1: "Heart", 2: "lung left"})
+    assert not res.errors
+    got = by_case(res)
+    assert got["seg"] == got["rtstruct"] == got["nifti"]  # identical, not within a tolerance
+    # and equal to evaluate on the two label maps, structure by structure
+    ref = label_map(REF_BLOCKS, {"Heart": 1, "Lung_L": 2})
+    pred = label_map(PRED_BLOCKS, {"Heart": 1, "Lung_L": 2})
+    direct = fastseg.evaluate(pred, ref, metrics=METRICS, spacing=SPACING)
+    for (label, name, metric), (value, state) in got["seg"].items():
+        assert (label, name) in ((1, "Heart"), (2, "Lung_L"))
+        assert value == direct[metric][label]
+    assert res.options["options"]["structures"] == ["Heart", "Lung_L"]
+    assert res.options["options"]["pair_by"] == "name" and res.options["options"]["aliases"] == ALIASES
+
+
+def test_names_reach_the_summary_and_overall(rt_cohort):
+    _, cases = rt_cohort
+    res = fastseg.evaluate_cohort(cases[:2], pair_by="name", aliases=ALIASES, metrics=["dice"])
+    s = res.summary()
+    assert s["names"] == {1: "Heart", 2: "Lung_L"}
+    assert [(x["label"], x["name"], x["n"]) for x in s["per_label"]] == [(1, "Heart", 2), (2, "Lung_L", 2)]
+    assert s["overall"][0]["n"] == 4  # the named structures are structures: they make 'all'
+
+
+def test_without_aliases_other_spellings_are_other_structures_scored_as_misses(rt_cohort):
+    _, cases = rt_cohort
+    res = fastseg.evaluate_cohort(cases[:1], pair_by="name", metrics=["dice", "hd", "apl@1"])
+    rows = {(r["name"], r["metric"]): (r["value"], r["empty_state"]) for r in res.rows}
+    # HEART pairs with Heart (case ignored); LeftLung and Lung_L do not pair: both kept, as misses
+    assert rows[("Heart", "dice")][1] == "none"
+    assert rows[("Lung_L", "dice")] == (0.0, "pred_empty")
+    assert rows[("Lung_L", "hd")] == (np.inf, "pred_empty")
+    assert rows[("LeftLung", "dice")] == (0.0, "ref_empty")
+    assert rows[("LeftLung", "apl@1")] == (0.0, "ref_empty")  # nothing to draw
+    ref_contour = fastseg.apl(np.zeros(SHAPE, bool), label_map(REF_BLOCKS, {"Heart": 1, "Lung_L": 2}) == 2,
+                              spacing=SPACING)
+    assert rows[("Lung_L", "apl@1")] == (ref_contour, "pred_empty") and ref_contour > 0
+
+
+def test_explicit_structures_every_case_and_absent_ones(rt_cohort):
+    _, cases = rt_cohort
+    res = fastseg.evaluate_cohort(cases[:1], pair_by="name", aliases=ALIASES, metrics=["dice"],
+                                  structures=["lung left", "Kidney_R"])
+    assert [(r["label"], r["name"], r["value"], r["empty_state"]) for r in res.rows] == [
+        (1, "Lung_L", pytest.approx(2 * 4 * 5 * 3 / (5 * 5 * 3 + 4 * 6 * 4)), "none"), (2, "Kidney_R", 1.0, "both_empty")]
+    assert res.summary()["absent_structures"] == [2]
+
+
+def test_overlapping_rois_are_scored_each_as_its_own_mask(tmp_path):
+    """BODY holds Heart, in both files: each scored on its own binary masks, the overlap kept."""
+    info = write_series(tmp_path / "ct", np.zeros(SHAPE, np.int16))
+    ref_blocks = {"BODY": (1, 15, 1, 13, (0, 1, 2, 3, 4)), "Heart": (4, 9, 4, 9, (1, 2, 3))}
+    pred_blocks = {"BODY": (1, 15, 2, 13, (0, 1, 2, 3)), "Heart": (5, 10, 4, 8, (1, 2, 3, 4))}
+    write_rt(tmp_path / "ref.dcm", info, ref_blocks)
+    write_rt(tmp_path / "pred.dcm", info, pred_blocks)
+    with pytest.raises(ReadError, match="overlap"):  # a label map cannot hold them
+        fio.load(tmp_path / "ref.dcm", reference=tmp_path / "ct")
+    res = fastseg.evaluate_cohort([("c", tmp_path / "pred.dcm", tmp_path / "ref.dcm", tmp_path / "ct")],
+                                  pair_by="name", metrics=METRICS)
+    assert not res.errors
+    for label, name in ((1, "BODY"), (2, "Heart")):
+        ref = label_map({name: ref_blocks[name]}, {name: 1}).astype(bool)
+        pred = label_map({name: pred_blocks[name]}, {name: 1}).astype(bool)
+        assert res.value("c", label, "dice") == fastseg.dice(pred, ref)
+        assert res.value("c", label, "hd95") == fastseg.hd95(pred, ref, spacing=SPACING)
+        assert res.value("c", label, "nsd@1") == fastseg.nsd(pred, ref, spacing=SPACING, tolerance=1.0)
+        assert res.value("c", label, "apl@1") == fastseg.apl(pred, ref, spacing=SPACING, tolerance=1.0)
+        assert res.value("c", label, "tn") == np.count_nonzero(~pred & ~ref)
+
+
+def test_overlapping_seg_segments_load_as_structures(tmp_path):
+    label = np.zeros((6, 5, 4), np.uint8)
+    label[1:4, 1:3, 1:3] = 1
+    outer = np.zeros((6, 5), bool)
+    outer[0:5, 0:4] = True
+    frames = [(1, k, label[:, :, k] == 1) for k in range(4)] + [(3, k, outer) for k in (1, 2)]
+    write_seg(tmp_path / "seg.dcm", label, {1: "Liver", 3: "Body"}, frames=frames)
+    with pytest.raises(ReadError, match=r"segments 3 \('Body'\) and 1 \('Liver'\) overlap|segments 1 .* overlap"):
+        fio.load(tmp_path / "seg.dcm")
+    s = fio.load_structures(tmp_path / "seg.dcm")
+    assert s.names == ["Liver", "Body"] and s.shape == (6, 5, 4)
+    np.testing.assert_array_equal(s.mask(0), label == 1)
+    body = np.zeros((6, 5, 4), bool)
+    body[:, :, 1:3] = outer[:, :, None]
+    np.testing.assert_array_equal(s.mask(1), body)
+
+
+def test_layers_pack_disjoint_structures_into_one_label_map(tmp_path):
+    """Nothing overlaps: one pair of label maps, one evaluate call (the label-map path)."""
+    from fastseg.cohort.structures import _pairs, layers  # noqa: F401 - the packing itself
+    info = write_series(tmp_path / "ct", np.zeros(SHAPE, np.int16))
+    write_rt(tmp_path / "ref.dcm", info, REF_BLOCKS)
+    ref = fio.load_structures(tmp_path / "ref.dcm", reference=tmp_path / "ct")
+    pairs = [(i + 1, n, item, item) for i, (n, item) in enumerate(zip(ref.names, ref.items))]
+    assert len(layers(ref, ref, pairs)) == 1
+    body = ("BODY", (slice(0, 16), slice(0, 14), slice(0, 5)), np.ones(SHAPE, bool))
+    assert [nums for _, _, nums in layers(ref, ref, pairs + [(3, "BODY", body, body)])] == [[1, 2], [3]]
+
+
+def test_two_structures_of_one_file_with_one_name_is_an_error_row(tmp_path):
+    info = write_series(tmp_path / "ct", np.zeros(SHAPE, np.int16))
+    write_rt(tmp_path / "ref.dcm", info, REF_BLOCKS)
+    write_rtstruct(tmp_path / "pred.dcm", info, {"Heart": block_contours(*REF_BLOCKS["Heart"]),
+                                                 "HEART ": block_contours(*REF_BLOCKS["Lung_L"])})
+    res = fastseg.evaluate_cohort([("c", tmp_path / "pred.dcm", tmp_path / "ref.dcm", tmp_path / "ct")],
+                                  pair_by="name", metrics=["dice"])
+    (cid, err), = res.errors
+    assert "holds 'Heart' and 'HEART'" in err and str(tmp_path / "pred.dcm") in err
+
+
+def test_seg_pairs_without_their_series_and_the_hint(tmp_path):
+    pred = label_map(PRED_BLOCKS, {"Heart": 1, "Lung_L": 2})
+    ref = label_map(REF_BLOCKS, {"Heart": 1, "Lung_L": 2})
+    write_seg(tmp_path / "p.dcm", pred, {1: "Heart", 2: "Lung_L"}, skip_empty=True)  # slices 0-3
+    write_seg(tmp_path / "r.dcm", ref, {1: "Heart", 2: "Lung_L"}, skip_empty=True)  # slices 0-3
+    write_seg(tmp_path / "r_full.dcm", ref, {1: "Heart", 2: "Lung_L"})  # slices 0-4
+    res = fastseg.evaluate_cohort([("same", tmp_path / "p.dcm", tmp_path / "r.dcm"),
+                                   ("other", tmp_path / "p.dcm", tmp_path / "r_full.dcm")],
+                                  pair_by="name", metrics=["dice"])
+    assert res.value("same", 1, "dice") == fastseg.dice(pred[:, :, :4] == 1, ref[:, :, :4] == 1)
+    (cid, err), = res.errors
+    assert cid == "other" and "shape mismatch" in err and "give the series" in err
+
+
+def test_rtstruct_prediction_without_series_uses_the_reference_series(tmp_path):
+    """Case folders: the reference's folder holds its CT series; the predicted RTSTRUCT stands alone
+    and is placed on the reference's series."""
+    os.makedirs(tmp_path / "pred")
+    info = write_series(tmp_path / "ref" / "c1", np.zeros(SHAPE, np.int16))
+    write_rt(tmp_path / "ref" / "c1" / "rs.dcm", info, REF_BLOCKS)
+    write_rt(tmp_path / "pred" / "c1.dcm", info, PRED_BLOCKS)
+    cases = pair_folders(tmp_path / "pred", tmp_path / "ref", folders=True)
+    assert [(c.case_id, os.path.basename(c.pred), os.path.basename(c.ref)) for c in cases] == [("c1", "c1.dcm", "c1")]
+    res = fastseg.evaluate_cohort(tmp_path / "pred", tmp_path / "ref", pair_by="name", metrics=["dice"])
+    ref = label_map(REF_BLOCKS, {"Heart": 1, "Lung_L": 2})
+    pred = label_map(PRED_BLOCKS, {"Heart": 1, "Lung_L": 2})
+    assert res.value("c1", 2, "dice") == fastseg.dice(pred == 2, ref == 2)
+
+
+def test_case_folder_with_two_structure_files_is_an_error_row(tmp_path):
+    info = write_series(tmp_path / "ref" / "c1", np.zeros(SHAPE, np.int16))
+    write_rt(tmp_path / "ref" / "c1" / "a.dcm", info, REF_BLOCKS)
+    write_rt(tmp_path / "ref" / "c1" / "b.dcm", info, REF_BLOCKS)
+    os.makedirs(tmp_path / "ref" / "c2")
+    write_rt(tmp_path / "ref" / "c2" / "pred.dcm", info, REF_BLOCKS)
+    res = fastseg.evaluate_cohort([("c1", tmp_path / "ref" / "c2" / "pred.dcm", tmp_path / "ref" / "c1",
+                                    tmp_path / "ref" / "c1")], pair_by="name")
+    (_, err), = res.errors
+    assert "2 DICOM-SEG / RTSTRUCT files (a.dcm, b.dcm)" in err
+
+
+def test_manifest_image_column(tmp_path, rt_cohort):
+    _, cases = rt_cohort
+    with open(tmp_path / "m.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["case_id", "pred", "ref", "image"])
+        w.writerow(["seg", os.path.relpath(cases[0][1], tmp_path), os.path.relpath(cases[0][2], tmp_path), "ct"])
+        w.writerow(["nifti", cases[2][1], cases[2][2], ""])
+    got = read_manifest(tmp_path / "m.csv")
+    assert got[0].image == str(tmp_path / "ct") and got[1].image is None
+
+
+@pytest.mark.parametrize("aliases, error, words", [
+    ({"Lung_L": ["LeftLung"], "Lung_R": ["leftlung "]}, ValueError,
+     "the name 'leftlung' is given for two structures, 'Lung_L' and 'Lung_R'"),
+    ({"Lung_L": ["LeftLung"], "LeftLung": ["x"]}, ValueError, "given for two structures"),
+    ({"Lung_L": 3}, ValueError, "aliases: 'Lung_L': each entry maps a structure name"),
+    ({"Lung_L": [""]}, ValueError, "aliases: 'Lung_L'"),
+    (["Lung_L"], TypeError, "aliases must map each structure name to its other names"),
+])
+def test_bad_aliases_refused(rt_cohort, aliases, error, words):
+    _, cases = rt_cohort
+    with pytest.raises(error, match=words.replace("(", r"\(")):
+        fastseg.evaluate_cohort(cases, pair_by="name", aliases=aliases)
+
+
+def test_alias_file_not_json_or_missing(rt_cohort, tmp_path):
+    _, cases = rt_cohort
+    (tmp_path / "aliases.json").write_text("Lung_L: LeftLung\n")
+    with pytest.raises(ValueError, match=f"aliases: {tmp_path / 'aliases.json'} is not a JSON file"):
+        fastseg.evaluate_cohort(cases, pair_by="name", aliases=tmp_path / "aliases.json")
+    with pytest.raises(ValueError, match="aliases: cannot read .*nope.json"):
+        fastseg.evaluate_cohort(cases, pair_by="name", aliases=str(tmp_path / "nope.json"))
+    (tmp_path / "a2.json").write_text(json.dumps(ALIASES))
+    res = fastseg.evaluate_cohort(cases[:1], pair_by="name", aliases=tmp_path / "a2.json", metrics=["dice"])
+    assert [r["name"] for r in res.rows] == ["Heart", "Lung_L"]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(pair_by="names"), "pair_by must be one of ('label', 'name'); got 'names'"),
+    (dict(aliases=ALIASES), "aliases pairs structures by name: it needs pair_by='name'"),
+    (dict(structures=["Heart"]), "structures pairs structures by name"),
+    (dict(pair_by="name", labels=[1]), "labels selects label values; with pair_by='name'"),
+    (dict(pair_by="name", regions={"lungs": [1, 2]}), "regions selects label values"),
+    (dict(pair_by="name", structures=["Lung_L", "lung left"], aliases=ALIASES),
+     "structures: 'lung left' names the structure 'Lung_L' a second time"),
+])
+def test_bad_pairing_options_refused(rt_cohort, kwargs, words):
+    _, cases = rt_cohort
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        fastseg.evaluate_cohort(cases, **kwargs)
+
+
+def test_cli_dicom_cohort_resume_refuses_other_aliases(rt_cohort, tmp_path, capsys):
+    _, cases = rt_cohort
+    with open(tmp_path / "m.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["case_id", "pred", "ref", "image"])
+        w.writerows(cases[:2])
+    (tmp_path / "aliases.json").write_text(json.dumps(ALIASES))
+    out = str(tmp_path / "res.csv")
+    argv = ["evaluate", "--manifest", str(tmp_path / "m.csv"), "--pair-by", "name", "--aliases",
+            str(tmp_path / "aliases.json"), "--metrics", "dice,hd95,apl@1", "--out", out, "-q",
+            "--summary", str(tmp_path / "s.json"), "--fail-under", "dice:Heart=0.5"]
+    assert main(argv) == 0
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["label"], r["name"]) for r in rows} == {("1", "Heart"), ("2", "Lung_L")}
+    assert {r["metric"] for r in rows} == {"dice", "hd95", "apl@1"}
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["names"] == {"1": "Heart", "2": "Lung_L"}
+    (tmp_path / "aliases.json").write_text(json.dumps({"Lung_L": ["LeftLung"]}))
+    capsys.readouterr()
+    assert main(argv + ["--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "other options (aliases:" in err
+    label_run = ["evaluate", "--manifest", str(tmp_path / "m.csv"), "--metrics", "dice,hd95,apl@1", "--out", out,
+                 "-q", "--resume"]
+    assert main(label_run) == 2  # a run pairing by label cannot resume it
+    err = capsys.readouterr().err
+    assert "pair_by: 'name' then, None now" in err
+    (tmp_path / "aliases.json").write_text("{not json")
+    assert main(argv + ["--overwrite"]) == 2
+    assert "aliases: " + str(tmp_path / "aliases.json") + " is not a JSON file" in capsys.readouterr().err
