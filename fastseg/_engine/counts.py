@@ -100,19 +100,21 @@ class Confusion:
 # ---- the counting passes
 
 def _words(a):
-    """A flat uint8 array as aligned uint64 words (copying only if misaligned) plus its tail bytes."""
+    """A flat uint8 array as aligned, read-only uint64 words (copying only if misaligned) plus its
+    tail bytes."""
     n8 = a.size // 8 * 8
     head = a[:n8]
     if head.ctypes.data % 8:
         head = head.copy()
-    return head.view(np.uint64), a[n8:]
+    return v.readonly(head).view(np.uint64), a[n8:]
 
 
 def _aligned_words(a):
     """A flat uint8/uint16 array 8-byte aligned (copied only if it is not) and its whole uint64 words:
-    ``(array, words, wshift)``, word ``j`` holding elements ``[j << wshift, (j + 1) << wshift)``."""
-    if a.ctypes.data % 8:
-        a = a.copy()
+    ``(array, words, wshift)``, word ``j`` holding elements ``[j << wshift, (j + 1) << wshift)``.
+    Both read-only, whatever the caller's array: numba compiles a kernel once per read-only /
+    writable combination of its arguments, and fastseg compiles the read-only one only."""
+    a = v.readonly(a.copy() if a.ctypes.data % 8 else a)
     wshift = 3 if a.itemsize == 1 else 2
     return a, a[: (a.size >> wshift) << wshift].view(np.uint64), wshift
 
@@ -214,6 +216,12 @@ MASK_CLASSES[0] = 0
 MASK_CLASSES[1] = 1
 MASK_CLASSES.flags.writeable = False
 
+#: value -> itself: the classes of a uint8 label map. Like every table given to the label kernel it
+#: is read-only: numba compiles one specialisation per read-only / writable combination of its
+#: arguments, so tables of both kinds would compile the kernel twice.
+UINT8_CODES = np.arange(256, dtype=np.int64)
+UINT8_CODES.flags.writeable = False
+
 
 def _bbox_to_input_axes(bb, ndim, transposed):
     """Kernel boxes are over a 3D view (1D/2D get leading size-1 axes; F-order input is transposed)."""
@@ -235,8 +243,9 @@ def _as_3d(a):
 def label_confusion(p, r, lut_p, lut_r, k, transposed, shape):
     """Run the label kernel on validated C-contiguous maps; boxes returned in input-axis order.
 
-    ``lut_p``, ``lut_r`` map each stored value to a class in ``[0, k)``; returns the ``(k, k)``
-    matrix (rows: ref) and the boxes of every class in each map.
+    ``lut_p``, ``lut_r`` (read-only int64, as every table given to the kernel, so that it compiles
+    once) map each stored value to a class in ``[0, k)``; returns the ``(k, k)`` matrix (rows: ref)
+    and the boxes of every class in each map.
     """
     nz, ny, nx = _as_3d(p).shape
     with serial_if_small(nz * ny * nx):
@@ -256,12 +265,12 @@ def label_confusion(p, r, lut_p, lut_r, k, transposed, shape):
 def _present_labels(p, r):
     """uint16 label codes present in either map, and a LUT from code to compact index."""
     with serial_if_small(p.size):
-        seen = _k.label_presence(p.reshape(-1), r.reshape(-1), tuning.LABEL_CODES,
+        seen = _k.label_presence(v.readonly(p.reshape(-1)), v.readonly(r.reshape(-1)), tuning.LABEL_CODES,
                                  int(max(1, min(16, p.size >> 18))))
     codes = np.flatnonzero(seen.any(axis=0))
     lut = np.zeros(tuning.LABEL_CODES, np.int64)
     lut[codes] = np.arange(codes.size)
-    return codes.astype(np.int64), lut
+    return codes.astype(np.int64), v.readonly(lut)
 
 
 def count_labels(p, r, values, shape, transposed):
@@ -274,9 +283,7 @@ def count_labels(p, r, values, shape, transposed):
     them (boxes are returned in the user's axis order). Uses the calling thread limit.
     """
     if p.dtype == np.uint8:
-        k = 256
-        lut = np.arange(256, dtype=np.int64)
-        cm, bbp, bbr = label_confusion(p, r, lut, lut, k, transposed, shape)
+        cm, bbp, bbr = label_confusion(p, r, UINT8_CODES, UINT8_CODES, 256, transposed, shape)
         present = np.flatnonzero(cm.any(axis=0) | cm.any(axis=1))
         cm = cm[np.ix_(present, present)]
         bbp = None if bbp is None else bbp[present]

@@ -10,11 +10,51 @@ from ._jit import jit, prange
 
 
 @jit
-def _byte_sum(x):
-    """Sum of the 8 bytes of a uint64 word (SWAR; each byte <= 255)."""
+def _binary_chunk(pw, rw, start, stop, block, out):
+    """:func:`binary_counts` of the words ``[start, stop)``, written to ``out`` (5 int64).
+
+    Bytes are summed in uint64 lanes over blocks of ``block`` words, then widened: the SWAR sum of the
+    8 bytes of a word (each byte <= 255), written out three times rather than called (one kernel less
+    to compile).
+    """
+    high = np.uint64(0xFEFEFEFEFEFEFEFE)
     m = np.uint64(0x00FF00FF00FF00FF)
-    x = (x & m) + ((x >> np.uint64(8)) & m)
-    return np.int64((x * np.uint64(0x0001000100010001)) >> np.uint64(48))
+    mul = np.uint64(0x0001000100010001)
+    s8 = np.uint64(8)
+    s48 = np.uint64(48)
+    ub = np.uint64(block)
+    tp = 0
+    sp = 0
+    sr = 0
+    orp = np.uint64(0)
+    orr = np.uint64(0)
+    b0 = np.uint64(start)
+    stop = np.uint64(stop)
+    while b0 < stop:
+        b1 = min(b0 + ub, stop)
+        acc_tp = np.uint64(0)
+        acc_p = np.uint64(0)
+        acc_r = np.uint64(0)
+        for i in range(b0, b1):
+            a = pw[i]
+            b = rw[i]
+            acc_tp += a & b
+            acc_p += a
+            acc_r += b
+            orp |= a
+            orr |= b
+        acc_tp = (acc_tp & m) + ((acc_tp >> s8) & m)
+        acc_p = (acc_p & m) + ((acc_p >> s8) & m)
+        acc_r = (acc_r & m) + ((acc_r >> s8) & m)
+        tp += np.int64((acc_tp * mul) >> s48)
+        sp += np.int64((acc_p * mul) >> s48)
+        sr += np.int64((acc_r * mul) >> s48)
+        b0 = b1
+    out[0] = tp
+    out[1] = sp
+    out[2] = sr
+    out[3] = 1 if (orp & high) != np.uint64(0) else 0
+    out[4] = 1 if (orr & high) != np.uint64(0) else 0
 
 
 @jit(parallel=True)
@@ -23,46 +63,22 @@ def binary_counts(pw, rw, block, nchunks):
 
     Returns int64 ``[sum(p & r), sum(p), sum(r), any byte of p > 1, any byte of r > 1]``.
     Bytes are summed in uint64 lanes over blocks of ``block`` words (at most 255, so that each byte lane
-    of a 0/1 mask stays below 256), then widened (:func:`_byte_sum`). Indices are unsigned: with signed
-    ones numba's negative-index wraparound turns every load into a gather, and the loop runs at a
-    third of the speed; unsigned, LLVM vectorises it into plain loads, AND, ADD and OR.
+    of a 0/1 mask stays below 256), then widened. Indices are unsigned: with signed ones numba's
+    negative-index wraparound turns every load into a gather, and the loop runs at a third of the
+    speed; unsigned, LLVM vectorises it into plain loads, AND, ADD and OR.
+
+    The chunk's work is a serial kernel (:func:`_binary_chunk`) and this one only its parallel loop
+    and the ordered merge: numba's parallel compilation (about a second per kernel) then handles a
+    few lines instead of the whole loop nest, and nothing here allocates with ``np.zeros``, which
+    ``parallel=True`` would turn into one more parallel loop to compile.
     """
     n = pw.size
-    out = np.zeros((nchunks, 5), dtype=np.int64)
-    high = np.uint64(0xFEFEFEFEFEFEFEFE)
-    ub = np.uint64(block)
+    out = np.empty((nchunks, 5), dtype=np.int64)
     for c in prange(nchunks):
-        start = np.uint64(n * c // nchunks)
-        stop = np.uint64(n * (c + 1) // nchunks)
-        tp = 0
-        sp = 0
-        sr = 0
-        orp = np.uint64(0)
-        orr = np.uint64(0)
-        b0 = start
-        while b0 < stop:
-            b1 = min(b0 + ub, stop)
-            acc_tp = np.uint64(0)
-            acc_p = np.uint64(0)
-            acc_r = np.uint64(0)
-            for i in range(b0, b1):
-                a = pw[i]
-                b = rw[i]
-                acc_tp += a & b
-                acc_p += a
-                acc_r += b
-                orp |= a
-                orr |= b
-            tp += _byte_sum(acc_tp)
-            sp += _byte_sum(acc_p)
-            sr += _byte_sum(acc_r)
-            b0 = b1
-        out[c, 0] = tp
-        out[c, 1] = sp
-        out[c, 2] = sr
-        out[c, 3] = 1 if (orp & high) != np.uint64(0) else 0
-        out[c, 4] = 1 if (orr & high) != np.uint64(0) else 0
-    total = np.zeros(5, dtype=np.int64)
+        _binary_chunk(pw, rw, n * c // nchunks, n * (c + 1) // nchunks, block, out[c])
+    total = np.empty(5, dtype=np.int64)
+    for k in range(5):
+        total[k] = 0
     for c in range(nchunks):
         for k in range(5):
             total[k] += out[c, k]
@@ -86,6 +102,114 @@ def _box(bb, i, z0, z1, y0, y1, x0, x1):
         bb[i, 5] = x1
 
 
+@jit
+def _label_runs(p, r, pw, rw, ny, nx, lut_p, lut_r, wshift, block, row0, row1, cm, bbp, bbr):
+    """Rows ``[row0, row1)`` of :func:`label_confusion`: adds their runs to ``cm`` and grows the
+    boxes ``bbp``, ``bbr``."""
+    if nx == 0 or row0 >= row1:
+        return
+    one = np.uint64(1)
+    sh = np.uint64(wshift)
+    emask = (one << sh) - one
+    bcast = np.uint64(0x0101010101010101) if wshift == 3 else np.uint64(0x0001000100010001)
+    ub = np.uint64(block)
+    unx = np.uint64(nx)
+    zero = np.int64(0)  # a variable, not the literal 0: one specialisation of _box, not two
+    s1 = np.uint64(row1) * unx  # the chunk is [row0 * nx, s1)
+    we = s1 >> sh  # past the chunk's last whole word
+    t = np.uint64(row0) * unx  # where the next run starts
+    rstart = t  # rstart, rend, z, y: the first row of the current run (its first and past-last
+    rend = t  # elements, its indices), found again only when a run starts on another row
+    z = zero
+    y = zero
+    while t < s1:
+        if t >= rend:
+            row = np.int64(t // unx)
+            z = row // ny
+            y = row - z * ny
+            rstart = np.uint64(row) * unx
+            rend = rstart + unx
+        cp = p[t]
+        cr = r[t]
+        bp = np.uint64(cp) * bcast
+        br = np.uint64(cr) * bcast
+        x0 = t
+        t += one
+        # t <- the first element >= t where (p, r) != (cp, cr), or s1
+        while t < s1 and (t & emask) != 0:
+            if p[t] != cp or r[t] != cr:
+                break
+            t += one
+        if t < s1 and (t & emask) == 0:
+            w = t >> sh
+            if w < we and ((pw[w] ^ bp) | (rw[w] ^ br)) == 0:  # else a short run: no block test
+                w += one
+                while w + ub <= we:
+                    d = np.uint64(0)
+                    for j in range(w, w + ub):
+                        d |= (pw[j] ^ bp) | (rw[j] ^ br)
+                    if d != 0:
+                        break
+                    w += ub
+                while w < we:
+                    if ((pw[w] ^ bp) | (rw[w] ^ br)) != 0:
+                        break
+                    w += one
+            t = w << sh
+            while t < s1:
+                if p[t] != cp or r[t] != cr:
+                    break
+                t += one
+        # the run [x0, t) of (cp, cr)
+        ip = lut_p[cp]
+        ir = lut_r[cr]
+        cm[ir, ip] += np.int64(t - x0)
+        if t <= rend:
+            xa = np.int64(x0 - rstart)
+            xb = np.int64(t - rstart) - 1
+            _box(bbp, ip, z, z, y, y, xa, xb)
+            _box(bbr, ir, z, z, y, y, xa, xb)
+        else:  # rows row..last, each holding part of the run; the first ends and the last starts a row
+            last = np.int64((t - one) // unx)
+            zl = last // ny
+            ya = y
+            yb = last - zl * ny
+            if zl != z:  # rows (z, ny - 1) and (z + 1, 0) are both among them
+                ya = zero
+                yb = ny - 1
+            _box(bbp, ip, z, zl, ya, yb, zero, nx - 1)
+            _box(bbr, ir, z, zl, ya, yb, zero, nx - 1)
+
+
+@jit
+def _label_start(cms, bbps, bbrs):
+    """Zero counts and empty boxes (``min > max``) in every chunk's buffers."""
+    big = np.int64(1) << 62
+    for c in range(cms.shape[0]):
+        for i in range(cms.shape[1]):
+            for j in range(cms.shape[2]):
+                cms[c, i, j] = 0
+            for j in range(3):
+                bbps[c, i, 2 * j] = big
+                bbps[c, i, 2 * j + 1] = -1
+                bbrs[c, i, 2 * j] = big
+                bbrs[c, i, 2 * j + 1] = -1
+
+
+@jit
+def _label_merge(cms, bbps, bbrs):
+    """Chunks 1... added to chunk 0 in chunk order: counts summed, boxes united."""
+    for c in range(1, cms.shape[0]):
+        for i in range(cms.shape[1]):
+            for j in range(cms.shape[2]):
+                cms[0, i, j] += cms[c, i, j]
+            for j in range(3):
+                bbps[0, i, 2 * j] = min(bbps[0, i, 2 * j], bbps[c, i, 2 * j])
+                bbps[0, i, 2 * j + 1] = max(bbps[0, i, 2 * j + 1], bbps[c, i, 2 * j + 1])
+                bbrs[0, i, 2 * j] = min(bbrs[0, i, 2 * j], bbrs[c, i, 2 * j])
+                bbrs[0, i, 2 * j + 1] = max(bbrs[0, i, 2 * j + 1], bbrs[c, i, 2 * j + 1])
+
+
 @jit(parallel=True)
 def label_confusion(p, r, pw, rw, nz, ny, nx, lut_p, lut_r, k, wshift, block, nchunks):
     """Confusion matrix and bounding boxes of two label maps of shape (nz, ny, nx), given flat
@@ -105,134 +229,46 @@ def label_confusion(p, r, pw, rw, nz, ny, nx, lut_p, lut_r, k, wshift, block, nc
     first word that differs. A run that crosses rows is accounted at once: every row it touches holds
     part of it, so its box spans those rows, and the whole last axis. Indices are unsigned so that LLVM
     vectorises the block test (see :func:`binary_counts`).
+
+    Each chunk runs the serial kernel :func:`_label_runs`; buffers are set and merged by serial
+    kernels too, so that numba's parallel compilation handles only the loop over chunks (see
+    :func:`binary_counts`).
     """
     nrows = nz * ny
-    big = np.int64(1) << 62
-    cms = np.zeros((nchunks, k, k), dtype=np.int64)
+    cms = np.empty((nchunks, k, k), dtype=np.int64)
     bbps = np.empty((nchunks, k, 6), dtype=np.int64)
     bbrs = np.empty((nchunks, k, 6), dtype=np.int64)
-    one = np.uint64(1)
-    sh = np.uint64(wshift)
-    emask = (one << sh) - one
-    bcast = np.uint64(0x0101010101010101) if wshift == 3 else np.uint64(0x0001000100010001)
-    ub = np.uint64(block)
-    unx = np.uint64(nx)
+    _label_start(cms, bbps, bbrs)
     for c in prange(nchunks):
-        cm = cms[c]
-        bbp = bbps[c]
-        bbr = bbrs[c]
-        for i in range(k):
-            for j in range(3):
-                bbp[i, 2 * j] = big
-                bbp[i, 2 * j + 1] = -1
-                bbr[i, 2 * j] = big
-                bbr[i, 2 * j + 1] = -1
-        row0 = nrows * c // nchunks
-        row1 = nrows * (c + 1) // nchunks
-        if nx == 0 or row0 >= row1:
-            continue
-        s1 = np.uint64(row1) * unx  # the chunk is [row0 * nx, s1)
-        we = s1 >> sh  # past the chunk's last whole word
-        t = np.uint64(row0) * unx  # where the next run starts
-        rstart = t  # rstart, rend, z, y: the first row of the current run (its first and past-last
-        rend = t  # elements, its indices), found again only when a run starts on another row
-        z = 0
-        y = 0
-        while t < s1:
-            if t >= rend:
-                row = np.int64(t // unx)
-                z = row // ny
-                y = row - z * ny
-                rstart = np.uint64(row) * unx
-                rend = rstart + unx
-            cp = p[t]
-            cr = r[t]
-            bp = np.uint64(cp) * bcast
-            br = np.uint64(cr) * bcast
-            x0 = t
-            t += one
-            # t <- the first element >= t where (p, r) != (cp, cr), or s1
-            while t < s1 and (t & emask) != 0:
-                if p[t] != cp or r[t] != cr:
-                    break
-                t += one
-            if t < s1 and (t & emask) == 0:
-                w = t >> sh
-                if w < we and ((pw[w] ^ bp) | (rw[w] ^ br)) == 0:  # else a short run: no block test
-                    w += one
-                    while w + ub <= we:
-                        d = np.uint64(0)
-                        for j in range(w, w + ub):
-                            d |= (pw[j] ^ bp) | (rw[j] ^ br)
-                        if d != 0:
-                            break
-                        w += ub
-                    while w < we:
-                        if ((pw[w] ^ bp) | (rw[w] ^ br)) != 0:
-                            break
-                        w += one
-                t = w << sh
-                while t < s1:
-                    if p[t] != cp or r[t] != cr:
-                        break
-                    t += one
-            # the run [x0, t) of (cp, cr)
-            ip = lut_p[cp]
-            ir = lut_r[cr]
-            cm[ir, ip] += np.int64(t - x0)
-            if t <= rend:
-                xa = np.int64(x0 - rstart)
-                xb = np.int64(t - rstart) - 1
-                _box(bbp, ip, z, z, y, y, xa, xb)
-                _box(bbr, ir, z, z, y, y, xa, xb)
-            else:  # rows row..last, each holding part of the run; the first ends and the last starts a row
-                last = np.int64((t - one) // unx)
-                zl = last // ny
-                ya = y
-                yb = last - zl * ny
-                if zl != z:  # rows (z, ny - 1) and (z + 1, 0) are both among them
-                    ya = 0
-                    yb = ny - 1
-                _box(bbp, ip, z, zl, ya, yb, 0, nx - 1)
-                _box(bbr, ir, z, zl, ya, yb, 0, nx - 1)
-    cm = np.zeros((k, k), dtype=np.int64)
-    bb_pred = np.empty((k, 6), dtype=np.int64)
-    bb_ref = np.empty((k, 6), dtype=np.int64)
-    for i in range(k):
-        for j in range(3):
-            bb_pred[i, 2 * j] = big
-            bb_pred[i, 2 * j + 1] = -1
-            bb_ref[i, 2 * j] = big
-            bb_ref[i, 2 * j + 1] = -1
-    for c in range(nchunks):
-        for i in range(k):
-            for j in range(k):
-                cm[i, j] += cms[c, i, j]
-            for j in range(3):
-                bb_pred[i, 2 * j] = min(bb_pred[i, 2 * j], bbps[c, i, 2 * j])
-                bb_pred[i, 2 * j + 1] = max(bb_pred[i, 2 * j + 1], bbps[c, i, 2 * j + 1])
-                bb_ref[i, 2 * j] = min(bb_ref[i, 2 * j], bbrs[c, i, 2 * j])
-                bb_ref[i, 2 * j + 1] = max(bb_ref[i, 2 * j + 1], bbrs[c, i, 2 * j + 1])
-    return cm, bb_pred, bb_ref
+        _label_runs(p, r, pw, rw, ny, nx, lut_p, lut_r, wshift, block, nrows * c // nchunks,
+                    nrows * (c + 1) // nchunks, cms[c], bbps[c], bbrs[c])
+    _label_merge(cms, bbps, bbrs)
+    return cms[0].copy(), bbps[0].copy(), bbrs[0].copy()
+
+
+@jit
+def _presence_chunk(a, b, start, stop, s):
+    """Mark in ``s`` (uint8 ``(2, size)``, zeroed) the values of ``a[start:stop]`` (row 0) and of
+    ``b[start:stop]`` (row 1)."""
+    for i in range(start, stop):
+        s[0, a[i]] = 1
+        s[1, b[i]] = 1
 
 
 @jit(parallel=True)
 def label_presence(a, b, size, nchunks):
     """Which values in ``[0, size)`` occur in the flat label arrays ``a`` and ``b`` (uint16).
 
-    Returns uint8 ``(2, size)``: row 0 for ``a``, row 1 for ``b``.
+    Returns uint8 ``(2, size)``: row 0 for ``a``, row 1 for ``b``. The chunks' work is a serial
+    kernel (:func:`_presence_chunk`; see :func:`binary_counts`).
     """
     n = a.size
-    seen = np.zeros((nchunks, 2, size), dtype=np.uint8)
+    seen = np.empty((nchunks, 2, size), dtype=np.uint8)
+    seen[:] = 0
     for c in prange(nchunks):
-        start = n * c // nchunks
-        stop = n * (c + 1) // nchunks
-        s = seen[c]
-        for i in range(start, stop):
-            s[0, a[i]] = 1
-            s[1, b[i]] = 1
-    out = np.zeros((2, size), dtype=np.uint8)
-    for c in range(nchunks):
+        _presence_chunk(a, b, n * c // nchunks, n * (c + 1) // nchunks, seen[c])
+    out = seen[0].copy()
+    for c in range(1, nchunks):
         for j in range(2):
             for v in range(size):
                 out[j, v] |= seen[c, j, v]
