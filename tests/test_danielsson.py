@@ -1,0 +1,105 @@
+"""The plastimatch distance map (fastseg._kernels.danielsson) against a plain transcription of
+plastimatch's sweeps: the kernel skips the steps of the sweeps along ``i`` that change nothing and
+walks only the chains of takes; the result must be the same float32 bits as the plain sweeps."""
+import numpy as np
+import pytest
+
+from fastseg._kernels import danielsson as kd
+
+BIG = np.float32(3.4028234663852886e38)
+
+
+def plain_danielsson(features, sp2):
+    """plastimatch's vector propagation step by step (float32 scalars, no shortcut)."""
+    nk, nj, ni = features.shape
+    s0, s1, s2 = (np.float32(x) for x in sp2)
+    one = np.float32(1.0)
+    known = features != 0
+    vec = np.where(known[..., None], np.float32(0.0), np.full(3, BIG)).astype(np.float32)  # (k, j, i, 3): di dj dk
+    sq = np.where(known, np.float32(0.0), np.float32(np.inf)).astype(np.float32)
+
+    def offer(target, a, b, c):
+        s = a * a * s0 + b * b * s1 + c * c * s2
+        if s < sq[target]:
+            vec[target] = (a, b, c)
+            sq[target] = s
+
+    def along(k, j):
+        for i in range(1, ni):
+            a, b, c = vec[k, j, i - 1]
+            offer((k, j, i), a + one, b, c)
+        for i in range(ni - 2, -1, -1):
+            a, b, c = vec[k, j, i + 1]
+            offer((k, j, i), a + one, b, c)
+
+    def plane(k):
+        along(k, 0)
+        for j in range(1, nj):
+            for i in range(ni):
+                a, b, c = vec[k, j - 1, i]
+                offer((k, j, i), a, b + one, c)
+            along(k, j)
+        for j in range(nj - 2, -1, -1):
+            for i in range(ni):
+                a, b, c = vec[k, j + 1, i]
+                offer((k, j, i), a, b + one, c)
+            along(k, j)
+
+    def across_k(src, dst):
+        for j in range(nj):
+            for i in range(ni):
+                a, b, c = vec[src, j, i]
+                offer((dst, j, i), a, b, c + one)
+
+    with np.errstate(over="ignore"):  # an unknown vector's square overflows to inf, as in float32 C
+        plane(0)
+        for k in range(1, nk):
+            across_k(k - 1, k)
+            plane(k)
+        for k in range(nk - 2, -1, -1):
+            across_k(k + 1, k)
+            plane(k)
+        a, b, c = vec[..., 0], vec[..., 1], vec[..., 2]
+        d = np.sqrt(a * a * s0 + b * b * s1 + c * c * s2)
+    return np.where(d >= BIG, BIG, d).astype(np.float32)
+
+
+def cases():
+    rng = np.random.default_rng(16)
+    out = []
+    for n in range(24):
+        shape = tuple(int(x) for x in rng.integers(1, 9, 3))
+        density = [0.02, 0.1, 0.4][n % 3]
+        f = (rng.random(shape) < density).astype(np.uint8)
+        sp = rng.choice([0.3, 0.8, 1.0, 2.5, 3.1], 3)
+        out.append((f, sp))
+    ring = np.zeros((3, 9, 11), np.uint8)
+    ring[1, 2:7, 2:9] = 1
+    ring[1, 3:6, 3:8] = 0
+    out.append((ring, np.array([2.5, 0.8, 0.7])))
+    out.append((np.zeros((2, 4, 5), np.uint8), np.ones(3)))  # no feature: the float32 maximum
+    single = np.zeros((1, 1, 6), np.uint8)
+    single[0, 0, 4] = 1
+    out.append((single, np.ones(3)))  # 2D-like and 1D-like grids
+    return out
+
+
+@pytest.mark.parametrize("case", range(len(cases())))
+def test_same_bits_as_the_plain_sweeps(case):
+    f, sp = cases()[case]
+    sp2 = (np.asarray(sp, np.float32) ** 2).astype(np.float32)
+    want = plain_danielsson(f, sp2)
+    got = kd.danielsson(f, sp2)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    query = np.arange(f.size, dtype=np.int64)[::2]
+    scratch = np.full((kd.SCRATCH_ROWS, f.size), np.float32(7.0))  # any content
+    at = kd.danielsson_at(f, sp2, query, scratch)
+    np.testing.assert_array_equal(at.view(np.uint32), want.reshape(-1)[query].view(np.uint32))
+    again = kd.danielsson_at(f, sp2, query, scratch)  # the scratch of the previous map reused
+    np.testing.assert_array_equal(again, at)
+
+
+def test_no_feature_gives_the_float32_maximum():
+    f = np.zeros((2, 3, 4), np.uint8)
+    assert (kd.danielsson(f, np.ones(3, np.float32)) == BIG).all()
