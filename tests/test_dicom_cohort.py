@@ -312,3 +312,32 @@ def test_cli_dicom_cohort_resume_refuses_other_aliases(rt_cohort, tmp_path, caps
     (tmp_path / "aliases.json").write_text("{not json")
     assert main(argv + ["--overwrite"]) == 2
     assert "aliases: " + str(tmp_path / "aliases.json") + " is not a JSON file" in capsys.readouterr().err
+
+
+def test_label_map_with_an_unnamed_label_is_an_error_row(rt_cohort):
+    tmp_path, cases = rt_cohort
+    res = fastseg.evaluate_cohort([cases[2]], pair_by="name", names={1: "Heart"}, metrics=["dice"])
+    (_, err), = res.errors
+    assert "pred.nii.gz: label(s) 2 have no name; pairing structures by name needs a name" in err
+    s = fio.load_structures(tmp_path / "pred.nii.gz", names={2: "Lung_L", 1: "Heart"})
+    assert s.names == ["Lung_L", "Heart"] and s.kind == "labels"
+    np.testing.assert_array_equal(s.mask(1), label_map(PRED_BLOCKS, {"Heart": 1, "Lung_L": 2}) == 1)
+
+
+def test_workers_and_report_carry_the_names(rt_cohort, tmp_path):
+    """Worker processes get the pairing options (aliases, structure list) and give the same rows; the
+    HTML report shows the structures' names and how they were paired."""
+    pytest.importorskip("matplotlib")
+    from fastseg.report import write_report
+    _, cases = rt_cohort
+    one = fastseg.evaluate_cohort(cases, pair_by="name", aliases=ALIASES, names={1: "Heart", 2: "lung left"},
+                                  metrics=["dice", "apl@1"])
+    two = fastseg.evaluate_cohort(cases, pair_by="name", aliases=ALIASES, names={1: "Heart", 2: "lung left"},
+                                  metrics=["dice", "apl@1"], jobs=2)
+    assert two.timing["jobs"] == 2 and not two.errors
+    assert [(r["case_id"], r["label"], r["name"], r["value"]) for r in one.rows] == \
+        [(r["case_id"], r["label"], r["name"], r["value"]) for r in two.rows]
+    write_report(one.rows, tmp_path / "r.html", options=one.options)
+    page = (tmp_path / "r.html").read_text()
+    assert "Lung_L" in page and "paired by name" in page and "Lung_L = LeftLung, lung left" in page
+    assert "added path length" in page or "draw anew" in page

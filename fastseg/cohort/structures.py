@@ -144,11 +144,9 @@ def read_named_case(case, opts):
         got = {}
         for side in order:
             reference = case.image
-            if reference is None and got and getattr(next(iter(got.values())), "kind", "") == "rtstruct":
+            if reference is None and got and next(iter(got.values())).kind == "rtstruct":
                 reference = next(iter(got.values())).grid
-            s = load_structures(getattr(case, side), reference=reference, names=names, reader=opts["reader"])
-            s.kind = "rtstruct" if _is_rtstruct(s.source) else ""
-            got[side] = s
+            got[side] = load_structures(getattr(case, side), reference=reference, names=names, reader=opts["reader"])
     except Exception as exc:  # noqa: BLE001 - a failing case becomes an error row, the run goes on
         return None, message(exc), time.perf_counter() - t0
     return (got["pred"], got["ref"]), None, time.perf_counter() - t0
@@ -214,7 +212,7 @@ def score_named_case(case, opts, threads, read):
         check_geometry(*(Volume(np.broadcast_to(False, s.shape), s.spacing, s.affine) for s in (pv, rv)),
                        tolerance=opts["geometry_tolerance"], check_affine=opts["check_affine"])
     except ValueError as exc:
-        hint = "" if case.image is not None or _is_rtstruct(pv.source) or _is_rtstruct(rv.source) else (
+        hint = "" if case.image is not None or "rtstruct" in (pv.kind, rv.kind) or "labels" in (pv.kind, rv.kind) else (
             " A DICOM-SEG without its image series lies on its own frames: give the series (the manifest's "
             "image column, or evaluate_cohort pairs (case_id, pred, ref, image)) to place both on its grid.")
         raise type(exc)(f"{exc}{hint}") from None

@@ -29,15 +29,18 @@ class Structures:
         The structures' names as the file spells them, in the file's order (may repeat).
     grid : fastseg.io.dicom.Grid or None
         The DICOM grid the masks lie on (to place the other side of a case on it).
+    kind : str
+        ``"seg"``, ``"rtstruct"`` or ``"labels"`` (a label map).
     """
 
-    def __init__(self, shape, spacing, affine, items, grid=None, source=""):
+    def __init__(self, shape, spacing, affine, items, grid=None, source="", kind="labels"):
         self.shape = tuple(int(n) for n in shape)
         self.spacing = tuple(float(s) for s in spacing)
         self.affine = np.asarray(affine, dtype=np.float64)
         self.items = list(items)  # [(name, box or None, bool crop or None)]
         self.grid = grid
         self.source = os.fspath(source)
+        self.kind = kind
 
     @property
     def names(self):
@@ -108,18 +111,22 @@ def structure_names(path, names=None):
 
 
 def _from_label_map(vol, names, path):
-    """Structures of a label map: one per named label (``names``), then one per other non-zero label
-    present (named by its number), each ``array == label``."""
+    """Structures of a label map: one per named label (``names``), each ``array == label``; a
+    non-zero label present without a name is an error (it could pair with nothing)."""
     a = vol.array
     if a.dtype.kind not in "iu":
         raise ReadError(f"{path}: a label map of integers is needed to read structures; got {a.dtype}.")
     names = dict(names or getattr(vol, "names", None) or {})
     boxes = ndimage.find_objects(a.astype(np.int64, copy=False) if a.dtype.kind == "i" else a) if a.size else []
-    present = [v + 1 for v, b in enumerate(boxes) if b is not None]
+    unnamed = [v + 1 for v, b in enumerate(boxes) if b is not None and v + 1 not in names]
+    if unnamed:
+        raise ReadError(f"{path}: label(s) {', '.join(map(str, unnamed[:10]))} have no name; pairing structures by "
+                        f"name needs a name for every label (names=, --label-names or --labels-json).")
     items = []
-    for value in list(names) + [v for v in present if v not in names]:
+    for value, name in names.items():
+        if value == 0:
+            continue
         box = boxes[value - 1] if 0 < value <= len(boxes) else None
-        name = names.get(value, str(value))
         items.append((name, box, None if box is None else a[box] == value))
     return items
 
@@ -179,4 +186,4 @@ def load_structures(path, *, reference=None, names=None, reader="auto"):
     except Exception as exc:  # noqa: BLE001 - every reader failure becomes one clear error naming the file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ReadError(f"{path}: cannot read the structures ({type(exc).__name__}: {reason}).") from exc
-    return Structures(grid.shape, grid.spacing, grid.affine, items, grid=grid, source=path)
+    return Structures(grid.shape, grid.spacing, grid.affine, items, grid=grid, source=path, kind=kind)

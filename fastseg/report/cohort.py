@@ -195,8 +195,14 @@ def options_section(options, conventions, metrics, cap_inf=None):
         if version:
             items.append(("written by", f"fastseg {version}"))
         labels = record.get("labels")
-        items.append(("labels", "auto: every non-zero label present in either map" if labels is None
-                      else ", ".join(map(str, labels))))
+        if record.get("pair_by") == "name":  # DICOM structures paired by name (fastseg.cohort.structures)
+            items.append(("structures", "paired by name (case-insensitive, surrounding spaces ignored), numbered: "
+                          + ", ".join(f"{i} = {n}" for i, n in enumerate(record.get("structures") or [], start=1))))
+            items.append(("aliases", "; ".join(f"{c} = {', '.join(o)}" for c, o in record["aliases"].items())
+                          if record.get("aliases") else "none"))
+        else:
+            items.append(("labels", "auto: every non-zero label present in either map" if labels is None
+                          else ", ".join(map(str, labels))))
         names = record.get("names")
         if names:
             items.append(("label names", ", ".join(f"{k} = {n}" for k, n in names.items())))
