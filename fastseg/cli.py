@@ -236,6 +236,7 @@ def cmd_evaluate(args):
     labels, regions, names, ignore = merge_label_options(
         args.labels_json, _parse_labels(args.labels), _parse_regions(args.regions),
         _parse_label_names(args.label_names), args.ignore_label)
+    labels = None if args.pair_by == "name" and _parse_labels(args.labels) is None else labels  # a json's names only
     eval_kwargs = dict(
         labels=labels, metrics=split_values(args.metrics) or None,
         tolerance=_parse_floats(args.tolerance, "--tolerance"), convention=args.convention,

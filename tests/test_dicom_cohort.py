@@ -341,3 +341,19 @@ def test_workers_and_report_carry_the_names(rt_cohort, tmp_path):
     page = (tmp_path / "r.html").read_text()
     assert "Lung_L" in page and "paired by name" in page and "Lung_L = LeftLung, lung left" in page
     assert "added path length" in page or "draw anew" in page
+
+
+def test_cli_nifti_cohort_named_by_labels_json(rt_cohort, tmp_path):
+    """A label map with names from nnU-Net's dataset.json pairs by name with an RTSTRUCT (its json's
+    labels do not turn into a label selection)."""
+    _, cases = rt_cohort
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "Heart": 1, "LeftLung": 2}}))
+    with open(tmp_path / "m.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["case_id", "pred", "ref", "image"], cases[2]])
+    out = tmp_path / "res.csv"
+    assert main(["evaluate", "--manifest", str(tmp_path / "m.csv"), "--pair-by", "name", "--labels-json",
+                 str(tmp_path / "dataset.json"), "--metrics", "dice", "--out", str(out), "-q"]) == 0
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["label"], r["name"], r["empty_state"]) for r in rows] == [
+        ("1", "Heart", "none"), ("2", "Lung_L", "pred_empty"), ("3", "LeftLung", "ref_empty")]

@@ -95,7 +95,7 @@ def structure_names(path, names=None):
         path = structure_file(path)
         kind = _kind(path)
         if kind == "labels":
-            return list((names or {}).values())
+            return [n for value, n in (names or {}).items() if value != 0]
         from .dicom import pydicom_or_error
 
         pydicom = pydicom_or_error(path)
