@@ -19,7 +19,8 @@ import numpy as np
 
 from . import _validation as v
 from ._engine.counts import NOT_EMPTY, counts_and_box, crop, empty_state
-from ._engine.distances import crop_edges, distances_in_crop
+from ._engine.distances import crop_edges
+from ._engine.shared_surfaces import model_sets
 from ._kernels._jit import thread_limit
 from .conventions import PRESETS, describe, get_convention
 from .metrics.surface import SurfaceDistances, assd, hausdorff, masd, nsd
@@ -203,11 +204,7 @@ def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None
         state = empty_state(n_pred, n_ref)
         if box is not None:
             pc, rc = crop([p, r], box)
-            edges = crop_edges(box, p.shape)
-            for conv in convs:
-                key = conv.surface_key(p.ndim)
-                if key not in sets:
-                    sets[key] = distances_in_crop(pc, rc, sp, conv, edges)
+            sets = model_sets(pc, rc, sp, convs, crop_edges(box, p.shape))
     values, errors = {}, {}
     for conv in convs:
         try:

@@ -1,0 +1,198 @@
+"""The directed distance sets of several surface models of one cropped pair, sharing the work.
+
+:func:`model_sets` gives, for each distinct surface model among some conventions
+(:meth:`fastseg.conventions.Convention.surface_key`), the sets :func:`fastseg._engine.distances.
+distances_in_crop` gives for it, to the bit, but shares between the models what they have in common:
+
+- the boundary voxels of each mask are computed once per (connectivity, rule beyond the crop), and
+  models whose rules select the same voxels on this crop share them (plastimatch's adaptive edge is
+  the background edge unless an axis of the crop has one voxel; the foreground edge is the background
+  edge unless the crop touches the image edge);
+- models whose source points are the same voxels (every exact boundary model with the same
+  boundary, and the object model, whose distances of outside voxels are those to the other mask's
+  face boundary) make one ordered search per direction over the union of their query points. Each
+  query's distance depends only on the source points and the query itself, as long as the first list
+  of offsets resolves it (:func:`fastseg._engine.distances.distances_at`); when any query of the union
+  lies beyond that list, each model searches its own queries, as it does alone;
+- plastimatch's two distance maps reuse one scratch buffer and are read at the query voxels only, in
+  a thread of their own (the kernel releases the GIL) while the other models are computed.
+
+Surfel models are computed as :func:`distances_in_crop` computes them; so is everything for spacings
+outside ``PLAIN_SPACING`` (scaled by a power of two there).
+"""
+import math
+
+import numpy as np
+
+from .. import _validation as v
+from .._kernels import danielsson as _kdan
+from .._kernels import tuning
+from .._kernels._jit import num_threads, serial_if_small
+from .counts import as3, spacing3
+from .distances import (boundary, distances_at, distances_in_crop, line_axis, offsets, sort_by_distance,
+                        unit_spacing)
+
+__all__ = ["model_sets"]
+
+#: below this many voxels in the crop plastimatch's maps are computed on the calling thread
+THREAD_DANIELSSON = 1 << 16
+
+
+def _outside(conv, shape3, is2d, edges):
+    """What lies beyond each face of the crop for a boundary-voxel model: per axis of the 3D view
+    ``(low, high)``, True for foreground; None when it is background everywhere."""
+    if conv.edge == "adaptive":  # plastimatch: foreground beyond the axes of one voxel
+        rule = tuple((n == 1 and not (is2d and a == 0),) * 2 for a, n in enumerate(shape3))
+    elif conv.edge == "foreground":
+        rule = ((False, False),) * (3 - len(edges)) + tuple(tuple(bool(x) for x in e) for e in edges)
+    else:
+        return None
+    return rule if any(any(f) for f in rule) else None
+
+
+class _Pair:
+    """One cropped pair in its 3D view, with its boundary voxels computed once per rule."""
+
+    def __init__(self, pc, rc, sp):
+        self.is2d = pc.ndim == 2
+        self.sp3 = spacing3(sp)
+        self.masks = (v.readonly(np.ascontiguousarray(as3(pc))), v.readonly(np.ascontiguousarray(as3(rc))))
+        self.shape = self.masks[0].shape
+        self._boundary = {}
+        self._index = {}
+
+    def boundary(self, side, rule):
+        key = (side, rule)
+        if key not in self._boundary:
+            conn, outside = rule
+            self._boundary[key] = boundary(self.masks[side], conn, self.is2d, outside)
+        return self._boundary[key]
+
+    def index(self, side, rule):
+        """Increasing flat indices of the boundary voxels (``rule`` None: of the voxels of mask
+        ``side`` outside the other mask, the object model's non-zero distances)."""
+        key = (side, rule)
+        if key not in self._index:
+            if rule is None:  # masks and boundaries hold 0 and 1 only
+                self._index[key] = np.flatnonzero(self.masks[side] > self.masks[1 - side])
+            else:
+                self._index[key] = np.flatnonzero(self.boundary(side, rule).view(np.bool_))
+        return self._index[key]
+
+
+def _rule(conv, pair, edges):
+    return (min(conv.connectivity, 3), _outside(conv, pair.shape, pair.is2d, edges))
+
+
+def _resolved_first(d, pair):
+    """True when every distance is certainly within the first offset list of the ordered search."""
+    if d.size == 0:
+        return True
+    c_max = offsets(pair.shape, pair.sp3, line_axis(pair.shape, pair.sp3), tuning.SEARCH_TIERS[0])[3]
+    return math.isinf(c_max) or float(np.max(d)) <= math.sqrt(c_max) * (1.0 - 1e-9)
+
+
+def _searched(pair, source, queries):
+    """Distances from each query array to the source points: one search over their union when every
+    distance is within the first offset list, else one search per array (module docstring)."""
+    distinct = list({id(q): q for q in queries}.values())
+    if len(distinct) == 1:
+        d = distances_at(source, pair.shape, pair.sp3, distinct[0])
+        return [d for _ in queries]
+    union = np.unique(np.concatenate(distinct))
+    du = distances_at(source, pair.shape, pair.sp3, union)
+    if _resolved_first(du, pair):
+        return [du[np.searchsorted(union, q)] for q in queries]
+    return [distances_at(source, pair.shape, pair.sp3, q) for q in queries]
+
+
+def _voxel_sets(d):
+    return sort_by_distance(d, np.ones(d.size))
+
+
+def _object_sets(pair, side, d_out):
+    """Sorted object-model distances of mask ``side``: 0 for its voxels inside the other mask, then
+    the sorted distances of the others; unit weights."""
+    n = int(np.count_nonzero(pair.masks[side]))
+    d = np.zeros(n)
+    d[n - d_out.size:] = np.sort(d_out)
+    w = np.ones(n)
+    d.flags.writeable = False
+    w.flags.writeable = False
+    return d, w
+
+
+def _danielsson(pair, rule):
+    """plastimatch's distances from the boundary voxels of each mask to those of the other."""
+    s = np.asarray(pair.sp3[::-1], np.float32)
+    s2 = s * s
+    scratch = np.empty((_kdan.SCRATCH_ROWS, int(np.prod(pair.shape))), np.float32)
+    out = []
+    for side in (0, 1):
+        features = pair.boundary(1 - side, rule)
+        d = _kdan.danielsson_at(features, s2, pair.index(side, rule), scratch)
+        out.append(d.astype(np.float64))
+    return out
+
+
+def model_sets(pc, rc, sp, convs, edges=None):
+    """``{surface_key: (d_pr, w_p, d_rp, w_r)}`` for the distinct surface models of ``convs`` on a
+    cropped pair (C-ordered uint8, 2D or 3D, the union inside, as for :func:`distances_in_crop`),
+    each the same arrays :func:`distances_in_crop` gives for a convention of that model."""
+    models = {}
+    for conv in convs:
+        models.setdefault(conv.surface_key(pc.ndim), conv)
+    alone, shared = {}, {}
+    for key, conv in models.items():
+        if conv.surface == "surfel" or unit_spacing(sp)[1] or (conv.edge == "foreground" and edges is None):
+            alone[key] = conv  # as distances_in_crop computes it (surfels; scaled spacing; the error
+        else:              # of a foreground edge without the crop's position)
+            shared[key] = conv
+    out = {}
+    if not shared:
+        return {key: distances_in_crop(pc, rc, sp, conv, edges) for key, conv in models.items()}
+    pair = _Pair(pc, rc, sp)
+    rules = {key: (None if conv.surface == "object" else _rule(conv, pair, edges)) for key, conv in shared.items()}
+    daniel = [key for key, conv in shared.items() if conv.transform == "danielsson"]
+    pending, pool = {}, None
+    with serial_if_small(pair.masks[0].size):
+        for key in daniel:
+            for side in (0, 1):  # here: the boundary kernel is parallel, the thread below is not
+                pair.index(side, rules[key])
+        if daniel and num_threads() >= 2 and pair.masks[0].size >= THREAD_DANIELSSON:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastseg-danielsson")
+            pending = {key: pool.submit(_danielsson, pair, rules[key]) for key in daniel}
+        try:
+            for key, conv in alone.items():
+                out[key] = distances_in_crop(pc, rc, sp, conv, edges)
+            out.update(_exact_sets(pair, rules, daniel))
+            for key in daniel:
+                d_pr, d_rp = pending[key].result() if key in pending else _danielsson(pair, rules[key])
+                out[key] = (*_voxel_sets(d_pr), *_voxel_sets(d_rp))
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+    return {key: out[key] for key in models}
+
+
+def _exact_sets(pair, rules, daniel):
+    """The exact boundary models and the object model, grouped by their source points (the face
+    boundary with background beyond the crop is the object model's source too)."""
+    groups = {}
+    for key, rule in rules.items():
+        if key not in daniel:
+            groups.setdefault((1, None) if rule is None else rule, []).append(key)
+    out = {}
+    for source_rule, keys in groups.items():
+        dirs = []
+        for side in (0, 1):
+            source = pair.index(1 - side, source_rule)
+            dirs.append(_searched(pair, source, [pair.index(side, rules[key]) for key in keys]))
+        for i, key in enumerate(keys):
+            if rules[key] is None:
+                out[key] = (*_object_sets(pair, 0, dirs[0][i]), *_object_sets(pair, 1, dirs[1][i]))
+            else:
+                out[key] = (*_voxel_sets(dirs[0][i]), *_voxel_sets(dirs[1][i]))
+    return out
