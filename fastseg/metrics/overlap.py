@@ -3,15 +3,19 @@
 All binary functions take ``(pred, ref)`` masks of the same shape and any number of dimensions:
 ``bool`` arrays, or integer/float arrays whose values are all 0 or 1. Empty masks follow fastseg's
 policy (DESIGN section 5): when both masks are empty, Dice, IoU, F-beta, Tversky and volume similarity
-are 1.0; precision is NaN when ``pred`` is empty and recall NaN when ``ref`` is empty.
+are 1.0; precision is NaN when ``pred`` is empty and recall NaN when ``ref`` is empty. :func:`dice` and
+:func:`jaccard` take ``convention=``, the one choice a peer makes differently for them: nnU-Net scores two
+empty masks NaN (``convention="nnunet"``, :meth:`fastseg.Convention.both_empty_overlap`).
 """
 import math
 
 import numpy as np
 
 from .. import _validation as v
-from .._engine.counts import NO_BOX_MIN, Confusion, LabelConfusion, binary_counts, count_labels, soft_counts
+from .._engine.counts import NO_BOX_MIN, Confusion, LabelConfusion, binary_counts, count_labels
 from .._kernels._jit import thread_limit
+from ..conventions import get_convention
+from .soft import soft_dice, soft_jaccard, soft_tversky  # noqa: F401 (re-exported)
 
 __all__ = [
     "Confusion", "LabelConfusion", "confusion", "confusion_matrix", "dice", "jaccard", "iou", "precision",
@@ -234,25 +238,32 @@ def confusion_matrix(pred, ref, *, labels=None, threads=None):
 # ---- public binary metrics: validate, count once, derive
 
 
-def dice(pred, ref, *, threads=None):
+def dice(pred, ref, *, convention="fastseg", threads=None):
     """Dice similarity coefficient (F1 score) of two binary masks.
 
     Parameters
     ----------
     pred, ref : array_like, shape (M[, N[, ...]])
         Binary masks of the same shape (bool, or numbers all 0 or 1).
+    convention : str or Convention, optional
+        What two empty masks score: 1.0 (every preset but ``"nnunet"``), or NaN (``"nnunet"``: nnU-Net
+        leaves such pairs out of its means). Default ``"fastseg"``.
     threads : int, optional
         Number of threads; results do not depend on it.
 
     Returns
     -------
     float
-        ``2 TP / (2 TP + FP + FN)`` in [0, 1]. Both masks empty: 1.0; one empty: 0.0.
+        ``2 TP / (2 TP + FP + FN)`` in [0, 1]. Both masks empty: 1.0 (NaN under ``nnunet``); one
+        empty: 0.0.
 
     Raises
     ------
     ValueError
-        Shapes differ or a mask is not binary (the message counts the offending voxels).
+        Shapes differ, a mask is not binary (the message counts the offending voxels), or the
+        convention is not a preset name.
+    TypeError
+        The convention is neither a preset name nor a Convention.
 
     References
     ----------
@@ -264,15 +275,18 @@ def dice(pred, ref, *, threads=None):
     >>> ref = np.zeros((10, 10), bool); ref[2:6, 2:6] = True
     >>> fastseg.dice(np.roll(ref, 1, axis=1), ref)
     0.75
+    >>> empty = np.zeros((4, 4), bool)
+    >>> fastseg.dice(empty, empty), fastseg.dice(empty, empty, convention="nnunet")
+    (1.0, nan)
     """
-    return dice_from(confusion(pred, ref, threads=threads))
+    return _by_convention(dice_from, "dice", pred, ref, convention, threads)
 
 
-def jaccard(pred, ref, *, threads=None):
+def jaccard(pred, ref, *, convention="fastseg", threads=None):
     """Jaccard index (intersection over union) of two binary masks.
 
-    Returns ``TP / (TP + FP + FN)``; both empty: 1.0, one empty: 0.0. Equal to ``D / (2 - D)`` for Dice D.
-    Parameters, errors: as :func:`dice`.
+    Returns ``TP / (TP + FP + FN)``; both empty: 1.0 (NaN under ``convention="nnunet"``), one empty:
+    0.0. Equal to ``D / (2 - D)`` for Dice D. Parameters, errors: as :func:`dice`.
 
     Examples
     --------
@@ -281,7 +295,16 @@ def jaccard(pred, ref, *, threads=None):
     >>> fastseg.jaccard(np.roll(ref, 1, axis=1), ref)
     0.6
     """
-    return jaccard_from(confusion(pred, ref, threads=threads))
+    return _by_convention(jaccard_from, "iou", pred, ref, convention, threads)
+
+
+def _by_convention(formula, name, pred, ref, convention, threads):
+    """``formula`` of the pair's counts; two empty masks score what the convention says."""
+    conv = get_convention(convention)
+    c = confusion(pred, ref, threads=threads)
+    if c.tp + c.fp + c.fn == 0:
+        return conv.both_empty_overlap(name)
+    return formula(c)
 
 
 iou = jaccard
@@ -416,80 +439,3 @@ def tversky(pred, ref, *, alpha=0.5, beta=0.5, threads=None):
     alpha = v.check_fraction(alpha, "alpha")
     beta = v.check_fraction(beta, "beta")
     return tversky_from(confusion(pred, ref, threads=threads), alpha, beta)
-
-
-# ---- soft metrics on probability maps
-
-def soft_sums(pred, ref, threads=None):
-    """``(sum p, sum r, sum p*r)`` of a probability map and a binary reference, in one pass."""
-    p = v.probability_map(pred, "pred")
-    r = v.as_array(ref, "ref")
-    v.check_same_shape(p, r)
-    r8, _ = v.uint8_mask(r, "ref")
-    p = np.ascontiguousarray(p).reshape(-1)
-    r8 = np.ascontiguousarray(r8).reshape(-1)
-    with thread_limit(v.check_threads(threads)):
-        sp, sr, spr, bad_p, bad_r = soft_counts(v.readonly(p), v.readonly(r8))
-    v.raise_if_not_probability("pred", bad_p, p.size)
-    v.raise_if_not_binary("ref", bad_r, r8.size)
-    return sp, sr, spr
-
-
-def soft_tversky_from(sp, sr, spr, alpha=0.5, beta=0.5):
-    den = spr + alpha * (sp - spr) + beta * (sr - spr)
-    if den > 0:
-        return spr / den
-    return 1.0 if sp + sr == 0 else 0.0
-
-
-def soft_dice(pred, ref, *, threads=None):
-    """Soft Dice ``2 sum(p r) / (sum p + sum r)`` of a probability map and a binary reference.
-
-    Parameters
-    ----------
-    pred : array_like of float, shape (M[, N[, ...]])
-        Probabilities in [0, 1] (float32 or float64 read without conversion); NaN is refused.
-    ref : array_like, same shape
-        Binary reference mask.
-
-    Returns
-    -------
-    float
-        Equal to :func:`dice` when ``pred`` is binary. 1.0 when both sums are zero.
-
-    Examples
-    --------
-    >>> import fastseg
-    >>> fastseg.soft_dice([0.5, 1.0, 0.0], [1, 1, 0])
-    0.8571428571428571
-    """
-    sp, sr, spr = soft_sums(pred, ref, threads)
-    return soft_tversky_from(sp, sr, spr)
-
-
-def soft_jaccard(pred, ref, *, threads=None):
-    """Soft Jaccard ``sum(p r) / (sum p + sum r - sum(p r))``; 1.0 when both sums are zero.
-
-    Examples
-    --------
-    >>> import fastseg
-    >>> fastseg.soft_jaccard([0.5, 1.0, 0.0], [1, 1, 0])
-    0.75
-    """
-    sp, sr, spr = soft_sums(pred, ref, threads)
-    return soft_tversky_from(sp, sr, spr, 1.0, 1.0)
-
-
-def soft_tversky(pred, ref, *, alpha=0.5, beta=0.5, threads=None):
-    """Soft Tversky ``sum(p r) / (sum(p r) + alpha sum(p (1 - r)) + beta sum((1 - p) r))``.
-
-    Examples
-    --------
-    >>> import fastseg
-    >>> round(fastseg.soft_tversky([0.5, 1.0, 0.0], [1, 1, 0], alpha=0.3, beta=0.7), 6)
-    0.810811
-    """
-    alpha = v.check_fraction(alpha, "alpha")
-    beta = v.check_fraction(beta, "beta")
-    sp, sr, spr = soft_sums(pred, ref, threads)
-    return soft_tversky_from(sp, sr, spr, alpha, beta)
