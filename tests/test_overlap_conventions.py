@@ -75,11 +75,11 @@ def test_convention_object_and_default():
     assert math.isnan(fastseg.dice(e, e, convention=PRESETS["nnunet"].replace(name="mine")))
     assert fastseg.dice(e, e, convention=PRESETS["nnunet"].replace(empty="fastseg")) == 1.0
     assert fastseg.dice(e, e) == 1.0 and fastseg.jaccard(e, e) == 1.0
+    assert fastseg.dice(e, e, convention=None) == 1.0  # None: the default, as for the distance functions
 
 
 @pytest.mark.parametrize("bad, exc, match", [("nnUNet-v3", ValueError, "convention must be one of"),
-                                             (3, TypeError, "preset name or a fastseg.Convention"),
-                                             (None, TypeError, "preset name or a fastseg.Convention")])
+                                             (3, TypeError, "preset name or a fastseg.Convention")])
 def test_bad_convention_is_refused(bad, exc, match):
     m = np.ones((2, 2), bool)
     for f in (fastseg.dice, fastseg.jaccard):

@@ -300,7 +300,7 @@ def jaccard(pred, ref, *, convention="fastseg", threads=None):
 
 def _by_convention(formula, name, pred, ref, convention, threads):
     """``formula`` of the pair's counts; two empty masks score what the convention says."""
-    conv = get_convention(convention)
+    conv = get_convention("fastseg" if convention is None else convention)
     c = confusion(pred, ref, threads=threads)
     if c.tp + c.fp + c.fn == 0:
         return conv.both_empty_overlap(name)
