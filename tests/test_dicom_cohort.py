@@ -167,7 +167,7 @@ def test_overlapping_seg_segments_load_as_structures(tmp_path):
 
 def test_layers_pack_disjoint_structures_into_one_label_map(tmp_path):
     """Nothing overlaps: one pair of label maps, one evaluate call (the label-map path)."""
-    from fastseg.cohort.structures import _pairs, layers  # noqa: F401 - the packing itself
+    from fastseg.cohort.structures import layers
     info = write_series(tmp_path / "ct", np.zeros(SHAPE, np.int16))
     write_rt(tmp_path / "ref.dcm", info, REF_BLOCKS)
     ref = fio.load_structures(tmp_path / "ref.dcm", reference=tmp_path / "ct")

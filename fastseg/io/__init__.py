@@ -133,7 +133,8 @@ def load(path, *, reader="auto", integer=True, writable=True, reference=None, ro
         ``.nii``, ``.nii.gz`` (nibabel), ``.nrrd``, ``.nhdr``, ``.mha``, ``.mhd`` (SimpleITK); with
         the ``dicom`` extra (pydicom), a folder holding one DICOM image series, a DICOM-SEG file or an
         RTSTRUCT file (see :mod:`fastseg.io.dicom`, :mod:`fastseg.io.rtstruct`): SEG and RTSTRUCT
-        give a :class:`LabelVolume` (label values named by segment / ROI).
+        give a :class:`LabelVolume` (label values named by segment / ROI; overlapping segments or
+        ROIs are refused: :func:`load_structures` reads each as its own mask).
     reader : {"auto", "nibabel", "simpleitk"}, optional
         ``"auto"`` (default) reads NIfTI with nibabel and everything else with SimpleITK.
     integer : bool, optional
