@@ -2,9 +2,9 @@
 pairs: smooth blobs and noise, 2D and 3D, anisotropic spacing, structures on the image border, small
 and thin structures; plus 6 pairs with empty masks):
 
-- ``itk`` against SimpleITK's HausdorffDistanceImageFilter, ``pymia`` against pymia and
-  ``plastimatch`` against the ``plastimatch`` command line (installed from PyPI; each test skips
-  cleanly without its peer);
+- ``itk`` against SimpleITK's HausdorffDistanceImageFilter, ``pymia`` against pymia,
+  ``plastimatch`` against the ``plastimatch`` command line and ``panoptica`` against panoptica's own
+  metric functions (installed from PyPI; each test skips cleanly without its peer);
 - ``seg-metrics``, ``torchmetrics``, ``metricsreloaded`` (boundary IoU, clDice) and ``nnunet`` against
   the references of tests/reference_presets.py, written from the peers' published code.
 
@@ -263,13 +263,54 @@ def test_nnunet(case_id):
     conv = get_convention("nnunet")
     c = fastseg.confusion(pred, ref)
     both_empty = c.empty_state == "both_empty"
-    got = {"Dice": conv.both_empty_overlap("dice") if both_empty else fastseg.dice(pred, ref),
-           "IoU": conv.both_empty_overlap("iou") if both_empty else fastseg.jaccard(pred, ref),
+    got = {"Dice": fastseg.dice(pred, ref, convention="nnunet"), "IoU": fastseg.iou(pred, ref, convention=conv),
            "TP": c.tp, "FP": c.fp, "FN": c.fn, "TN": c.tn, "n_pred": c.tp + c.fp, "n_ref": c.tp + c.fn}
     compare(got, want, 1e-12, case_id)
     if both_empty:  # and nnunet's distances of two empty masks: NaN, left out of means like its Dice
         assert math.isnan(fastseg.hd95(pred, ref, convention="nnunet"))
         assert get_convention("fastseg").both_empty_overlap() == 1.0
+
+
+# ------------------------------------------------------------------ panoptica
+
+def panoptica_metrics(pred, ref, sp):
+    """panoptica's metric functions on a semantic pair, as its instance evaluation calls them on a
+    matched pair (``reference``, ``prediction``, ``voxelspacing``, connectivity 1): HD, HD95 (the
+    95th percentile of both directions pooled), ASSD (the mean of the two directed means), Dice."""
+    from panoptica.metrics.assd import _average_symmetric_surface_distance
+    from panoptica.metrics.dice import _compute_dice_coefficient
+    from panoptica.metrics.hausdorff_distance import _compute_hausdorff_distance, _compute_hausdorff_distance95
+
+    r, p = np.asarray(ref, bool), np.asarray(pred, bool)
+    return {"hd": float(_compute_hausdorff_distance(r, p, sp)), "hd95": float(_compute_hausdorff_distance95(r, p, sp)),
+            "assd": float(_average_symmetric_surface_distance(r, p, sp)), "dice": float(_compute_dice_coefficient(r, p))}
+
+
+@pytest.mark.parametrize("case_id", list(CASES))
+def test_panoptica(case_id):
+    pytest.importorskip("panoptica")
+    pred, ref, sp = CASES[case_id]
+    want = panoptica_metrics(pred, ref, sp)
+    got = metrics(pred, ref, sp, "panoptica")
+    got["dice"] = fastseg.dice(pred, ref, convention="panoptica")
+    compare({k: got[k] for k in want}, want, RTOL, case_id)
+
+
+@pytest.mark.parametrize("case_id", list(EMPTY))
+def test_panoptica_empty_has_no_value_there(case_id):
+    """An empty mask never reaches panoptica's instance metrics (matched instances are not empty); its
+    functions have no defined value there (HD raises, ASSD is NaN), so the preset follows fastseg's
+    empty policy (DESIGN section 5)."""
+    pytest.importorskip("panoptica")
+    from panoptica.metrics.hausdorff_distance import _compute_hausdorff_distance
+
+    pred, ref, sp = EMPTY[case_id]
+    with pytest.raises(ValueError):
+        _compute_hausdorff_distance(ref, pred, sp)
+    got, want = metrics(pred, ref, sp, "panoptica"), metrics(pred, ref, sp, "fastseg")
+    keys = ("hd", "hd95", "assd")
+    assert all(got[k] == want[k] for k in keys)
+    assert got["hd"] == (0.0 if case_id.startswith("both") else math.inf)
 
 
 # ------------------------------------------------------------------ the registry
