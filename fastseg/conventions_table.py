@@ -13,19 +13,21 @@ is listed with the reasons: the rules of the two conventions that bear on that m
 words (surface model, quantile rule, direction aggregation, ASSD rule, empty rule).
 """
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _validation as v
-from ._engine.counts import NOT_EMPTY, counts_and_box, crop, empty_state
+from ._engine.counts import NOT_EMPTY, count_labels, counts_and_box, crop, empty_state
 from ._engine.distances import crop_edges
 from ._engine.shared_surfaces import model_sets
 from ._kernels._jit import thread_limit
 from .conventions import PRESETS, describe, get_convention
 from .metrics.surface import SurfaceDistances, assd, hausdorff, masd, nsd
 
-__all__ = ["table", "ConventionTable", "Row", "Difference", "reasons"]
+__all__ = ["table", "ConventionTable", "Row", "Difference", "reasons", "by_structure", "check_presets",
+           "preset_metric", "split_preset_metric", "SURFACE_METRIC"]
 
 
 @dataclass(frozen=True)
@@ -243,3 +245,192 @@ def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None
                 diffs.append(Difference(conv.name, vals[conv.name], why))
         rows.append(Row(m, vals, spread, tuple(diffs)))
     return ConventionTable(tuple(rows), reference, state, spacing_out, errors, len(sets))
+
+
+# ---- per structure of a label map, under several presets (evaluate_cohort(conventions=...))
+
+#: the metrics a convention changes that come from the surface distances: ``hd``, ``hdNN``, ``assd``,
+#: ``masd``, ``nsd@T``
+SURFACE_METRIC = re.compile(r"^(hd|hd\d+(\.\d+)?|assd|masd|nsd@.+)$")
+
+
+def preset_metric(metric, preset):
+    """The row name of ``metric`` under another preset than the run's: ``hd95/monai`` (a name that gate
+    specifications such as ``--fail-over hd95/monai=5`` and comparisons accept)."""
+    return f"{metric}/{preset}"
+
+
+def split_preset_metric(name):
+    """``"hd95/monai"`` -> ``("hd95", "monai")``; a name without a preset -> ``(name, None)``."""
+    metric, sep, preset = str(name).rpartition("/")
+    if sep and preset in PRESETS and SURFACE_METRIC.match(metric):
+        return metric, preset
+    return str(name), None
+
+
+def check_presets(conventions, exclude=None):
+    """The preset names of ``conventions``: ``"all"`` (every preset), a comma-separated string or a
+    sequence of names; ``exclude`` (the run's own convention) is left out. Refuses unknown names,
+    Convention objects that are not presets and an empty selection."""
+    if isinstance(conventions, str):
+        items = [x.strip() for x in conventions.split(",") if x.strip()]
+    elif isinstance(conventions, (list, tuple)):
+        items = list(conventions)
+    else:
+        raise v.InputTypeError(f"conventions must be 'all', a comma-separated string or a list of preset names; "
+                               f"got {type(conventions).__name__}.")
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise v.InputTypeError(f"conventions must name presets; got {item!r} (a custom Convention has no "
+                                   f"preset name for its rows).")
+        if item.lower() == "all":
+            names.extend(PRESETS)
+        else:
+            names.append(get_convention(item).name)
+    names = [n for n in dict.fromkeys(names) if n != exclude]
+    if not names:
+        raise v.InputValueError(f"conventions must name at least one preset other than the run's own "
+                                f"({exclude!r}); got {conventions!r}.")
+    return names
+
+
+def _metric_params(metric_names, percentiles, tolerances):
+    """``[(row name, kind, parameter)]`` of the surface metrics among ``metric_names`` (as
+    :func:`fastseg.evaluate` names and parameterises them)."""
+    hdq = {f"hd{q:g}": q for q in percentiles}
+    nsdt = {f"nsd@{t:g}": t for t in tolerances}
+    out = []
+    for name in metric_names:
+        if not SURFACE_METRIC.match(name):
+            continue
+        if name == "hd":
+            out.append((name, "hd", 100.0))
+        elif name in ("assd", "masd"):
+            out.append((name, name, None))
+        elif name.startswith("nsd@"):
+            out.append((name, "nsd", nsdt[name] if name in nsdt else v.check_tolerances(float(name[4:]))[0][0]))
+        else:
+            out.append((name, "hd", hdq[name] if name in hdq else v.check_percentile(float(name[2:]))))
+    return out
+
+
+def _structure_list(lc, labels, regions, ignore_label):
+    if labels is None:
+        structs = [(int(x), [int(x)]) for x in lc.labels if x != 0 and x != ignore_label]
+    else:
+        structs = [(int(x), [int(x)]) for x in dict.fromkeys(v.label_list(labels).tolist())]
+    for name, members in (regions or {}).items():
+        structs.append((name, sorted(set(int(x) for x in v.label_list(members, f"region {name!r}")))))
+    return structs
+
+
+def by_structure(pred, ref, *, presets, spacing=None, labels=None, regions=None, ignore_label=None, metrics=None,
+                 tolerance=None, percentiles=(95,), names=None, threads=None):
+    """The surface-distance metrics of every structure of two label maps under several presets, with
+    one surface computation per structure and distinct surface model (not one per preset).
+
+    Parameters
+    ----------
+    pred, ref : array_like of int, shape (M, N[, P])
+        Label maps, as for :func:`fastseg.evaluate`.
+    presets : str or sequence of str
+        ``"all"``, ``"monai,medpy"`` or ``["monai", "medpy"]`` (:func:`check_presets`).
+    spacing, labels, regions, ignore_label, metrics, tolerance, percentiles, names, threads
+        As for :func:`fastseg.evaluate`; only the metrics a convention changes through the surface
+        distances are computed: ``hd``, ``hdNN``, ``assd``, ``masd``, ``nsd@T``.
+
+    Returns
+    -------
+    list of dict
+        One per (structure, preset, metric), in structure, preset, metric order: ``label``, ``name``
+        (with ``names``), ``metric`` (:func:`preset_metric`: ``hd95/monai``), ``value``,
+        ``empty_state``, ``convention`` (the preset). A preset that defines no distance for the
+        structure's empty state (MedPy, SimpleITK: one mask empty; torchmetrics, plastimatch: both)
+        gives NaN there, where ``fastseg.evaluate`` under that preset raises.
+
+    Notes
+    -----
+    Each value is the one :func:`fastseg.evaluate` gives under that preset (the tests check it to
+    the bit): the same structures, ignore label and memory-order decision, the distance sets of each
+    surface model from :func:`fastseg._engine.shared_surfaces.model_sets`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastseg.conventions_table import by_structure
+    >>> ref = np.zeros((12, 12), np.uint8); ref[3:9, 3:9] = 1
+    >>> pred = np.roll(ref, 1, axis=0)
+    >>> rows = by_structure(pred, ref, presets="monai,itk", metrics=["hd95"], spacing=(2.0, 1.0))
+    >>> [(r["label"], r["metric"], r["value"]) for r in rows]
+    [(1, 'hd95/monai', 2.0), (1, 'hd95/itk', 2.0)]
+    """
+    convs = [get_convention(n) for n in check_presets(presets)]
+    tols = () if tolerance is None else tuple(v.check_tolerances(tolerance)[0])
+    qs = tuple(v.check_percentile(q) for q in np.atleast_1d(percentiles).tolist())
+    from .evaluate import metric_names
+
+    wanted = _metric_params(metric_names(metrics, percentiles=qs, tolerance=tolerance), qs, tols)
+    if not wanted:
+        raise v.InputValueError("by_structure computes the surface-distance metrics (hd, hdNN, assd, masd, nsd@T); "
+                                f"none is among metrics={metrics!r}.")
+    p, r, values = v.label_pair(pred, ref)
+    if values is not None:
+        raise v.InputValueError("label maps with labels above 65535 are not supported; relabel them first.")
+    v.check_ndim(p, (2, 3), "distance metrics")
+    sp = v.normalize_spacing(spacing, p.ndim, distances=True)
+    if ignore_label is not None:
+        ignore_label = v.check_label(ignore_label, "ignore_label")
+        if ignore_label <= np.iinfo(r.dtype).max:
+            ignored = r == ignore_label
+            if ignored.any():  # as evaluate: copies in the maps' own layout
+                p, r = p.copy(order="K"), r.copy(order="K")
+                p[ignored] = 0
+                r[ignored] = 0
+    (p, r), sp_c, _ = v.c_layout([p, r], sp)
+    spacing_out = tuple(sp_c.tolist())
+    rows = []
+    with thread_limit(v.check_threads(threads)):
+        lc = count_labels(p, r, None, p.shape, False)
+        for key, members in _structure_list(lc, labels, regions, ignore_label):
+            state = lc.binary(members).empty_state
+            box = lc.bbox(members)
+            sets = None
+            if box is not None:
+                sl = tuple(slice(int(box[2 * a]), int(box[2 * a + 1]) + 1) for a in range(p.ndim))
+                pc, rc = (np.ascontiguousarray(np.isin(m[sl], members)).view(np.uint8) for m in (p, r))
+                sets = model_sets(pc, rc, sp_c, convs, crop_edges(sl, p.shape))
+            name = key if isinstance(key, str) else (names or {}).get(key, "")
+            for conv in convs:
+                values_ = _preset_values(conv, state, sets, p.ndim, spacing_out, wanted)
+                for metric, _, _ in wanted:
+                    row = {"label": key, "metric": preset_metric(metric, conv.name), "value": values_[metric],
+                           "empty_state": state, "convention": conv.name}
+                    if names is not None:
+                        row["name"] = name
+                    rows.append(row)
+    return rows
+
+
+def _preset_values(conv, state, sets, ndim, spacing, wanted):
+    try:
+        conv.check_empty(state)
+    except ValueError:
+        return {metric: math.nan for metric, _, _ in wanted}
+    if sets is None:
+        e = np.zeros(0)
+        sd = SurfaceDistances(e, e, e, e, state, conv, spacing)
+    else:
+        d_pr, w_p, d_rp, w_r = sets[conv.surface_key(ndim)]
+        sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, spacing)
+    tols = [t for _, kind, t in wanted if kind == "nsd"]
+    nsd_values = dict(zip(tols, nsd(sd, tolerance=tols))) if tols else {}
+    out = {}
+    for metric, kind, param in wanted:
+        if kind == "hd":
+            out[metric] = hausdorff(sd, percentile=param)
+        elif kind == "nsd":
+            out[metric] = nsd_values[param]
+        else:
+            out[metric] = assd(sd) if kind == "assd" else masd(sd)
+    return out
