@@ -240,7 +240,7 @@ def cmd_evaluate(args):
     eval_kwargs = dict(
         labels=labels, metrics=split_values(args.metrics) or None,
         tolerance=_parse_floats(args.tolerance, "--tolerance"), convention=args.convention,
-        regions=regions, ignore_label=ignore, boundary_width=args.boundary_width,
+        conventions=args.conventions, regions=regions, ignore_label=ignore, boundary_width=args.boundary_width,
         beta=_parse_floats(args.beta, "--beta", "numbers"), tversky=_parse_tversky(args.tversky), names=names)
     cap = parse_cap(args.cap_inf)
     fail_under = cohort.parse_gates(args.fail_under, "--fail-under")
@@ -262,6 +262,10 @@ def cmd_evaluate(args):
             from .metrics.lesions import lesion_metric_names
 
             computed |= set(lesion_metric_names())
+        if args.conventions:
+            from .cohort.conventions import gate_names
+
+            computed |= set(gate_names(sorted(computed), args.conventions, args.convention))
         for metric, _, _ in fail_under + fail_over:
             if metric not in computed:
                 raise UsageError(f"gate on metric {metric!r}, which this run does not compute; "
@@ -399,6 +403,9 @@ def _add_evaluate_parser(sub):
                    help="NSD and APL tolerance(s) in mm (comma-separated or repeated)")
     g.add_argument("--convention", default="fastseg", choices=sorted(PRESETS),
                    help="distance convention (default fastseg); the others reproduce each peer library")
+    g.add_argument("--conventions", metavar="all|P1,P2",
+                   help="also every distance metric under these presets (all, or a comma-separated list), as "
+                        "rows METRIC/PRESET (hd95/monai): one surface computation per surface model")
     g.add_argument("--boundary-width", type=float, metavar="MM", help="band width for boundary_iou")
     g = p.add_argument_group("running")
     g.add_argument("--jobs", "-j", type=int, default=1, metavar="N",

@@ -329,8 +329,8 @@ def get_convention(convention):
     if isinstance(convention, Convention):
         return convention
     if isinstance(convention, str):
-        try:
-            return PRESETS[convention.lower()]
+        try:  # seg_metrics for seg-metrics: the spelling of row names such as hd95/seg_metrics
+            return PRESETS[convention.lower().replace("_", "-")]
         except KeyError:
             raise InputValueError(
                 f"convention must be one of {sorted(PRESETS)} or a fastseg.Convention; got {convention!r}."

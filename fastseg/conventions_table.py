@@ -255,14 +255,17 @@ SURFACE_METRIC = re.compile(r"^(hd|hd\d+(\.\d+)?|assd|masd|nsd@.+)$")
 
 
 def preset_metric(metric, preset):
-    """The row name of ``metric`` under another preset than the run's: ``hd95/monai`` (a name that gate
-    specifications such as ``--fail-over hd95/monai=5`` and comparisons accept)."""
-    return f"{metric}/{preset}"
+    """The row name of ``metric`` under another preset than the run's: ``hd95/monai``, a name that gate
+    specifications (``--fail-over hd95/monai=5``) and comparisons accept, so a hyphen of the preset's
+    name is written as an underscore (``hd95/seg_metrics``)."""
+    return f"{metric}/{preset.replace('-', '_')}"
 
 
 def split_preset_metric(name):
-    """``"hd95/monai"`` -> ``("hd95", "monai")``; a name without a preset -> ``(name, None)``."""
-    metric, sep, preset = str(name).rpartition("/")
+    """``"hd95/monai"`` -> ``("hd95", "monai")``, ``"hd/seg_metrics"`` -> ``("hd", "seg-metrics")``; a
+    name without a preset -> ``(name, None)``."""
+    metric, sep, token = str(name).rpartition("/")
+    preset = token.replace("_", "-")
     if sep and preset in PRESETS and SURFACE_METRIC.match(metric):
         return metric, preset
     return str(name), None
@@ -344,7 +347,7 @@ def by_structure(pred, ref, *, presets, spacing=None, labels=None, regions=None,
     -------
     list of dict
         One per (structure, preset, metric), in structure, preset, metric order: ``label``, ``name``
-        (with ``names``), ``metric`` (:func:`preset_metric`: ``hd95/monai``), ``value``,
+        (with ``names``), ``metric`` (:func:`preset_metric`: ``hd95/monai``, ``hd95/seg_metrics``), ``value``,
         ``empty_state``, ``convention`` (the preset). A preset that defines no distance for the
         structure's empty state (MedPy, SimpleITK: one mask empty; torchmetrics, plastimatch: both)
         gives NaN there, where ``fastseg.evaluate`` under that preset raises.

@@ -11,6 +11,7 @@ from .._version import __version__
 from .._output import check_new_output, to_pandas
 from ..metrics.lesions import lesion_rule_of
 from .cases import as_cases, pair_folders
+from .conventions import preset_options, with_presets
 from .lesion_file import LesionFile
 from .structures import named_options
 from .guard import ResultsLock, check_and_record_options, check_output_path, run_options
@@ -87,8 +88,8 @@ class CohortResult:
 
 def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance=None, percentiles=(95,),
                     convention="fastseg", regions=None, ignore_label=None, boundary_width=None, beta=None,
-                    tversky=None, names=None, lesions=None, lesions_out=None, pair_by="label", aliases=None,
-                    structures=None, jobs=1, threads=None, out=None, resume=False, overwrite=False,
+                    tversky=None, names=None, lesions=None, lesions_out=None, conventions=None, pair_by="label",
+                    aliases=None, structures=None, jobs=1, threads=None, out=None, resume=False, overwrite=False,
                     retry_errors=False, fsync=False, geometry_tolerance=1e-3, check_affine=True, reader="auto",
                     progress=False, dask=None, on_case=None):
     """Score a cohort of (pred, ref) image files: one :func:`fastseg.evaluate` per case.
@@ -122,6 +123,10 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
     structures : sequence of str, optional
         With ``pair_by="name"``: the structures to score, in order (each reported in every case,
         absent ones as both empty). Default: every structure found in the files' headers.
+    conventions : str or sequence of str, optional
+        Also every surface-distance metric under these presets (``"all"``, ``"monai,medpy"`` or a
+        list; the run's own convention left out), as rows ``METRIC/PRESET`` (``hd95/monai``) at the cost
+        of one surface computation per structure and surface model (:mod:`fastseg.cohort.conventions`).
     lesions_out : str or os.PathLike, optional
         With ``lesions``: one CSV row per lesion unit of every case
         (:mod:`fastseg.cohort.lesion_file`), appended case by case and kept in step with ``out`` on
@@ -221,6 +226,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
         "check_affine": bool(check_affine),
     }
     by_name = named_options(opts, pair_by, aliases, structures, cases)
+    preset_options(opts, conventions)
     if resume and out is None:
         raise v.InputValueError("resume needs an output file (out=...) to resume from.")
     inputs = [p for c in cases for p in (c.pred, c.ref)]
@@ -241,12 +247,13 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
     workers = writer = lesion_writer = None
     try:
         workers = Workers(n_jobs - 1) if n_jobs > 1 else None  # this process is one of the n_jobs
-        metric_names = warm_up(opts)
+        metric_names = with_presets(warm_up(opts), opts)
         names = opts["evaluate"]["names"]
         rule = opts["evaluate"]["lesions"]
         record = dict(run_options(opts, metric_names),
                       names=None if names is None else {str(k): n for k, n in sorted(names.items())},
-                      lesions=None if rule is None else json.loads(json.dumps(dataclasses.asdict(rule))), **by_name)
+                      lesions=None if rule is None else json.loads(json.dumps(dataclasses.asdict(rule))),
+                      conventions=opts["conventions"], **by_name)
         if out is not None:
             check_and_record_options(out, record, resume)
         if workers is not None:

@@ -9,6 +9,7 @@ import numpy as np
 from .. import _validation as v
 from ..evaluate import evaluate
 from ..io import Structures, check_geometry, load
+from .conventions import preset_rows
 from .lesion_file import lesion_rows
 from .results import NO_STRUCTURES, error_row
 from .structures import read_named_case, score_named_case
@@ -55,7 +56,7 @@ def run_case(case, opts, threads, read=None):
         else:
             check_geometry(pv, rv, tolerance=opts["geometry_tolerance"], check_affine=opts["check_affine"])
             results = [evaluate(pv.array, rv.array, spacing=rv.spacing, threads=threads, **opts["evaluate"])]
-            res_rows = results[0].rows
+            res_rows = results[0].rows + preset_rows(pv.array, rv.array, rv.spacing, threads, opts)
     except Exception as exc:  # noqa: BLE001 - a failing case becomes an error row, the run goes on
         return [error_row(case.case_id, message(exc), conv)], t_read, time.perf_counter() - t1
     t_eval = time.perf_counter() - t1
