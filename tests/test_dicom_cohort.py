@@ -299,8 +299,11 @@ def test_cli_dicom_cohort_resume_refuses_other_aliases(rt_cohort, tmp_path, caps
     assert {r["metric"] for r in rows} == {"dice", "hd95", "apl@1"}
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["names"] == {"1": "Heart", "2": "Lung_L"}
-    (tmp_path / "aliases.json").write_text(json.dumps({"Lung_L": ["LeftLung"]}))
     capsys.readouterr()
+    assert main(argv + ["--resume"]) == 0  # the same pairing: resumed (nothing left to run)
+    with open(out) as fh:
+        assert list(csv.DictReader(fh)) == rows
+    (tmp_path / "aliases.json").write_text(json.dumps({"Lung_L": ["LeftLung"]}))
     assert main(argv + ["--resume"]) == 2
     err = capsys.readouterr().err
     assert "other options (aliases:" in err
