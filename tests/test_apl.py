@@ -190,3 +190,22 @@ def test_apl_is_described_for_reports():
     from fastseg.evaluate import metric_info
     info = metric_info("apl@2")
     assert info.unit == "mm" and info.better == "lower" and "2 mm" in info.plain
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 1.0, 2.6, 9.0])
+def test_wide_and_narrow_tolerances_agree_with_the_brute_force(tolerance):
+    """Narrow tolerances look the predicted contour up at a few in-plane offsets; wide ones (more than
+    MAX_OFFSETS offsets: 9 mm at 0.7 x 1.3 mm) take a distance transform per slice: both exact."""
+    from fastseg.metrics.apl import MAX_OFFSETS, _offsets
+    spacing = (2.0, 0.7, 1.3)
+    assert (_offsets(np.array(spacing[1:]), tolerance) is None) == (tolerance == 9.0)
+    assert MAX_OFFSETS == 64
+    rng = np.random.default_rng(7)
+    ref = np.zeros((4, 40, 30), bool)
+    ref[:, 5:30, 4:25] = True
+    ref[1, 10:20, 10:15] = False  # a hole
+    ref[3, :, :] = rng.random((40, 30)) < 0.5
+    pred = np.roll(ref, (3, 2), axis=(1, 2)) ^ (rng.random(ref.shape) < 0.05)
+    pred[2] = False
+    assert fastseg.apl(pred, ref, spacing=spacing, tolerance=tolerance, slice_axis=0) == pytest.approx(
+        apl_reference(pred, ref, spacing, tolerance), rel=1e-12)
