@@ -15,6 +15,14 @@ case           what it is (``full`` size; ``small`` keeps the geometry, scaled d
 ``mni``        the MNI152 grey-matter probability template (nilearn, optional): ref ``p > 0.5``,
                pred ``p > 0.35``, 1 mm, shape (197, 233, 189). Small: every third voxel, 3 mm.
 ``slice2d``    a 2D 1024 x 1024 image, spacing (0.7, 0.7) mm, one blob per mask.
+``organ_salted``, ``organs10_salted``
+               ``organ`` / ``organs10`` with 1e-5 of pred's voxels set at random to the organ
+               (labels): stray voxels spread every structure's box over the image (issue 13).
+``organs90``   300 x 512 x 512 at (1.5, 0.8, 0.8) mm: ~80 Voronoi-like organs filling an
+               ellipsoidal body (a TotalSegmentator-like output), pred shifted by one voxel.
+``labels100``, ``labels100_salted``
+               512^3 at 1 mm, 100 Voronoi-like labels in a body, pred shifted by one slice;
+               salted: 1e-4 of pred's voxels set to random labels.
 =============  =================================================================================
 
 ``small`` sizes (a few hundred thousand voxels at most) make the smoke run take seconds;
@@ -245,7 +253,85 @@ def _slice2d(size):
     return pred, ref, sp, "2D image, one blob per mask (e.g. a slice or an X-ray)"
 
 
-CASES = {"organ": _organ, "lesion": _lesion, "organs10": _organs10, "mni": _mni, "slice2d": _slice2d}
+def _salt(pred, fraction, values, seed):
+    """``pred`` with ``fraction`` of its voxels, drawn at random, set to one of ``values`` each: the
+    stray voxels of a real prediction (salt noise, a label confused in one spot)."""
+    rng = np.random.default_rng(seed)
+    out = pred.copy()
+    flat = out.reshape(-1)
+    n = max(1, int(round(fraction * flat.size)))
+    flat[rng.choice(flat.size, n, replace=False)] = rng.choice(np.asarray(values, out.dtype), n)
+    return out
+
+
+def _organs10_salted(size):
+    pred, ref, sp, _ = _organs10(size)
+    return (_salt(pred, 1e-5, list(ORGANS10), 11), ref, sp,
+            "organs10 with 1e-5 of pred's voxels set to organ labels at random (stray voxels)")
+
+
+def _organ_salted(size):
+    pred, ref, sp, _ = _organ(size)
+    return _salt(pred, 1e-5, [True], 12), ref, sp, "organ with 1e-5 of pred's voxels set at random (stray voxels)"
+
+
+def _cells(shape, spacing, n, rng, keep=0.9):
+    """A label map of about ``n`` Voronoi-like organs filling an ellipsoidal body (labels 1..n, 0
+    outside the body and in the ~10% of cells left unlabelled): the cells of random seeds at half
+    resolution (SciPy's EDT with indices), upsampled, with a ripple on every boundary from a random
+    per-axis shift of the lookup, so that the surfaces are not staircases of the half grid."""
+    from scipy import ndimage
+
+    half = tuple((s + 1) // 2 for s in shape)
+    seeds = np.zeros(half, bool)
+    u = rng.uniform(-1.0, 1.0, (8 * n, 3))
+    u = u[(u * u).sum(axis=1) <= 0.85][:n]  # inside the body, so that every label is present
+    pos = tuple(np.clip(((x * 0.48 + 0.5) * h).astype(np.int64), 0, h - 1) for x, h in zip(u.T, half))
+    seeds[pos] = True
+    sp_half = tuple(2 * s for s in spacing)
+    idx = ndimage.distance_transform_edt(~seeds, sampling=sp_half, return_distances=False, return_indices=True)
+    lab_of_seed = np.zeros(half, np.uint8)
+    values = np.arange(1, n + 1)[:len(pos[0])]
+    values[rng.random(values.size) > keep] = 0
+    lab_of_seed[pos] = values
+    cells = lab_of_seed[tuple(idx)]
+    del idx
+    full = np.empty(shape, np.uint8)
+    grids = np.ogrid[tuple(slice(0, s) for s in shape)]
+    wob = [np.clip((g + rng.integers(0, 2, g.shape)) // 2, 0, h - 1) for g, h in zip(grids, half)]
+    full[...] = cells[tuple(wob)]
+    body = sum(((g - (s - 1) / 2) / (0.48 * s)) ** 2 for g, s in zip(grids, shape)) <= 1.0
+    full[~body] = 0
+    return full
+
+
+def _organs90(size):
+    shape = (300, 512, 512) if size == "full" else (40, 96, 96)
+    sp = (1.5, 0.8, 0.8)
+    rng = np.random.default_rng(13)
+    ref = _cells(shape, sp, 90, rng)
+    pred = np.roll(ref, 1, axis=2)  # the prediction shifted by a voxel, as a slightly misregistered model
+    return pred, ref, sp, "about 80 Voronoi-like organs filling a body (TotalSegmentator-like), pred shifted by one voxel"
+
+
+def _labels100(size, salted=False):
+    shape = (512, 512, 512) if size == "full" else (64, 64, 64)
+    sp = (1.0, 1.0, 1.0)
+    rng = np.random.default_rng(14)
+    ref = _cells(shape, sp, 100, rng, keep=1.0)
+    pred = np.roll(ref, 1, axis=0)
+    if salted:
+        pred = _salt(pred, 1e-4, list(range(1, 101)), 15)
+    return pred, ref, sp, "100 Voronoi-like labels in a 512^3 body" + (", 1e-4 salt in pred" if salted else "")
+
+
+def _labels100_salted(size):
+    return _labels100(size, salted=True)
+
+
+CASES = {"organ": _organ, "lesion": _lesion, "organs10": _organs10, "mni": _mni, "slice2d": _slice2d,
+         "organs10_salted": _organs10_salted, "organ_salted": _organ_salted, "organs90": _organs90,
+         "labels100": _labels100, "labels100_salted": _labels100_salted}
 
 
 # -------------------------------------------------------------------------------------------- access

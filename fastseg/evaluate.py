@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _validation as v
 from ._engine.counts import BOTH_EMPTY, NOT_EMPTY, Confusion, count_labels
-from ._engine.distances import band_counts, crop_edges, distances_in_crop
+from ._engine.distances import LabelSurfaces, band_counts, crop_edges, distances_in_crop
 from ._engine.skeletons import cldice_in_crop
 from ._kernels import tuning
 from ._kernels._jit import num_threads, thread_limit
@@ -360,9 +360,13 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
             results = _count_metrics(c, wanted, conv)
             done.append((key, members, c.empty_state, results))
         if spatial:
-            tasks = [functools.partial(_spatial_metrics, p, r, lc, members, spatial, sp_c, conv, state,
-                                       boundary_width, transposed) for _, members, state, _ in done]
             sizes = [_box_size(lc.bbox(members)) for _, members, _, _ in done]
+            surfaces = None
+            if any(kind in ("hd", "assd", "masd", "nsd") for _, kind, _ in spatial):
+                surfaces = LabelSurfaces.when_cheaper(p, r, conv, [(m, s != BOTH_EMPTY, z) for (_, m, s, _), z
+                                                                   in zip(done, sizes)])
+            tasks = [functools.partial(_spatial_metrics, p, r, lc, members, spatial, sp_c, conv, state,
+                                       boundary_width, transposed, surfaces) for _, members, state, _ in done]
             for (_, _, _, results), res in zip(done, _run_structures(tasks, sizes)):
                 results.update(res)
         titles = None if names is None else {key: key if isinstance(key, str) else names.get(key, "")
@@ -422,7 +426,7 @@ def _run_structures(tasks, sizes):
         return [futures[i].result() for i in range(len(tasks))]
 
 
-def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width, transposed):
+def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width, transposed, surfaces=None):
     box = lc.bbox(members)
     out = {}
     sd = None
@@ -432,8 +436,11 @@ def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width
             e = np.zeros(0)
             sd = SurfaceDistances(e, e, e, e, state, conv, tuple(sp.tolist()))
         else:
-            pc, rc = _crop_structure(p, r, members, box)
-            d_pr, w_p, d_rp, w_r = distances_in_crop(pc, rc, sp, conv, _edges(box, p.shape))
+            if surfaces is not None and len(members) == 1 and members[0] in surfaces.labels:
+                d_pr, w_p, d_rp, w_r = surfaces.distances(members[0], sp)
+            else:
+                pc, rc = _crop_structure(p, r, members, box)
+                d_pr, w_p, d_rp, w_r = distances_in_crop(pc, rc, sp, conv, _edges(box, p.shape))
             sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, tuple(sp.tolist()))
     tols = [t for _, kind, t in spatial if kind == "nsd"]
     nsd_values = dict(zip(tols, nsd(sd, tolerance=tols))) if tols else {}

@@ -28,7 +28,6 @@ by a power of two is exact, so the result is the one of an exact computation at 
 spacings whose voxel sizes all lie in [2**-64, 2**64] are used as given, unchanged to the bit. (Axes
 whose voxel sizes differ by more than 2**250 cannot share float64 squares: validation refuses them.)
 """
-import functools
 import math
 
 import numpy as np
@@ -37,14 +36,19 @@ from .. import _surfel_tables
 from .. import _validation as v
 from .._kernels import danielsson as _kdan
 from .._kernels import edt as _kedt
-from .._kernels import nearest as _knear
 from .._kernels import surface as _ksurf
 from .._kernels import tuning
 from .._kernels._jit import num_threads, serial_if_small
 from .counts import as3, spacing3
+from .search import distance_pair, distances_at, line_axis, offsets
 
-__all__ = ["distances_in_crop", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets",
+__all__ = ["distances_in_crop", "LabelSurfaces", "labelwise", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets",
            "unit_spacing", "PLAIN_SPACING", "boundary", "crop_edges"]
+
+#: the structure (slot) of each value of a 0/1 uint8 mask for :func:`fastseg._kernels.surface.label_surfels`
+MASK_SLOT = np.full(256, -1, np.int32)
+MASK_SLOT[1] = 0
+MASK_SLOT.flags.writeable = False
 
 #: spacings used as given: with every voxel size in this range, squares of distances (up to 2**31
 #: voxels) and surfel areas stay far inside float64's range; outside, :func:`unit_spacing` scales them
@@ -135,6 +139,10 @@ def _surface(mask3, is2d, conv, table, edges=None):
     """Flat indices of the surface elements of a cropped mask, their weights, the grid shape and
     each element's neighbour code (surfels; None for boundary voxels, weighted 1)."""
     if conv.surface == "surfel":
+        if np.count_nonzero(mask3) * tuning.SPARSE_MASK < mask3.size:  # stray voxels spread the box
+            _, index, codes = _ksurf.label_surfels(mask3, MASK_SLOT, 1, is2d, tuning.NCHUNKS)
+            nz, ny, nx = mask3.shape
+            return index, table[codes], (1 if is2d else nz + 1, ny + 1, nx + 1), codes
         codes, index, weight = _ksurf.surfels(mask3, table, is2d, tuning.NCHUNKS)
         return index, weight, codes.shape, codes.reshape(-1)[index]
     edges = boundary(mask3, conv.connectivity, is2d, _outside(conv, mask3.shape, is2d, edges))
@@ -177,95 +185,6 @@ def _danielsson_distances(ip, ir, shape, sp3):
         return a.result(), b.result()
 
 
-def line_axis(shape, sp3):
-    """The line axis of the ordered search: the finest spacing among axes longer than 1 (ties: the
-    later, contiguous axis), so that the two offset axes span the most area per grid point."""
-    axes = [a for a in range(3) if shape[a] > 1] or [2]
-    return min(reversed(axes), key=lambda a: sp3[a])
-
-
-def offsets(shape, sp3, r, count):
-    """In-plane offsets of the ordered search: about ``count`` of them, sorted by squared length.
-
-    Returns ``(da, db, c, c_max)``: every offset inside the grid with ``c <= c_max``; ``c_max`` is
-    ``inf`` when that is every offset of the grid (the list is complete). Read-only arrays, cached.
-    """
-    a, b = [ax for ax in range(3) if ax != r]
-    sa, sb = float(sp3[a]), float(sp3[b])
-    c_max = count * sa * sb / math.pi  # the disc of ``count`` grid points
-    ra = min(int(math.sqrt(c_max) / sa), shape[a] - 1)
-    rb = min(int(math.sqrt(c_max) / sb), shape[b] - 1)
-    ta, tb = sa * ra, sb * rb
-    if ra == shape[a] - 1 and rb == shape[b] - 1 and ta * ta + tb * tb <= c_max:
-        c_max = math.inf  # the corner, the farthest offset, is in: every offset of the grid is
-    return (*_offset_list(sa, sb, ra, rb, c_max), c_max)
-
-
-@functools.lru_cache(maxsize=64)
-def _offset_list(sa, sb, ra, rb, c_max):
-    da, db = np.meshgrid(np.arange(-ra, ra + 1), np.arange(-rb, rb + 1), indexing="ij")
-    da, db = da.ravel(), db.ravel()
-    ta, tb = sa * da, sb * db
-    c = ta * ta + tb * tb  # the transform's order of operations (see _kernels.nearest)
-    keep = c <= c_max
-    order = np.argsort(c[keep], kind="stable")
-    out = da[keep][order], db[keep][order], c[keep][order]
-    for x in out:
-        x.flags.writeable = False
-    return out
-
-
-def distances_at(source_index, shape, sp3, query_index):
-    """Distances from the grid points ``query_index`` to the nearest of ``source_index`` (exact).
-
-    ``source_index``: increasing flat indices into a grid of ``shape``, as the surface kernels give.
-
-    An ordered search around each query (:mod:`fastseg._kernels.nearest`); queries it leaves
-    unresolved (far from every source point) are finished by the cheapest exact way (see ``tuning.SEARCH_TIERS``).
-    """
-    if query_index.size == 0:
-        return np.zeros(0)
-    if source_index.size == 0:
-        return np.full(query_index.size, np.inf)
-    n = int(np.prod(shape))
-    r = line_axis(shape, sp3)
-    lines = np.empty(n, np.int32)
-    if r == 2:
-        _knear.row_distances(source_index, lines.reshape(-1, shape[2]), tuning.NCHUNKS)
-    else:
-        features = np.zeros(n, np.uint8)
-        features[source_index] = 1
-        before = int(np.prod(shape[:r]))
-        _knear.line_distances(features.reshape(before, shape[r], -1), lines.reshape(before, shape[r], -1),
-                              tuning.NCHUNKS)
-    shape64 = np.asarray(shape, np.int64)
-    out = np.empty(query_index.size)
-    todo = np.arange(query_index.size)
-    for count in tuning.SEARCH_TIERS:
-        if count != tuning.SEARCH_TIERS[0]:
-            transform = tuning.TRANSFORM_COST * n
-            if todo.size * source_index.size <= min(transform, 2 * todo.size * count):
-                got = np.empty(todo.size)
-                _knear.brute(source_index, query_index[todo], shape64, sp3, got, 64)
-                out[todo] = got
-                return out
-            if 2 * todo.size * count > transform:
-                break
-        da, db, c, c_max = offsets(shape, sp3, r, count)
-        got = np.empty(todo.size)
-        _knear.search(lines, shape64, r, float(sp3[r]), query_index[todo], da, db, c, c_max, got, tuning.NCHUNKS)
-        out[todo] = got
-        todo = todo[got < 0]
-        if todo.size == 0:
-            return out
-    features = np.zeros(n, np.uint8)
-    features[source_index] = 1
-    sq = np.empty(shape, np.float64)  # numpy's allocator is faster than numba's for large outputs
-    _kedt.sq_distance_to_features_into(features.reshape(shape), sp3, sq, tuning.SMALL_TRANSFORM)
-    out[todo] = np.sqrt(sq.reshape(-1)[query_index[todo]])
-    return out
-
-
 def distances_in_crop(pc, rc, sp, conv, edges=None):
     """Directed distance sets of two cropped masks (C-ordered uint8, 2D or 3D, union inside).
 
@@ -304,12 +223,71 @@ def distances_in_crop(pc, rc, sp, conv, edges=None):
             if conv.transform == "danielsson":
                 d_pr, d_rp = _danielsson_distances(ip, ir, shape, sp3)
             else:
-                d_pr = distances_at(ir, shape, sp3, ip)
-                d_rp = distances_at(ip, shape, sp3, ir)
+                d_pr, d_rp = distance_pair(ip, ir, shape, sp3)
+    return _finish(d_pr, wp, cp, d_rp, wr, cr, table, k)
+
+
+def _finish(d_pr, wp, cp, d_rp, wr, cr, table, k):
     if k:
         with np.errstate(over="ignore", under="ignore"):  # a distance beyond float64 is inf, silently
             d_pr, d_rp = np.ldexp(d_pr, k), np.ldexp(d_rp, k)
     return (*sort_by_distance(d_pr, wp, cp, table), *sort_by_distance(d_rp, wr, cr, table))
+
+
+def labelwise(conv, ndim):
+    """Whether :func:`label_surfaces` serves a convention on maps of ``ndim`` dimensions: surfels
+    with exact distances (not plastimatch's transform, not pymia's 2D slab)."""
+    return conv.surface == "surfel" and conv.transform != "danielsson" and not (ndim == 2 and conv.plane == "slab")
+
+
+class LabelSurfaces:
+    """The surfels of every asked-for label of two label maps, from one pass over each map
+    (:func:`fastseg._kernels.surface.label_surfels`): flat indices into the corner lattice of the
+    whole map and neighbour codes, per label. A structure's cost is then its surface points, not its
+    bounding box: a stray voxel far from the structure adds eight points, not the space between."""
+
+    def __init__(self, p, r, labels):
+        self.labels = {lab: s for s, lab in enumerate(dict.fromkeys(int(x) for x in labels))}
+        self.is2d = p.ndim == 2
+        p3, r3 = as3(p), as3(r)
+        lut = np.full(np.iinfo(p3.dtype).max + 1, -1, np.int32)
+        lut[np.asarray(list(self.labels), np.int64)] = np.arange(len(self.labels), dtype=np.int32)
+        nz, ny, nx = p3.shape
+        self.lattice = (1 if self.is2d else nz + 1, ny + 1, nx + 1)
+        self.sides = [_ksurf.label_surfels(np.ascontiguousarray(m), lut, len(self.labels), self.is2d,
+                                           tuning.NCHUNKS) for m in (p3, r3)]
+
+    @classmethod
+    def when_cheaper(cls, p, r, conv, structures):
+        """The surfaces of the single-label structures of ``structures`` (``(members, present,
+        box_size)`` each) when the convention is served (:func:`labelwise`) and the structures'
+        boxes together hold more voxels than the one pass reads (``tuning.LABELWISE_BOXES`` times the
+        map: stray voxels spread a box over the image, and many structures' boxes overlap); else None:
+        each structure then works inside its own box (the same values either way)."""
+        labels = [members[0] for members, present, _ in structures if len(members) == 1 and present]
+        if not labels or not labelwise(conv, p.ndim):
+            return None
+        if sum(size for _, _, size in structures) < tuning.LABELWISE_BOXES * p.size:
+            return None
+        return cls(p, r, labels)
+
+    def points(self, label):
+        """``(index_pred, codes_pred, index_ref, codes_ref)`` of one label."""
+        s = self.labels[int(label)]
+        out = []
+        for start, index, codes in self.sides:
+            out += [index[start[s]:start[s + 1]], codes[start[s]:start[s + 1]]]
+        return tuple(out)
+
+    def distances(self, label, sp):
+        """The directed distance sets of one label, as :func:`distances_in_crop` gives them for the
+        label's masks (the same values: the search depends only on the points' relative positions)."""
+        ip, cp, ir, cr = self.points(label)
+        sp, k = unit_spacing(sp)
+        sp3 = spacing3(sp)
+        table = _surfel_tables.areas(tuple(sp))
+        d_pr, d_rp = distance_pair(ip, ir, self.lattice, sp3)
+        return _finish(d_pr, table[cp], cp, d_rp, table[cr], cr, table, k)
 
 
 def band_counts(pc, rc, sp, width, conv=None):

@@ -260,3 +260,184 @@ def brute(source, query, shape, spacing, out, block):
                 t2 = s2 * (q2[i] - k2[j])
                 best = min(best, (t0 * t0 + t1 * t1) + t2 * t2)
             out[lo + i] = np.sqrt(best)
+
+
+@jit
+def cells(coords, lo, size, dims):
+    """Bucket points into a grid of cells: the input of :func:`cell_nearest`.
+
+    ``coords``: int64 ``(n, 3)`` grid coordinates; ``lo``: the grid position of cell (0, 0, 0)'s
+    low corner; ``size``: cell edge per axis (grid points); ``dims``: cells per axis. Returns the
+    points as float64 coordinates ``(n, 3)`` grouped by cell, ``start`` (the points of the ``c``-th
+    non-empty cell are rows ``start[c]:start[c + 1]``) and ``box`` ``(m, 6)``: each non-empty
+    cell's tight box (low and high per axis) of its points. A counting sort: linear in the points
+    and cells.
+    """
+    n = coords.shape[0]
+    ncell = dims[0] * dims[1] * dims[2]
+    cid = np.empty(n, np.int64)
+    count = np.zeros(ncell + 1, np.int64)
+    for i in range(n):
+        c = ((coords[i, 0] - lo[0]) // size[0] * dims[1] + (coords[i, 1] - lo[1]) // size[1]) * dims[2] \
+            + (coords[i, 2] - lo[2]) // size[2]
+        cid[i] = c
+        count[c + 1] += 1
+    nonempty = 0
+    for c in range(ncell):
+        nonempty += count[c + 1] > 0
+        count[c + 1] += count[c]
+    pts = np.empty((n, 3), np.float64)
+    fill = count[:ncell].copy()
+    for i in range(n):
+        q = fill[cid[i]]
+        pts[q, 0] = coords[i, 0]
+        pts[q, 1] = coords[i, 1]
+        pts[q, 2] = coords[i, 2]
+        fill[cid[i]] = q + 1
+    start = np.empty(nonempty + 1, np.int64)
+    box = np.empty((nonempty, 6), np.float64)
+    m = 0
+    for c in range(ncell):
+        if count[c + 1] == count[c]:
+            continue
+        start[m] = count[c]
+        for a in range(3):
+            box[m, 2 * a] = np.inf
+            box[m, 2 * a + 1] = -np.inf
+        for q in range(count[c], count[c + 1]):
+            for a in range(3):
+                box[m, 2 * a] = min(box[m, 2 * a], pts[q, a])
+                box[m, 2 * a + 1] = max(box[m, 2 * a + 1], pts[q, a])
+        m += 1
+    start[nonempty] = n
+    return pts, start, box
+
+
+@jit(parallel=True)
+def cell_nearest(pts, start, box, query, spacing, out, nchunks):
+    """Exact distances from each of ``query`` (int64 ``(m, 3)`` grid coordinates) to the nearest of
+    the points bucketed by :func:`cells`, into ``out`` (float64, not squared).
+
+    Per query: the squared distance from the query to every non-empty cell's box (a lower bound for
+    the cell's points), the points of the nearest box first, then every cell whose bound is below the
+    best value so far. For queries far from every point (stray voxels far from the other surface), at
+    a cost of the cells plus a few cells' points per query, where an ordered search would visit every
+    grid offset out to the distance. Same arithmetic as :func:`brute`:
+    ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``; the bounds use the same operations on smaller
+    differences, so (rounding being monotone) no skipped cell holds a smaller value.
+    """
+    s0, s1, s2 = spacing[0], spacing[1], spacing[2]
+    m = query.shape[0]
+    ncell = box.shape[0]
+    for ch in prange(nchunks):
+        bound = np.empty(ncell, np.float64)
+        for qi in range(m * ch // nchunks, m * (ch + 1) // nchunks):
+            q0 = np.float64(query[qi, 0])
+            q1 = np.float64(query[qi, 1])
+            q2 = np.float64(query[qi, 2])
+            first = 0
+            for c in range(ncell):
+                t0 = s0 * max(box[c, 0] - q0, q0 - box[c, 1], 0.0)
+                t1 = s1 * max(box[c, 2] - q1, q1 - box[c, 3], 0.0)
+                t2 = s2 * max(box[c, 4] - q2, q2 - box[c, 5], 0.0)
+                bound[c] = (t0 * t0 + t1 * t1) + t2 * t2
+                if bound[c] < bound[first]:
+                    first = c
+            best = np.inf
+            for step in range(ncell + 1):
+                c = first if step == 0 else step - 1
+                if (step > 0 and c == first) or bound[c] >= best:
+                    continue
+                for p in range(start[c], start[c + 1]):
+                    t0 = s0 * (q0 - pts[p, 0])
+                    t1 = s1 * (q1 - pts[p, 1])
+                    t2 = s2 * (q2 - pts[p, 2])
+                    best = min(best, (t0 * t0 + t1 * t1) + t2 * t2)
+            out[qi] = np.sqrt(best)
+
+
+@jit
+def index_box(index, shape):
+    """``(lo, hi)``: int64 (3,) each, the box of flat C-order indices into a grid of ``shape``.
+    Increasing indices (the surface kernels' order) take one division per grid row they touch,
+    any other order a division per index."""
+    n1 = shape[1]
+    n2 = shape[2]
+    lo = np.empty(3, np.int64)
+    hi = np.empty(3, np.int64)
+    lo[0] = lo[1] = lo[2] = np.iinfo(np.int64).max
+    hi[0] = hi[1] = hi[2] = -1
+    row_start = np.int64(1)  # empty: the first index starts a row
+    row_end = np.int64(0)
+    i0 = i1 = np.int64(0)
+    for p in index:
+        if p < row_start or p >= row_end:
+            row = p // n2
+            i0 = row // n1
+            i1 = row - i0 * n1
+            row_start = row * n2
+            row_end = row_start + n2
+            lo[0] = min(lo[0], i0)
+            hi[0] = max(hi[0], i0)
+            lo[1] = min(lo[1], i1)
+            hi[1] = max(hi[1], i1)
+        i2 = p - row_start
+        lo[2] = min(lo[2], i2)
+        hi[2] = max(hi[2], i2)
+    return lo, hi
+
+
+@jit
+def to_box(index, shape, lo, hi, sub, inside):
+    """Flat indices of a grid of ``shape`` into flat indices of its sub-box ``[lo, hi]`` (``sub``),
+    and whether each lies inside it (``inside``; ``sub`` is undefined where not). A sub-box keeps
+    C order, so increasing indices stay increasing. Returns how many lie inside. Increasing indices
+    take one division per grid row they touch (see :func:`index_box`)."""
+    n1 = shape[1]
+    n2 = shape[2]
+    m1 = hi[1] - lo[1] + 1
+    m2 = hi[2] - lo[2] + 1
+    count = 0
+    row_start = np.int64(1)
+    row_end = np.int64(0)
+    row_in = False
+    row_base = np.int64(0)
+    for t in range(index.size):
+        p = index[t]
+        if p < row_start or p >= row_end:
+            row = p // n2
+            i0 = row // n1
+            i1 = row - i0 * n1
+            row_start = row * n2
+            row_end = row_start + n2
+            row_in = lo[0] <= i0 <= hi[0] and lo[1] <= i1 <= hi[1]
+            row_base = ((i0 - lo[0]) * m1 + (i1 - lo[1])) * m2 - lo[2]
+        i2 = p - row_start
+        ok = row_in and lo[2] <= i2 <= hi[2]
+        inside[t] = ok
+        if ok:
+            sub[t] = row_base + i2
+            count += 1
+    return count
+
+
+@jit
+def outside_bound(index, shape, sp, glo, ghi, below, above, out):
+    """Per query (flat indices into ``shape``, all inside the box ``[glo, ghi]``), a lower bound of
+    the distance to any point outside the box past the faces flagged in ``below`` / ``above`` (per
+    axis): the distance to the first layer past the nearest such face; ``inf`` with no flagged face."""
+    n1 = shape[1]
+    n2 = shape[2]
+    for t in range(index.size):
+        p = index[t]
+        i0 = p // (n1 * n2)
+        rest = p - i0 * (n1 * n2)
+        i1 = rest // n2
+        c = (i0, i1, rest - i1 * n2)
+        b = np.inf
+        for a in range(3):
+            if below[a]:
+                b = min(b, sp[a] * (c[a] - glo[a] + 1))
+            if above[a]:
+                b = min(b, sp[a] * (ghi[a] - c[a] + 1))
+        out[t] = b

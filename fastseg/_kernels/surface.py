@@ -222,3 +222,201 @@ def surfels(mask, table, is2d, nchunks):
                 q += 1
     return codes, index, weight
 
+
+
+@jit
+def _mixed_row(r00, r01, r10, r11, mixed, is2d):
+    """``mixed[i]`` (bool) where lattice corner ``i`` of a row sees voxels of more than one value
+    (columns ``i - 1`` and ``i`` of the four voxel rows; outside the array is 0); returns whether
+    any does. Comparisons only, on bools: they vectorise (xor on uint8 widens to int64 and does not)."""
+    nx = r00.size
+    anyone = False
+    if is2d:
+        first = (r10[0] != 0) | (r11[0] != 0)
+        last = (r10[nx - 1] != 0) | (r11[nx - 1] != 0)
+        for i in range(1, nx):
+            w = r10[i]
+            x = (r10[i - 1] != w) | (r11[i - 1] != w) | (r11[i] != w)
+            mixed[i] = x
+            anyone |= x
+    else:
+        first = (r00[0] != 0) | (r01[0] != 0) | (r10[0] != 0) | (r11[0] != 0)
+        last = (r00[nx - 1] != 0) | (r01[nx - 1] != 0) | (r10[nx - 1] != 0) | (r11[nx - 1] != 0)
+        for i in range(1, nx):
+            w = r00[i]
+            x = ((r00[i - 1] != w) | (r01[i - 1] != w) | (r01[i] != w) | (r10[i - 1] != w)
+                 | (r10[i] != w) | (r11[i - 1] != w) | (r11[i] != w))
+            mixed[i] = x
+            anyone |= x
+    mixed[0] = first
+    mixed[nx] = last
+    return anyone | first | last
+
+
+@jit
+def _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, pos, index, code_out, base, write):
+    """The surface points of one lattice row from its mixed corners: per corner, the structures
+    (slots) of the voxels around it (into the scratch ``sl``) and, for each slot that does not fill
+    it, the code. Counted into ``pos[slot]``, or (``write``) stored at ``index[pos[slot]]`` /
+    ``code_out[pos[slot]]`` (flat index ``base + i``) with ``pos`` advanced. One call per row: the
+    per-corner work is inlined here (a call per corner, with its dozens of array fields, cost more
+    than the work)."""
+    nx = r00.size
+    nb = 4 if is2d else 8
+    full = 15 if is2d else 255
+    for q in range(words.size):
+        if words[q] == 0:  # 8 corners at a time: most of a row is far from any surface
+            continue
+        for i in range(8 * q, 8 * q + 8):
+            if not mixed[i]:
+                continue
+            lo = i >= 1
+            hi = i < nx
+            if is2d:
+                sl[0] = lut[r10[i - 1]] if lo else -1
+                sl[1] = lut[r10[i]] if hi else -1
+                sl[2] = lut[r11[i - 1]] if lo else -1
+                sl[3] = lut[r11[i]] if hi else -1
+            else:
+                sl[0] = lut[r00[i - 1]] if lo else -1
+                sl[1] = lut[r00[i]] if hi else -1
+                sl[2] = lut[r01[i - 1]] if lo else -1
+                sl[3] = lut[r01[i]] if hi else -1
+                sl[4] = lut[r10[i - 1]] if lo else -1
+                sl[5] = lut[r10[i]] if hi else -1
+                sl[6] = lut[r11[i - 1]] if lo else -1
+                sl[7] = lut[r11[i]] if hi else -1
+            done = 0  # bits already given to a slot
+            for b in range(nb):
+                if (done >> b) & 1:
+                    continue
+                s = sl[b]
+                code = 0
+                for bb in range(b, nb):
+                    code |= np.int64(sl[bb] == s) << bb
+                done |= code
+                if s < 0 or code == full:
+                    continue
+                if write:
+                    q2 = pos[s]
+                    index[q2] = base + i
+                    code_out[q2] = code
+                    pos[s] = q2 + 1
+                else:
+                    pos[s] += 1
+
+
+@jit
+def _lattice_rows(m, zrow, k, j, is2d):
+    """The four voxel rows seen by lattice row ``(k, j)`` (slice ``k - 1 + a``, row ``j - 1 + b`` for
+    ``r_ab``; outside the array: the zero row)."""
+    nz, ny, nx = m.shape
+    if is2d:
+        return zrow, zrow, (m[0, j - 1] if j >= 1 else zrow), (m[0, j] if j < ny else zrow)
+    return ((m[k - 1, j - 1] if (k >= 1 and j >= 1) else zrow), (m[k - 1, j] if (k >= 1 and j < ny) else zrow),
+            (m[k, j - 1] if (k < nz and j >= 1) else zrow), (m[k, j] if (k < nz and j < ny) else zrow))
+
+
+@jit
+def _row_value(rowval, k, j, nz, ny, is2d):
+    """The one value the four voxel rows of lattice row ``(k, j)`` all hold, or -1 (from the per-row
+    values ``rowval``, -1 for a row of several values; outside the array is 0)."""
+    v = -2
+    for a in range(2):
+        kk = k - 1 + a
+        for b in range(2):
+            jj = j - 1 + b
+            if is2d:
+                w = rowval[jj] if (a == 1 and 0 <= jj < ny) else 0
+            else:
+                w = rowval[kk * ny + jj] if (0 <= kk < nz and 0 <= jj < ny) else 0
+            if w < 0 or (v != -2 and w != v):
+                return -1
+            v = w
+    return v
+
+
+@jit(parallel=True)
+def label_surfels(m, lut, nslots, is2d, nchunks):
+    """Surfels of every structure of a label map in one pass, as sparse lists.
+
+    ``m``: ``(Z, Y, X)`` C-contiguous label map (2D as ``(1, H, W)`` with ``is2d``); ``lut``: int32
+    with an entry for every value of ``m``'s dtype, the structure (slot ``0 .. nslots - 1``) of a
+    value, -1 for none (background, or a label not asked for). Several values may share a slot (a
+    region). On the corner lattice of :func:`surfels`, a corner is a surface point of slot ``s`` when
+    some but not all of the voxels around it belong to ``s``; its code has the bits of those voxels
+    (the bit layout of the module docstring), exactly the code :func:`surfels` gives on the mask of
+    ``s``.
+
+    Returns ``(start, index, code)``: slot ``s``'s surface points are ``index[start[s]:start[s+1]]``
+    (int64 flat C-order lattice indices, increasing) with their codes. Cost: one read of the map,
+    plus work per corner whose voxels are not all equal (the surfaces), not per structure box.
+    """
+    nz, ny, nx = m.shape
+    lz = 1 if is2d else nz + 1
+    ly = ny + 1
+    lx = nx + 1
+    nrow = lz * ly
+    counts = np.zeros((nchunks + 1, nslots), np.int64)
+    flagged = np.zeros(nrow, np.uint8)
+    zrow = np.zeros(nx, m.dtype)
+    empty_index = np.zeros(0, np.int64)
+    empty_code = np.zeros(0, np.uint8)
+    rowval = np.empty(nz * ny, np.int64)  # a voxel row's value if it has one value, else -1
+    for ch in prange(nchunks):
+        for rr in range(nz * ny * ch // nchunks, nz * ny * (ch + 1) // nchunks):
+            row = m[rr // ny, rr % ny]
+            w = row[0]
+            differ = False
+            for i in range(nx):
+                differ |= row[i] != w
+            rowval[rr] = -1 if differ else np.int64(w)
+    for ch in prange(nchunks):
+        mixed = np.zeros(8 * ((lx + 7) // 8), np.bool_)  # whole words; the tail stays False
+        words = mixed.view(np.uint64)
+        sl = np.empty(8, np.int64)
+        cnt = counts[ch + 1]
+        for rr in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
+            k = rr // ly
+            j = rr - k * ly
+            v = _row_value(rowval, k, j, nz, ny, is2d)
+            if v == 0:  # background throughout: no corner is mixed
+                continue
+            r00, r01, r10, r11 = _lattice_rows(m, zrow, k, j, is2d)
+            if v > 0:  # one structure throughout: only the corners at the array's edges are mixed
+                mixed[:] = False
+                mixed[0] = True
+                mixed[nx] = True
+            elif not _mixed_row(r00, r01, r10, r11, mixed, is2d):
+                continue
+            flagged[rr] = 1
+            _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, cnt, empty_index, empty_code, 0, False)
+    start = np.zeros(nslots + 1, np.int64)
+    for s in range(nslots):
+        total = 0
+        for ch in range(nchunks):
+            c = counts[ch + 1, s]
+            counts[ch + 1, s] = start[s] + total  # where chunk ch's points of slot s begin
+            total += c
+        start[s + 1] = start[s] + total
+    index = np.empty(start[nslots], np.int64)
+    code_out = np.empty(start[nslots], np.uint8)
+    for ch in prange(nchunks):
+        mixed = np.zeros(8 * ((lx + 7) // 8), np.bool_)  # whole words; the tail stays False
+        words = mixed.view(np.uint64)
+        sl = np.empty(8, np.int64)
+        pos = counts[ch + 1].copy()
+        for rr in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
+            if flagged[rr] == 0:
+                continue
+            k = rr // ly
+            j = rr - k * ly
+            r00, r01, r10, r11 = _lattice_rows(m, zrow, k, j, is2d)
+            if _row_value(rowval, k, j, nz, ny, is2d) > 0:
+                mixed[:] = False
+                mixed[0] = True
+                mixed[nx] = True
+            else:
+                _mixed_row(r00, r01, r10, r11, mixed, is2d)
+            _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, pos, index, code_out, rr * lx, True)
+    return start, index, code_out

@@ -1,0 +1,243 @@
+"""Exact distances from query grid points to the nearest of a set of source grid points, at a cost
+that follows the points, not their bounding box.
+
+:func:`distances_at` is the distance engine's one search (surface distances of every convention,
+object-voxel distances). Both point sets are flat C-order indices into a grid; the answer is exact
+(the minimum over every source point, in the arithmetic of :mod:`fastseg._kernels.nearest`).
+
+Stray voxels (salt noise, a false-positive island at the other end of the scan) spread the points
+over the whole image, and a dense per-grid-point structure over their bounding box would cost the
+whole image per structure. So the dense work is confined to a *search grid*: the box of both sets,
+cut down to within :data:`fastseg._kernels.tuning.SEARCH_MARGIN` of each set's own box. On two
+segmentations of one structure that is their union box, as before; with salt it is the structure's
+box plus a margin.
+
+1. Queries inside the search grid: the ordered search around each query over the grid's line
+   distances (:func:`fastseg._kernels.nearest.search`), against the sources inside the grid. A
+   found distance is final when no source outside the grid can be nearer: the grid's faces beyond
+   which sources lie are farther than it (otherwise the query is left for step 3).
+2. Queries the first offset list leaves unresolved, as before: a longer list, every pair, the full
+   transform of the grid, or step 3, whichever bounds cheapest (``tuning.SEARCH_TIERS``).
+3. Everything else (queries outside the grid, far from every source): the sources bucketed in
+   cells, and per query the cells in the order of their distance bound
+   (:func:`fastseg._kernels.nearest.cell_nearest`), at the cost of the cells plus a few cells'
+   points per query.
+"""
+import functools
+import math
+
+import numpy as np
+
+from .._kernels import edt as _kedt
+from .._kernels import nearest as _knear
+from .._kernels import tuning
+
+__all__ = ["distances_at", "distance_pair", "line_axis", "offsets"]
+
+
+def distances_at(source_index, shape, sp3, query_index):
+    """Distances from the grid points ``query_index`` to the nearest of ``source_index`` (exact).
+
+    ``source_index``: increasing flat indices into a grid of ``shape`` (3D; 2D as ``(1, H, W)``), as
+    the surface kernels give; ``query_index``: flat indices (increasing is fastest); ``sp3``: the
+    spacing per axis. Returns float64 distances in the units of ``sp3``; ``inf`` for every query when
+    there is no source.
+    """
+    return _Grid(query_index, source_index, shape, sp3).directed(0)
+
+
+def distance_pair(a, b, shape, sp3):
+    """``(d_ab, d_ba)``: the distances from each point of ``a`` to the nearest of ``b`` and back, as
+    :func:`distances_at` gives them; the search grid (it depends on both sets, and not on the
+    direction) and the points' places in it are found once for both directions. ``a`` and ``b``:
+    increasing flat indices (the surface kernels' order)."""
+    grid = _Grid(a, b, shape, sp3)
+    return grid.directed(0), grid.directed(1)
+
+
+class _Grid:
+    """The search grid of two point sets (module docstring) and their places in it."""
+
+    def __init__(self, a, b, shape, sp3):
+        self.sets = (a, b)
+        self.shape = tuple(int(n) for n in shape)
+        self.shape64 = np.asarray(self.shape, np.int64)
+        self.sp3 = np.asarray(sp3, np.float64)
+        if a.size == 0 or b.size == 0:
+            return
+        self.boxes = [_knear.index_box(x, self.shape64) for x in (a, b)]
+        (alo, ahi), (blo, bhi) = self.boxes
+        margin = np.ceil(tuning.SEARCH_MARGIN * float(self.sp3.min()) / self.sp3).astype(np.int64)
+        self.glo = np.maximum(np.minimum(alo, blo), np.maximum(alo, blo) - margin)
+        self.ghi = np.minimum(np.maximum(ahi, bhi), np.minimum(ahi, bhi) + margin)
+        self.apart = bool(np.any(self.glo > self.ghi))  # the two sets lie far apart: no common grid
+        self.whole = not self.apart and bool(np.all(self.glo == 0) and np.all(self.ghi == self.shape64 - 1))
+        if self.apart or self.whole:  # whole: every point is in the grid, at its own index
+            return
+        self.gshape = tuple(int(n) for n in self.ghi - self.glo + 1)
+        self.sub = []
+        for x in (a, b):
+            sub, inside = np.empty(x.size, np.int64), np.empty(x.size, np.bool_)
+            n = _knear.to_box(x, self.shape64, self.glo, self.ghi, sub, inside)
+            self.sub.append((sub, inside, n))
+
+    def directed(self, side):
+        """Distances from each point of set ``side`` (0 or 1) to the nearest of the other."""
+        query_index, source_index = self.sets[side], self.sets[1 - side]
+        if query_index.size == 0:
+            return np.zeros(0)
+        if source_index.size == 0:
+            return np.full(query_index.size, np.inf)
+        shape, sp3 = self.shape, self.sp3
+        far = _Far(source_index, shape, sp3)
+        if self.apart:
+            return far.distances(query_index)
+        if self.whole:
+            out = _grid_distances(source_index, shape, sp3, query_index, far)
+        else:
+            qry, q_in, nq = self.sub[side]
+            src, s_in, ns = self.sub[1 - side]
+            out = np.full(query_index.size, -1.0)
+            if nq and ns:
+                partial = ns < source_index.size
+                d = _grid_distances(src[s_in] if partial else src, self.gshape, sp3,
+                                    qry[q_in] if nq < query_index.size else qry, far, partial)
+                if partial:  # sources outside the grid: keep what none of them can beat
+                    slo, shi = self.boxes[1 - side]
+                    bound = np.empty(d.size)
+                    _knear.outside_bound(query_index[q_in], self.shape64, sp3, self.glo, self.ghi,
+                                         slo < self.glo, shi > self.ghi, bound)
+                    d[d >= bound * (1.0 - 1e-9)] = -1.0  # ties (perhaps rounded apart) too: the cell search
+                out[q_in] = d
+        todo = np.flatnonzero(out < 0)
+        if todo.size:
+            out[todo] = far.distances(query_index[todo])
+        return out
+
+
+class _Far:
+    """The cell search over every source point (step 3 of the module docstring), built on first use."""
+
+    def __init__(self, source_index, shape, sp3):
+        self.source_index = source_index
+        self.shape = shape
+        self.sp3 = sp3
+        self.built = None
+
+    def _build(self):
+        if self.built is None:
+            cs, sp3 = _coords(self.source_index, self.shape), self.sp3
+            lo = cs.min(axis=0)
+            extent = cs.max(axis=0) - lo + 1
+            # cells of about equal physical size, about sqrt(n / 4) points each on a surface
+            edge = min(max(math.sqrt(math.sqrt(cs.shape[0] / 4.0)), 4.0), 64.0) * float(sp3.min())
+            size = np.minimum(np.maximum(np.round(edge / sp3), 1), extent).astype(np.int64)
+            dims = (extent + size - 1) // size
+            self.built = _knear.cells(cs, lo, size, dims)
+        return self.built
+
+    def cost(self, nquery):
+        """Estimated pair steps of :meth:`distances` for ``nquery`` queries: every cell's bound plus
+        the points of a few cells, per query."""
+        n = self.source_index.size
+        cells = max(1.0, n / max(1.0, math.sqrt(n / 4.0)))
+        return nquery * (cells + 8.0 * n / cells)
+
+    def distances(self, query_index):
+        pts, start, box = self._build()
+        out = np.empty(query_index.size)
+        _knear.cell_nearest(pts, start, box, _coords(query_index, self.shape), self.sp3, out,
+                            tuning.NCHUNKS if query_index.size >= 64 else 1)
+        return out
+
+
+def _coords(index, shape):
+    """int64 ``(n, 3)`` grid coordinates of flat C-order indices."""
+    return np.ascontiguousarray(np.stack(np.unravel_index(index, shape), axis=1).astype(np.int64, copy=False))
+
+
+def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
+    """Distances by the ordered search on one grid (steps 1 and 2); -1 where the caller's cell search
+    must finish: where it is the cheapest way, and with ``partial`` (some sources lie outside this
+    grid) wherever the first offset list leaves a query unresolved (the cell search sees them all)."""
+    n = int(np.prod(shape))
+    r = line_axis(shape, sp3)
+    lines = np.empty(n, np.int32)
+    if r == 2:
+        _knear.row_distances(source_index, lines.reshape(-1, shape[2]), tuning.NCHUNKS)
+    else:
+        features = np.zeros(n, np.uint8)
+        features[source_index] = 1
+        before = int(np.prod(shape[:r]))
+        _knear.line_distances(features.reshape(before, shape[r], -1), lines.reshape(before, shape[r], -1),
+                              tuning.NCHUNKS)
+    shape64 = np.asarray(shape, np.int64)
+    out = np.empty(query_index.size)
+    todo = np.arange(query_index.size)
+    for count in tuning.SEARCH_TIERS:
+        if count != tuning.SEARCH_TIERS[0]:
+            if partial or far.cost(todo.size) <= min(todo.size * source_index.size,
+                                                              2 * todo.size * count, tuning.TRANSFORM_COST * n):
+                out[todo] = -1.0  # the cell search finishes them
+                return out
+            transform = tuning.TRANSFORM_COST * n
+            if todo.size * source_index.size <= min(transform, 2 * todo.size * count):
+                got = np.empty(todo.size)
+                _knear.brute(source_index, query_index[todo], shape64, sp3, got, 64)
+                out[todo] = got
+                return out
+            if 2 * todo.size * count > transform:
+                break
+        da, db, c, c_max = offsets(shape, sp3, r, count)
+        got = np.empty(todo.size)
+        _knear.search(lines, shape64, r, float(sp3[r]), query_index[todo], da, db, c, c_max, got, tuning.NCHUNKS)
+        out[todo] = got
+        todo = todo[got < 0]
+        if todo.size == 0:
+            return out
+    if partial:
+        return out  # -1 left: finished by the cell search
+    features = np.zeros(n, np.uint8)
+    features[source_index] = 1
+    sq = np.empty(shape, np.float64)  # numpy's allocator is faster than numba's for large outputs
+    _kedt.sq_distance_to_features_into(features.reshape(shape), sp3, sq, tuning.SMALL_TRANSFORM)
+    out[todo] = np.sqrt(sq.reshape(-1)[query_index[todo]])
+    return out
+
+
+def line_axis(shape, sp3):
+    """The line axis of the ordered search: the finest spacing among axes longer than 1 (ties: the
+    later, contiguous axis), so that the two offset axes span the most area per grid point."""
+    axes = [a for a in range(3) if shape[a] > 1] or [2]
+    return min(reversed(axes), key=lambda a: sp3[a])
+
+
+def offsets(shape, sp3, r, count):
+    """In-plane offsets of the ordered search: about ``count`` of them, sorted by squared length.
+
+    Returns ``(da, db, c, c_max)``: every offset inside the grid with ``c <= c_max``; ``c_max`` is
+    ``inf`` when that is every offset of the grid (the list is complete). Read-only arrays, cached.
+    """
+    a, b = [ax for ax in range(3) if ax != r]
+    sa, sb = float(sp3[a]), float(sp3[b])
+    c_max = count * sa * sb / math.pi  # the disc of ``count`` grid points
+    ra = min(int(math.sqrt(c_max) / sa), shape[a] - 1)
+    rb = min(int(math.sqrt(c_max) / sb), shape[b] - 1)
+    ta, tb = sa * ra, sb * rb
+    if ra == shape[a] - 1 and rb == shape[b] - 1 and ta * ta + tb * tb <= c_max:
+        c_max = math.inf  # the corner, the farthest offset, is in: every offset of the grid is
+    return (*_offset_list(sa, sb, ra, rb, c_max), c_max)
+
+
+@functools.lru_cache(maxsize=64)
+def _offset_list(sa, sb, ra, rb, c_max):
+    da, db = np.meshgrid(np.arange(-ra, ra + 1), np.arange(-rb, rb + 1), indexing="ij")
+    da, db = da.ravel(), db.ravel()
+    ta, tb = sa * da, sb * db
+    c = ta * ta + tb * tb  # the transform's order of operations (see _kernels.nearest)
+    keep = c <= c_max
+    order = np.argsort(c[keep], kind="stable")
+    out = da[keep][order], db[keep][order], c[keep][order]
+    for x in out:
+        x.flags.writeable = False
+    return out

@@ -1,0 +1,188 @@
+"""Cost follows surfaces, not boxes (issue 13): the one-pass surfels of every label, the search grid
+cut to the point sets' own boxes, and the cell search for what lies outside it. Each against an
+independent reference (the per-mask surfel kernel, every pair of points by scipy, the per-box path of
+``evaluate``), on 2D, 3D, anisotropic, empty, border and salted inputs.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy.spatial.distance import cdist
+
+import fastseg
+from fastseg._engine import distances as D
+from fastseg._engine import search
+from fastseg._kernels import nearest, surface, tuning
+
+from .conftest import same
+
+
+def _surfels_of_mask(mask, is2d):
+    codes, index, _ = surface.surfels(np.ascontiguousarray(mask).view(np.uint8), np.ones(256), is2d, 4)
+    return index, codes.reshape(-1)[index]
+
+
+def _lut(dtype, groups):
+    lut = np.full(np.iinfo(dtype).max + 1, -1, np.int32)
+    for slot, values in enumerate(groups):
+        lut[list(values)] = slot
+    return lut
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), is2d=st.booleans(), wide=st.booleans(),
+       shape=st.tuples(st.integers(1, 9), st.integers(1, 11), st.integers(1, 12)),
+       fill=st.sampled_from(["random", "blobs", "full", "empty", "one"]))
+def test_label_surfels_equal_the_mask_kernel(seed, is2d, wide, shape, fill):
+    """Every label's points and codes equal the per-mask kernel's on ``map == label``; a slot holding
+    several values (a region) equals the kernel on their union."""
+    rng = np.random.default_rng(seed)
+    dtype = np.uint16 if wide else np.uint8
+    shape = (1,) + shape[1:] if is2d else shape
+    top = 700 if wide else 5
+    if fill == "random":
+        m = rng.integers(0, 5, shape).astype(dtype) * (top // 5)
+    elif fill == "blobs":
+        m = np.zeros(shape, dtype)
+        for v in (top // 5, 2 * (top // 5), 3 * (top // 5)):
+            lo = rng.integers(0, shape)
+            hi = lo + rng.integers(1, 6, 3)
+            m[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = v
+    elif fill == "full":
+        m = np.full(shape, top // 5, dtype)  # touches every border: only edge corners are surface
+    elif fill == "one":
+        m = np.zeros(shape, dtype)
+        m[tuple(rng.integers(0, shape))] = top // 5
+    else:
+        m = np.zeros(shape, dtype)
+    values = [top // 5, 2 * (top // 5), 3 * (top // 5), 4 * (top // 5)]
+    groups = [[values[0]], [values[1]], [values[2], values[3]]]  # the last slot: a region of two labels
+    start, index, codes = surface.label_surfels(m, _lut(dtype, groups), len(groups), is2d, 4)
+    for slot, members in enumerate(groups):
+        want_index, want_codes = _surfels_of_mask(np.isin(m, members), is2d)
+        same(index[start[slot]:start[slot + 1]], want_index)
+        same(codes[start[slot]:start[slot + 1]], want_codes)
+
+
+def _brute(source, query, shape, sp):
+    cs = np.stack(np.unravel_index(source, shape), 1) * sp
+    cq = np.stack(np.unravel_index(query, shape), 1) * sp
+    return cdist(cq, cs).min(1) if len(source) else np.full(len(query), np.inf)
+
+
+def _scatter(rng, shape, blob, strays):
+    centre = rng.integers(0, shape)
+    pts = np.clip(centre + rng.integers(-4, 5, (blob, 3)), 0, np.array(shape) - 1)
+    pts = np.concatenate([pts, rng.integers(0, shape, (strays, 3))])
+    return np.unique(np.ravel_multi_index(tuple(pts.T), shape))
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), margin=st.sampled_from([1, 3, 32]),
+       shape=st.tuples(st.integers(1, 40), st.integers(1, 60), st.integers(1, 60)))
+def test_distances_at_exact_with_strays(seed, margin, shape):
+    """Compact sets with strays anywhere (the search grid cut short, sources and queries outside it,
+    sets far apart): every distance is the minimum over every source, as scipy computes it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tuning, "SEARCH_MARGIN", margin)
+        _check_strays(seed, shape)
+
+
+def _check_strays(seed, shape):
+    rng = np.random.default_rng(seed)
+    sp = rng.uniform(0.3, 3.0, 3)
+    source = _scatter(rng, shape, int(rng.integers(1, 150)), int(rng.integers(0, 6)))
+    query = _scatter(rng, shape, int(rng.integers(1, 150)), int(rng.integers(0, 6)))
+    want = _brute(source, query, shape, sp)
+    np.testing.assert_allclose(search.distances_at(source, shape, sp, query), want, rtol=1e-12, atol=0)
+    there, back = search.distance_pair(query, source, shape, sp)  # both directions, one grid
+    same(there, search.distances_at(source, shape, sp, query))
+    np.testing.assert_allclose(back, _brute(query, source, shape, sp), rtol=1e-12, atol=0)
+
+
+def test_distances_at_empty_sets():
+    sp = np.ones(3)
+    assert search.distances_at(np.array([3]), (2, 3, 4), sp, np.zeros(0, np.int64)).size == 0
+    same(search.distances_at(np.zeros(0, np.int64), (2, 3, 4), sp, np.array([0, 5])), np.array([np.inf, np.inf]))
+
+
+@pytest.mark.parametrize("nchunks", [1, 3, 64])
+def test_cell_nearest_equals_brute_force(nchunks):
+    rng = np.random.default_rng(nchunks)
+    shape = (30, 50, 40)
+    sp = np.array([2.5, 0.8, 0.7])
+    source = _scatter(rng, shape, 400, 30)
+    query = rng.integers(0, int(np.prod(shape)), 300)  # any order
+    cs = np.stack(np.unravel_index(source, shape), 1).astype(np.int64)
+    cq = np.ascontiguousarray(np.stack(np.unravel_index(query, shape), 1).astype(np.int64))
+    for size in ([1, 1, 1], [3, 7, 5], [30, 50, 40]):
+        size = np.array(size, np.int64)
+        lo = cs.min(0)
+        dims = (cs.max(0) - lo + size) // size
+        pts, start, box = nearest.cells(cs, lo, size, dims)
+        out = np.empty(len(query))
+        nearest.cell_nearest(pts, start, box, cq, sp, out, nchunks)
+        np.testing.assert_allclose(out, _brute(source, query, shape, sp), rtol=1e-12, atol=0)
+
+
+def test_index_box_any_order():
+    rng = np.random.default_rng(0)
+    shape = np.array([7, 9, 11])
+    idx = rng.integers(0, shape.prod(), 50)
+    c = np.stack(np.unravel_index(idx, tuple(shape)), 1)
+    for order in (idx, np.sort(idx)):
+        lo, hi = nearest.index_box(order, shape)
+        same(lo, c.min(0))
+        same(hi, c.max(0))
+
+
+def _salted(pred, rng, count, labels):
+    out = pred.copy()
+    flat = out.reshape(-1)
+    flat[rng.choice(flat.size, count, replace=False)] = rng.choice(labels, count)
+    return out
+
+
+def _organs(shape, rng, n):
+    ref = np.zeros(shape, np.uint8)
+    grid = np.indices(shape).astype(float)
+    for lab in range(1, n + 1):
+        centre = rng.uniform(0.2, 0.8, len(shape)) * np.array(shape)
+        radius = rng.uniform(0.08, 0.2) * min(shape)
+        ref[sum((g - c) ** 2 for g, c in zip(grid, centre)) < radius ** 2] = lab
+    pred = np.roll(ref, 1, axis=-1)
+    return pred, ref
+
+
+@pytest.mark.parametrize("shape,spacing", [((24, 40, 36), (2.5, 0.8, 0.8)), ((60, 70), (0.7, 0.7)),
+                                           ((12, 30, 30), (1.0, 1.0, 1.0))])
+def test_evaluate_salted_one_pass_equals_per_box(monkeypatch, shape, spacing):
+    """The one-pass label surfaces give, bit for bit, what the per-box path gives, and each label's
+    single-metric value; salt, a label touching the border and a label missing on one side included."""
+    rng = np.random.default_rng(len(shape))
+    pred, ref = _organs(shape, rng, 5)
+    pred = _salted(pred, rng, 12, [1, 2, 3, 5])
+    pred[pred == 4] = 0  # label 4: a miss
+    ref[(0,) * len(shape)] = 6  # label 6: a border voxel in ref only
+    kw = dict(spacing=spacing, metrics=["hd", "hd95", "assd", "masd", "nsd@1.5"], labels=[1, 2, 3, 4, 5, 6, 7])
+    monkeypatch.setattr(tuning, "LABELWISE_BOXES", 0.0)
+    one_pass = fastseg.evaluate(pred, ref, **kw)
+    monkeypatch.setattr(tuning, "LABELWISE_BOXES", np.inf)
+    per_box = fastseg.evaluate(pred, ref, **kw)
+    same([row["value"] for row in one_pass.rows], [row["value"] for row in per_box.rows])
+    for lab in (1, 2, 3, 5):
+        same(one_pass["hd95"][lab], fastseg.hd95(pred == lab, ref == lab, spacing=spacing))
+        same(one_pass["nsd@1.5"][lab], fastseg.nsd(pred == lab, ref == lab, spacing=spacing, tolerance=1.5))
+    assert one_pass["hd"][4] == np.inf and one_pass["hd"][6] == np.inf
+    assert one_pass["hd"][7] == 0.0  # absent from both
+
+
+def test_when_cheaper_declines_other_surfaces(monkeypatch):
+    """Boundary-voxel conventions and pymia's 2D slab keep the per-box path (one pass serves surfels)."""
+    monkeypatch.setattr(tuning, "LABELWISE_BOXES", 0.0)
+    p = np.zeros((6, 7), np.uint8)
+    p[1:4, 2:5] = 1
+    for name, want in (("fastseg", True), ("deepmind", True), ("monai", False), ("plastimatch", False),
+                       ("pymia", False)):
+        conv = fastseg.conventions.get_convention(name)
+        got = D.LabelSurfaces.when_cheaper(p, p, conv, [([1], True, p.size)])
+        assert (got is not None) == want, name
