@@ -143,9 +143,9 @@ def read_named_case(case, opts):
         order = ("pred", "ref") if _is_rtstruct(case.pred) and not _is_rtstruct(case.ref) else ("ref", "pred")
         got = {}
         for side in order:
-            reference = case.image
-            if reference is None and got and next(iter(got.values())).kind == "rtstruct":
-                reference = next(iter(got.values())).grid
+            first, reference = next(iter(got.values()), None), case.image
+            if first is not None and first.grid is not None and (first.kind == "rtstruct" or reference is not None):
+                reference = first.grid  # the series the first side was placed on (read once)
             got[side] = load_structures(getattr(case, side), reference=reference, names=names, reader=opts["reader"])
     except Exception as exc:  # noqa: BLE001 - a failing case becomes an error row, the run goes on
         return None, message(exc), time.perf_counter() - t0
