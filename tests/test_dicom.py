@@ -480,3 +480,17 @@ def test_without_pydicom_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pydicom", None)
     with pytest.raises(ReadError, match=r"needs pydicom: pip install 'fastseg\[dicom\]'"):
         fio.load(tmp_path / "ct")
+
+
+def test_seg_rois_select_and_renumber_segments(tmp_path):
+    label = seg_label()
+    write_seg(tmp_path / "seg.dcm", label, {1: "Liver", 3: "Spleen"})
+    got = fio.load(tmp_path / "seg.dcm", rois=[" spleen", "LIVER"])
+    assert got.names == {1: "Spleen", 2: "Liver"}
+    np.testing.assert_array_equal(got.array, np.choose(label, [0, 2, 0, 1]))
+    with pytest.raises(ReadError, match=r"no segment named 'Heart' \(rois=\['Heart'\]\); it holds 'Liver', 'Spleen'"):
+        fio.load(tmp_path / "seg.dcm", rois=["Heart"])
+    with pytest.raises(ValueError, match="rois and reference are for DICOM-SEG and RTSTRUCT files; got rois=\\['x'\\]"):
+        import nibabel as nib
+        nib.save(nib.Nifti1Image(label, np.eye(4)), tmp_path / "m.nii.gz")
+        fio.load(tmp_path / "m.nii.gz", rois=["x"])

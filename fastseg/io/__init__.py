@@ -109,7 +109,7 @@ def _load_dicom(path, reference, rois):
     kind = dicom.dicom_kind(path)
     grid = dicom.find_series(os.fspath(reference))[0] if reference is not None else None
     if kind == "seg":
-        array, spacing, affine, names = dicom.read_seg(path, grid)
+        array, spacing, affine, names = dicom.read_seg(path, grid, rois=rois)
         return LabelVolume(array, spacing, affine, names)
     if kind == "rtstruct":
         from .rtstruct import read_rtstruct
@@ -143,6 +143,12 @@ def load(path, *, reader="auto", integer=True, writable=True, reference=None, ro
     writable : bool, optional
         Default True. With False the array may be a read-only view of the decompressed bytes of an
         unscaled ``.nii.gz`` (no copy: for callers that only read it, as the cohort runner).
+    reference : str or os.PathLike, optional
+        DICOM-SEG and RTSTRUCT: the folder of the image series whose grid the labels are placed on
+        (an RTSTRUCT's default: the series beside it; a SEG's: its own frames).
+    rois : sequence of str, optional
+        DICOM-SEG and RTSTRUCT: the segments / ROIs to read, by name (case-insensitive), label ``n``
+        the n-th; a name the file lacks is a :class:`ReadError` listing the names it holds.
 
     Returns
     -------
@@ -175,6 +181,9 @@ def load(path, *, reader="auto", integer=True, writable=True, reference=None, ro
     if ext is None:
         raise ReadError(
             f"{path}: unsupported file type; fastseg reads {', '.join(EXTENSIONS)}.")
+    if rois is not None or reference is not None:
+        raise InputValueError(f"rois and reference are for DICOM-SEG and RTSTRUCT files; got rois={rois!r}, "
+                              f"reference={reference!r} for {path}.")
     if not os.path.isfile(path):
         raise ReadError(f"{path}: no such file.")
     if reader == "auto":

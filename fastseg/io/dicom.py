@@ -19,7 +19,7 @@ import numpy as np
 
 from ._errors import ReadError
 
-__all__ = ["Grid", "read_series", "read_seg", "seg_structures", "seg_frames", "dicom_kind", "find_series",
+__all__ = ["Grid", "read_series", "read_seg", "seg_structures", "seg_frames", "select", "dicom_kind", "find_series",
            "pydicom_or_error", "SEG_CLASS", "RTSTRUCT_CLASS"]
 
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -237,7 +237,7 @@ def _item(ds, f, seq, shared):
     return None
 
 
-def read_seg(path, reference=None):
+def read_seg(path, reference=None, *, rois=None):
     """``(array, spacing, affine, names)`` of a DICOM-SEG file: a label map whose value is the segment
     number (``names`` maps it to the SegmentLabel).
 
@@ -247,13 +247,19 @@ def read_seg(path, reference=None):
     (:func:`seg_structures` keeps each segment as its own mask). Frames are placed by their
     per-frame ImagePositionPatient; frames the SEG leaves out (empty ones) are background. The grid
     is ``reference`` (a :class:`Grid`, e.g. the referenced CT series) when given, else the SEG's
-    own, from its first to its last frame.
+    own, from its first to its last frame. ``rois``: segment labels to read (case-insensitive,
+    surrounding spaces ignored), label ``n`` the n-th; a name the SEG lacks is a :class:`ReadError`.
     """
     grid, k, segments, frames, names = seg_frames(path, reference)
+    if rois is not None:
+        chosen = select(path, names, rois, "segment")
+        renumber = {s: i + 1 for i, s in enumerate(chosen)}
+        segments = [renumber.get(s, 0) for s in segments]
+        names = {i + 1: names[s] for i, s in enumerate(chosen)}
     top = max(segments, default=0)
     label = np.zeros(grid.shape, dtype=np.uint8 if top < 256 else np.uint16)
     for f in range(len(frames)):
-        if not frames[f].any():
+        if not segments[f] or not frames[f].any():
             continue
         plane = label[:, :, k[f]]
         mask = frames[f].T
@@ -265,6 +271,21 @@ def read_seg(path, reference=None):
                             f"load_structures keeps each segment as its own mask).")
         plane[mask] = segments[f]
     return label, grid.spacing, grid.affine, names
+
+
+def select(path, names, rois, what):
+    """The keys of ``names`` ({number: name}) named by ``rois`` (case-insensitive, surrounding spaces
+    ignored), in ``rois``' order; a name not there is a :class:`ReadError` listing those there."""
+    if isinstance(rois, str):
+        rois = [rois]
+    by_name = {}
+    for num, name in names.items():
+        by_name.setdefault(str(name).strip().casefold(), num)
+    missing = [r for r in rois if str(r).strip().casefold() not in by_name]
+    if missing:
+        raise ReadError(f"{path}: no {what} named {', '.join(map(repr, missing))} (rois={list(rois)!r}); it holds "
+                        f"{', '.join(map(repr, names.values())) or 'none'}.")
+    return list(dict.fromkeys(by_name[str(r).strip().casefold()] for r in rois))
 
 
 def seg_structures(path, reference=None):

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from ._errors import ReadError
-from .dicom import RTSTRUCT_CLASS, Grid, find_series, pydicom_or_error
+from .dicom import RTSTRUCT_CLASS, Grid, find_series, pydicom_or_error, select
 
 __all__ = ["read_rtstruct", "rtstruct_structures", "rasterise"]
 
@@ -82,16 +82,7 @@ def _contours(path, reference, rois):
         raise ReadError(f"{path}: its frame of reference {frame} is not the series' ({grid.frame}).")
     names = {int(r.ROINumber): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
     contours = {int(c.ReferencedROINumber): c.get("ContourSequence", []) for c in ds.get("ROIContourSequence", [])}
-    numbers = list(names)
-    if rois is not None:
-        by_name = {}
-        for num, name in names.items():
-            by_name.setdefault(name.strip().lower(), num)
-        missing = [r for r in rois if str(r).strip().lower() not in by_name]
-        if missing:
-            raise ReadError(f"{path}: no ROI named {', '.join(map(repr, missing))}; it holds "
-                            f"{', '.join(map(repr, names.values()))}.")
-        numbers = [by_name[str(r).strip().lower()] for r in rois]
+    numbers = list(names) if rois is None else select(path, names, rois, "ROI")
     structures = []
     for num in numbers:
         polys = [_points(c, path, names[num]) for c in contours.get(num, [])
