@@ -360,3 +360,18 @@ def test_cli_nifti_cohort_named_by_labels_json(rt_cohort, tmp_path):
         rows = list(csv.DictReader(fh))
     assert [(r["label"], r["name"], r["empty_state"]) for r in rows] == [
         ("1", "Heart", "none"), ("2", "Lung_L", "pred_empty"), ("3", "LeftLung", "ref_empty")]
+
+
+def test_pairing_by_label_places_segs_on_the_image_series(tmp_path):
+    """Without pairing by name, a SEG is a label map: the case's image series is still its grid (a SEG
+    that leaves out empty frames then matches a NIfTI of the whole volume)."""
+    import nibabel as nib
+    label = label_map(REF_BLOCKS, {"Heart": 1, "Lung_L": 2})
+    write_series(tmp_path / "ct", np.zeros(SHAPE, np.int16))
+    write_seg(tmp_path / "seg.dcm", label, {1: "Heart", 2: "Lung_L"}, skip_empty=True)  # slices 0-3 of 0-4
+    nib.save(nib.Nifti1Image(label, expected_affine()), tmp_path / "ref.nii.gz")
+    res = fastseg.evaluate_cohort([("with", tmp_path / "seg.dcm", tmp_path / "ref.nii.gz", tmp_path / "ct"),
+                                   ("without", tmp_path / "seg.dcm", tmp_path / "ref.nii.gz")], metrics=["dice"])
+    assert res.value("with", 1, "dice") == 1.0 and res.value("with", 2, "dice") == 1.0
+    (cid, err), = res.errors
+    assert cid == "without" and "shape mismatch" in err

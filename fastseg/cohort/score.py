@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _validation as v
 from ..evaluate import evaluate
-from ..io import Structures, check_geometry, load
+from ..io import Structures, case_id, check_geometry, load
 from .conventions import preset_rows
 from .lesion_file import lesion_rows
 from .results import NO_STRUCTURES, error_row
@@ -30,8 +30,9 @@ def read_case(case, opts):
     if case.problem:
         return None, case.problem, 0.0
     try:
-        vols = (load(case.pred, reader=opts["reader"], writable=False),
-                load(case.ref, reader=opts["reader"], writable=False))
+        grid = {} if case.image is None else {"reference": case.image}  # DICOM-SEG / RTSTRUCT: the series' grid
+        vols = tuple(load(path, reader=opts["reader"], writable=False, **(grid if case_id(path) is None else {}))
+                     for path in (case.pred, case.ref))
     except Exception as exc:  # noqa: BLE001 - a failing case becomes an error row, the run goes on
         return None, message(exc), time.perf_counter() - t0
     return vols, None, time.perf_counter() - t0
