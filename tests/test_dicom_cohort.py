@@ -375,3 +375,21 @@ def test_pairing_by_label_places_segs_on_the_image_series(tmp_path):
     assert res.value("with", 1, "dice") == 1.0 and res.value("with", 2, "dice") == 1.0
     (cid, err), = res.errors
     assert cid == "without" and "shape mismatch" in err
+
+
+def test_numbering_puts_every_reference_structure_first(tmp_path):
+    """Case 1's prediction has an extra structure, case 2's reference one more: the references'
+    structures are numbered first, so another model's run on these references numbers them alike."""
+    info = write_series(tmp_path / "ct", np.zeros(SHAPE, np.int16))
+    heart, lung = block_contours(*REF_BLOCKS["Heart"]), block_contours(*REF_BLOCKS["Lung_L"])
+    write_rtstruct(tmp_path / "r1.dcm", info, {"Heart": heart})
+    write_rtstruct(tmp_path / "p1.dcm", info, {"Spleen": lung, "heart": heart})
+    write_rtstruct(tmp_path / "r2.dcm", info, {"Heart": heart, "Kidney": lung})
+    write_rtstruct(tmp_path / "p2.dcm", info, {"Heart": heart})
+    ct = tmp_path / "ct"
+    res = fastseg.evaluate_cohort([("1", tmp_path / "p1.dcm", tmp_path / "r1.dcm", ct),
+                                   ("2", tmp_path / "p2.dcm", tmp_path / "r2.dcm", ct)], pair_by="name", metrics=["dice"])
+    assert res.options["options"]["structures"] == ["Heart", "Kidney", "Spleen"]
+    assert [(r["case_id"], r["label"], r["name"], r["empty_state"]) for r in res.rows] == [
+        ("1", 1, "Heart", "none"), ("1", 3, "Spleen", "ref_empty"),
+        ("2", 1, "Heart", "none"), ("2", 2, "Kidney", "pred_empty")]

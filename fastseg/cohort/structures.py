@@ -12,8 +12,11 @@ Numbering
 ---------
 Results rows carry an integer ``label`` per structure, the same in every case of a run, and the
 structure's ``name``: the structure list of the run (``structures=``, or the names found in the
-cases' headers before the run, reference first, in order of first appearance) numbered from 1. It is
+cases' headers before the run: every reference's, in order of first appearance, then the
+predictions' other names) numbered from 1. It is
 recorded in the options record, so ``resume`` refuses a run whose structures are numbered otherwise.
+Two runs on the same references number the references' structures alike (``fastseg compare`` pairs
+structures by number); give ``structures=`` to fix the numbering whatever the files hold.
 
 Overlap
 -------
@@ -96,8 +99,8 @@ class Aliases:
 
 def cohort_structures(cases, aliases, structures=None, names=None):
     """The run's structure list: ``structures`` (canonicalised, distinct), or every name found in
-    the cases' headers (reference first, in order of first appearance). Files that cannot be read
-    add nothing (their case fails when it runs)."""
+    the cases' headers: the references' in order of first appearance, then the predictions' other
+    names. Files that cannot be read add nothing (their case fails when it runs)."""
     canon = Aliases(aliases)
     out = {}
     if structures is not None:
@@ -111,12 +114,11 @@ def cohort_structures(cases, aliases, structures=None, names=None):
                 raise v.InputValueError(f"structures: {s!r} names the structure {out[name_key(c)]!r} a second time.")
             out[name_key(c)] = c
         return list(out.values())
-    for case in cases:
-        if case.problem:
-            continue
-        for path in (case.ref, case.pred):
-            for n in structure_names(path, names) or []:
-                out.setdefault(name_key(canon(n)), canon(n))
+    for side in ("ref", "pred"):  # every reference structure first: runs of two models on one reference set
+        for case in cases:        # number the reference's structures alike (compare pairs them by number)
+            if not case.problem:
+                for n in structure_names(getattr(case, side), names) or []:
+                    out.setdefault(name_key(canon(n)), canon(n))
     return list(out.values())
 
 
