@@ -393,3 +393,19 @@ def test_numbering_puts_every_reference_structure_first(tmp_path):
     assert [(r["case_id"], r["label"], r["name"], r["empty_state"]) for r in res.rows] == [
         ("1", 1, "Heart", "none"), ("1", 3, "Spleen", "ref_empty"),
         ("2", 1, "Heart", "none"), ("2", 2, "Kidney", "pred_empty")]
+
+
+def test_cli_case_folders(tmp_path, capsys):
+    """fastseg evaluate PRED REF --pair-by name: REF holds a folder per case (CT series and RTSTRUCT),
+    PRED a SEG per case named after it."""
+    info = write_series(tmp_path / "ref" / "c1", np.zeros(SHAPE, np.int16))
+    write_rt(tmp_path / "ref" / "c1" / "rs.dcm", info, REF_BLOCKS)
+    os.makedirs(tmp_path / "pred")
+    write_seg(tmp_path / "pred" / "c1.dcm", label_map(PRED_BLOCKS, {"Heart": 1, "Lung_L": 2}), {1: "Heart", 2: "Lung_L"},
+              skip_empty=True)
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "ref"), "--pair-by", "name", "--metrics",
+                 "dice,apl@1", "--structures", "Lung_L,Heart", "--fail-under", "dice:Heart=0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "1 Lung_L" in out and "2 Heart" in out and "apl@1" in out
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "ref"), "--aliases", "x.json"]) == 2
+    assert "aliases pairs structures by name: it needs pair_by='name' (--pair-by name)" in capsys.readouterr().err
