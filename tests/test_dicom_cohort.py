@@ -409,3 +409,18 @@ def test_cli_case_folders(tmp_path, capsys):
     assert "1 Lung_L" in out and "2 Heart" in out and "apl@1" in out
     assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "ref"), "--aliases", "x.json"]) == 2
     assert "aliases pairs structures by name: it needs pair_by='name' (--pair-by name)" in capsys.readouterr().err
+
+
+def test_names_unreadable_before_the_run_give_an_error_row(rt_cohort, monkeypatch):
+    """A file whose names the pre-run scan could not read, but which reads when the case runs: its
+    structures have no number, and the case says how to list them (with structures=, it runs)."""
+    import fastseg.cohort.structures as cs
+    _, cases = rt_cohort
+    real = cs.structure_names
+    monkeypatch.setattr(cs, "structure_names", lambda path, names=None: None if "pred" in str(path) else real(path, names))
+    res = fastseg.evaluate_cohort(cases[:1], pair_by="name", metrics=["dice"])
+    (_, err), = res.errors
+    assert "structure 'LeftLung' is not in the run's structure list" in err and "structures=" in err
+    ok = fastseg.evaluate_cohort(cases[:1], pair_by="name", metrics=["dice"], aliases=ALIASES,
+                                 structures=["Heart", "Lung_L"])
+    assert not ok.errors and len(ok.rows) == 2

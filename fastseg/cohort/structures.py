@@ -172,7 +172,8 @@ def _pairs(pred, ref, opts):
     keys = list(numbers) if opts["explicit"] else list(dict.fromkeys([*sides[1], *sides[0]]))
     unknown = [k for k in keys if k not in numbers]
     if unknown:
-        raise v.InputValueError(f"structure {canon(unknown[0])!r} is not in the run's structure list (its file's "
+        name = (sides[0].get(unknown[0]) or sides[1].get(unknown[0]))[0]
+        raise v.InputValueError(f"structure {canon(name)!r} is not in the run's structure list (its file's "
                                 f"names could not be read before the run); list the structures with structures= "
                                 f"(--structures).")
     return sorted((numbers[k], display[numbers[k]], sides[0].get(k), sides[1].get(k)) for k in keys
