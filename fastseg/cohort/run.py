@@ -16,9 +16,9 @@ from .lesion_file import LesionFile
 from .structures import named_options
 from .guard import ResultsLock, check_and_record_options, check_output_path, run_options
 from .results import COLUMNS, ERROR, INT_LABEL, ResultsFile, readable_spacing, wide_table
-from .score import run_in_process, warm_up
+from .score import run_in_process
 from .stats import summarize
-from .workers import Workers, run_dask, run_pool
+from .workers import Workers, prepare, run_dask, run_pool
 
 __all__ = ["evaluate_cohort", "CohortResult", "cores"]
 
@@ -137,7 +137,9 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
         forked on Linux while this process runs no other thread, no numba thread pool and no OpenMP
         runtime (they inherit the loaded imports); otherwise forked by a forkserver that loaded them
         once (Linux; it serves the later runs of this process too) or spawned. They start before the
-        warm-up and load the kernels it compiled. This process scores cases from the start.
+        warm-up and wait while this process scores the first case, then load the kernels it compiled
+        (on a fresh install they would otherwise each compile them). This process scores cases from
+        the start.
     threads : int, optional
         Numba threads per worker. Default: ``cores // jobs`` (workers x threads <= cores).
     out : str or os.PathLike, optional
@@ -247,7 +249,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
     workers = writer = lesion_writer = None
     try:
         workers = Workers(n_jobs - 1) if n_jobs > 1 else None  # this process is one of the n_jobs
-        metric_names = with_presets(warm_up(opts), opts)
+        metric_names = with_presets(prepare(opts), opts)  # the workers' gate opens in run_pool, after the first case
         names = opts["evaluate"]["names"]
         rule = opts["evaluate"]["lesions"]
         record = dict(run_options(opts, metric_names),
@@ -256,8 +258,6 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
                       conventions=opts["conventions"], **by_name)
         if out is not None:
             check_and_record_options(out, record, resume)
-        if workers is not None:
-            workers.open_gate()
         writer = ResultsFile(out, resume=resume, overwrite=overwrite, fsync=fsync) if out is not None else None
         existing = writer.existing if writer else []
         if retry_errors and writer:

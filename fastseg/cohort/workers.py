@@ -1,5 +1,6 @@
 """Worker processes and clusters: the local pool (forked, forkserver or spawned; numba's cache filled
-once by the parent), its supervision (a dead worker fails only its cases) and Dask."""
+once by the parent), its supervision (a dead worker fails only its cases) and Dask; and what the parent
+compiles before any of them starts (:func:`prepare`)."""
 import multiprocessing
 import os
 import sys
@@ -12,14 +13,40 @@ from .._kernels._jit import load_runtime, pool_started
 from .results import error_row
 from .score import local_worker, run_case
 
-__all__ = ["worker_init", "alive", "fork_is_safe", "start_method", "Workers", "run_pool", "run_dask"]
+__all__ = ["prepare", "worker_init", "wait_gate", "alive", "fork_is_safe", "start_method", "Workers", "run_pool", "run_dask"]
+
+
+def prepare(opts):
+    """Evaluate a tiny phantom (a uint8 label map) with the run's options, on one thread: validates
+    them, raising before any case runs, and compiles (or loads from numba's cache) the kernels of
+    that path. Returns the metric names.
+
+    Only what cases are likely to need: a uint16 map would compile a second specialisation of the
+    label kernels (about 2.5 s on a fresh install, for kernels most cohorts never use), and the
+    phantom, being tiny, does not reach every kernel a real case does (the distance search picks its
+    method by size). Cases compile what they need when they first need it; with worker processes
+    the parent scores the first case before the workers may start (:func:`run_pool`), so that they
+    load its kernels instead of each compiling them.
+    """
+    import numpy as np
+
+    from ..evaluate import evaluate
+    from ..phantom import phantom_pair
+
+    pred, ref, spacing = phantom_pair(shape=(10, 14, 14), spacing=(2.5, 0.8, 0.8), seed=0)
+    res = evaluate(pred.astype(np.uint8), ref.astype(np.uint8), spacing=spacing, threads=1, **opts["evaluate"])
+    return res.metrics
 
 
 def worker_init(parent_pid, gate):
     """In each worker: leave Ctrl-C to the parent, exit when the parent dies (even by SIGKILL, which
     would otherwise leave the worker waiting on its queue forever), start numba's runtime, and wait at
-    ``gate`` until the parent's warm-up has filled the numba cache (so that workers started early load
-    the kernels instead of each compiling them)."""
+    ``gate`` until the parent has filled the numba cache (its warm-up and its first case, see
+    :func:`run_pool`), so that workers started early load the kernels instead of each compiling them.
+
+    The gate is a shared byte the worker polls (:func:`wait_gate`), not a ``multiprocessing.Event``:
+    ``Event.set`` waits until every process waiting on it has woken, and a worker killed while it
+    waited (out of memory, a signal) would never wake, hanging the parent forever."""
     import signal
     import threading
 
@@ -33,7 +60,13 @@ def worker_init(parent_pid, gate):
 
     threading.Thread(target=watch, name="fastseg-parent-watch", daemon=True).start()
     load_runtime()  # numba's own start-up, while the parent warms up
-    gate.wait()
+    wait_gate(gate)
+
+
+def wait_gate(gate, poll=0.01):
+    """Wait until the shared byte ``gate`` (a ``RawValue``) is set, polling every ``poll`` seconds."""
+    while not gate.value:
+        time.sleep(poll)
 
 
 def alive(pid):
@@ -79,7 +112,7 @@ def start_method():
 
 class Workers:
     """``n`` worker processes, started at once, before the parent's warm-up; they wait at a gate until
-    the warm-up has filled the numba cache (see :func:`worker_init`).
+    the parent has filled the numba cache (see :func:`worker_init`, :func:`run_pool`).
 
     Forked when that is safe (:func:`fork_is_safe`), after this process has loaded numba's runtime:
     a worker then inherits the imports and the runtime (about 1 s of CPU per worker here) and is ready
@@ -104,16 +137,16 @@ class Workers:
             self.pool.shutdown(wait=False, cancel_futures=True)
         ctx = multiprocessing.get_context(method)
         self.method = method
-        self.gate = ctx.Event()
+        self.gate = ctx.RawValue("b", 0)  # see worker_init: why not an Event
         if self.pool is not None:
-            self.gate.set()
+            self.open_gate()
         self.pool = ProcessPoolExecutor(max_workers=self.n, mp_context=ctx, initializer=worker_init,
                                         initargs=(os.getpid(), self.gate))
         for _ in range(self.n):  # a pool spawns a process per submitted task while none is idle
             self.pool.submit(_started)
 
     def open_gate(self):
-        self.gate.set()
+        self.gate.value = 1
 
     def terminate(self):
         for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
@@ -125,9 +158,12 @@ class Workers:
 
 
 def run_pool(todo, opts, workers, threads, emit):
-    """Cases on the spawned ``workers`` and, at the same time, in this process: its kernels are loaded
-    already, so it scores cases from the first moment, while the workers start. A worker that dies
-    (killed, out of memory) fails the cases it held (error rows) and the pool is restarted."""
+    """Cases on the spawned ``workers`` and, at the same time, in this process. The first case is
+    scored here alone, before the workers' gate opens: on a fresh install it compiles the kernels a
+    real case needs (the warm-up's tiny phantom does not reach them all), once, and the workers then
+    load them from numba's cache instead of each compiling the same kernels at the same time; with a
+    warm cache it costs the workers one case's wait. A worker that dies (killed, out of memory) fails
+    the cases it held (error rows) and the pool is restarted."""
     import threading
 
     pending = deque(todo)
@@ -156,8 +192,12 @@ def run_pool(todo, opts, workers, threads, emit):
                            "memory?); rerun with resume and retry_errors.", opts["convention_name"])], 0.0, 0.0
 
     here = threading.Thread(target=local, name="fastseg-local-worker", daemon=True)
-    here.start()
     try:
+        first = take()
+        if first is not None:
+            emit_locked(*run_case(first, opts, threads))
+        workers.open_gate()
+        here.start()
         while not stop.is_set():
             inflight = {}
             broken = False
