@@ -11,7 +11,7 @@ from scipy.spatial.distance import cdist
 import fastseg
 from fastseg._engine import distances as D
 from fastseg._engine import search
-from fastseg._kernels import nearest, surface, tuning
+from fastseg._kernels import label_surface, nearest, surface, tuning
 
 from .conftest import same
 
@@ -56,7 +56,7 @@ def test_label_surfels_equal_the_mask_kernel(seed, is2d, wide, shape, fill):
         m = np.zeros(shape, dtype)
     values = [top // 5, 2 * (top // 5), 3 * (top // 5), 4 * (top // 5)]
     groups = [[values[0]], [values[1]], [values[2], values[3]]]  # the last slot: a region of two labels
-    start, index, codes = surface.label_surfels(m, _lut(dtype, groups), len(groups), is2d, 4)
+    start, index, codes = label_surface.label_surfels(m, _lut(dtype, groups), len(groups), is2d, 4)
     for slot, members in enumerate(groups):
         want_index, want_codes = _surfels_of_mask(np.isin(m, members), is2d)
         same(index[start[slot]:start[slot + 1]], want_index)
@@ -106,21 +106,24 @@ def test_distances_at_empty_sets():
 
 
 @pytest.mark.parametrize("nchunks", [1, 3, 64])
-def test_cell_nearest_equals_brute_force(nchunks):
-    rng = np.random.default_rng(nchunks)
+@pytest.mark.parametrize("block", [1, 7, 1000])
+def test_cell_nearest_equals_brute_force(nchunks, block):
+    """Any cell size, any blocking of the queries (a block's bound serves queries far apart too)."""
+    rng = np.random.default_rng(nchunks + block)
     shape = (30, 50, 40)
     sp = np.array([2.5, 0.8, 0.7])
     source = _scatter(rng, shape, 400, 30)
     query = rng.integers(0, int(np.prod(shape)), 300)  # any order
     cs = np.stack(np.unravel_index(source, shape), 1).astype(np.int64)
     cq = np.ascontiguousarray(np.stack(np.unravel_index(query, shape), 1).astype(np.int64))
+    blocks = np.append(np.arange(0, len(query), block), len(query)).astype(np.int64)
     for size in ([1, 1, 1], [3, 7, 5], [30, 50, 40]):
         size = np.array(size, np.int64)
         lo = cs.min(0)
         dims = (cs.max(0) - lo + size) // size
-        pts, start, box = nearest.cells(cs, lo, size, dims)
+        pts, start, box = nearest.cells(source, np.array(shape, np.int64), lo, size, dims)
         out = np.empty(len(query))
-        nearest.cell_nearest(pts, start, box, cq, sp, out, nchunks)
+        nearest.cell_nearest(pts, start, box, cq, blocks, sp, out, nchunks)
         np.testing.assert_allclose(out, _brute(source, query, shape, sp), rtol=1e-12, atol=0)
 
 

@@ -36,6 +36,7 @@ from .. import _surfel_tables
 from .. import _validation as v
 from .._kernels import danielsson as _kdan
 from .._kernels import edt as _kedt
+from .._kernels import label_surface as _klabel
 from .._kernels import surface as _ksurf
 from .._kernels import tuning
 from .._kernels._jit import num_threads, serial_if_small
@@ -140,7 +141,7 @@ def _surface(mask3, is2d, conv, table, edges=None):
     each element's neighbour code (surfels; None for boundary voxels, weighted 1)."""
     if conv.surface == "surfel":
         if np.count_nonzero(mask3) * tuning.SPARSE_MASK < mask3.size:  # stray voxels spread the box
-            _, index, codes = _ksurf.label_surfels(mask3, MASK_SLOT, 1, is2d, tuning.NCHUNKS)
+            _, index, codes = _klabel.label_surfels(mask3, MASK_SLOT, 1, is2d, tuning.NCHUNKS)
             nz, ny, nx = mask3.shape
             return index, table[codes], (1 if is2d else nz + 1, ny + 1, nx + 1), codes
         codes, index, weight = _ksurf.surfels(mask3, table, is2d, tuning.NCHUNKS)
@@ -254,7 +255,7 @@ class LabelSurfaces:
         lut[np.asarray(list(self.labels), np.int64)] = np.arange(len(self.labels), dtype=np.int32)
         nz, ny, nx = p3.shape
         self.lattice = (1 if self.is2d else nz + 1, ny + 1, nx + 1)
-        self.sides = [_ksurf.label_surfels(np.ascontiguousarray(m), lut, len(self.labels), self.is2d,
+        self.sides = [_klabel.label_surfels(np.ascontiguousarray(m), lut, len(self.labels), self.is2d,
                                            tuning.NCHUNKS) for m in (p3, r3)]
 
     @classmethod
@@ -264,7 +265,8 @@ class LabelSurfaces:
         boxes together hold more voxels than the one pass reads (``tuning.LABELWISE_BOXES`` times the
         map: stray voxels spread a box over the image, and many structures' boxes overlap); else None:
         each structure then works inside its own box (the same values either way)."""
-        labels = [members[0] for members, present, _ in structures if len(members) == 1 and present]
+        labels = [members[0] for members, present, _ in structures if len(members) == 1 and present
+                  and members[0] != 0]  # label 0 as a structure: outside the array is 0 to the pass
         if not labels or not labelwise(conv, p.ndim):
             return None
         if sum(size for _, _, size in structures) < tuning.LABELWISE_BOXES * p.size:

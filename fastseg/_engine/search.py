@@ -126,28 +126,42 @@ class _Far:
 
     def _build(self):
         if self.built is None:
-            cs, sp3 = _coords(self.source_index, self.shape), self.sp3
-            lo = cs.min(axis=0)
-            extent = cs.max(axis=0) - lo + 1
+            sp3, shape64 = self.sp3, np.asarray(self.shape, np.int64)
+            lo, hi = _knear.index_box(self.source_index, shape64)
+            extent = hi - lo + 1
             # cells of about equal physical size, about sqrt(n / 4) points each on a surface
-            edge = min(max(math.sqrt(math.sqrt(cs.shape[0] / 4.0)), 4.0), 64.0) * float(sp3.min())
+            n = self.source_index.size
+            edge = min(max(math.sqrt(math.sqrt(n / 4.0)), 4.0), 64.0) * float(sp3.min())
             size = np.minimum(np.maximum(np.round(edge / sp3), 1), extent).astype(np.int64)
             dims = (extent + size - 1) // size
-            self.built = _knear.cells(cs, lo, size, dims)
+            self.built = _knear.cells(self.source_index, shape64, lo, size, dims)
         return self.built
 
     def cost(self, nquery):
-        """Estimated pair steps of :meth:`distances` for ``nquery`` queries: every cell's bound plus
-        the points of a few cells, per query."""
+        """Estimated pair steps of :meth:`distances` for ``nquery`` queries in blocks of a few: the
+        cells' bounds once per block, the points of a few cells per query."""
         n = self.source_index.size
         cells = max(1.0, n / max(1.0, math.sqrt(n / 4.0)))
-        return nquery * (cells + 8.0 * n / cells)
+        return nquery * (cells / 4.0 + 8.0 * n / cells)
 
     def distances(self, query_index):
         pts, start, box = self._build()
-        out = np.empty(query_index.size)
-        _knear.cell_nearest(pts, start, box, _coords(query_index, self.shape), self.sp3, out,
-                            tuning.NCHUNKS if query_index.size >= 64 else 1)
+        cq = _coords(query_index, self.shape)
+        # blocks of neighbours (the corners of a stray voxel, a patch of a far surface): queries
+        # grouped by a coarse grid of BLOCK points a side, at most BLOCK_SIZE per block
+        key = cq // tuning.FAR_BLOCK
+        order = np.lexsort((key[:, 2], key[:, 1], key[:, 0]))
+        cq, key = np.ascontiguousarray(cq[order]), key[order]
+        new = np.flatnonzero(np.any(key[1:] != key[:-1], axis=1)) + 1
+        starts = np.concatenate([[0], new, [cq.shape[0]]])
+        blocks = np.unique(np.concatenate([starts, *(np.arange(a, b, tuning.FAR_BLOCK_SIZE)
+                                                     for a, b in zip(starts[:-1], starts[1:])
+                                                     if b - a > tuning.FAR_BLOCK_SIZE)]))
+        got = np.empty(cq.shape[0])
+        _knear.cell_nearest(pts, start, box, cq, blocks.astype(np.int64), self.sp3, got,
+                            tuning.NCHUNKS if blocks.size > 8 else 1)
+        out = np.empty(cq.shape[0])
+        out[order] = got
         return out
 
 

@@ -60,6 +60,11 @@ SEARCH_MARGIN = 32
 #: boxes hold 0.07 of the map, the box passes win; with 1e-5 salt they hold 9.2)
 LABELWISE_BOXES = 0.5
 
+#: the exact cell search for queries far from every source point bounds its cells once per block of
+#: neighbouring queries: those in one cube of FAR_BLOCK grid points a side, at most FAR_BLOCK_SIZE
+FAR_BLOCK = 4
+FAR_BLOCK_SIZE = 64
+
 #: a mask whose foreground is less than 1/SPARSE_MASK of its box gets its surfels by the sparse pass
 #: (rows of background cost a compare each; nothing the size of the box is written), a denser one by
 #: the dense pass (codes of every corner: faster when most rows cross the structure). The same surfels.
