@@ -134,10 +134,12 @@ def _cohort(folder, n):
     return cases
 
 
-def test_a_pool_opens_its_gate_after_the_parent_scored_the_first_case(tmp_path, monkeypatch):
-    """With workers, the parent scores the first case alone, then lets the workers start: on a fresh
-    install they load the kernels that case compiled instead of each compiling them at once. Every
-    case is still scored once, and the values equal an in-process run's."""
+@pytest.mark.parametrize("cold", [True, False])
+def test_a_pool_opens_its_gate_after_the_parent_scored_the_first_case(tmp_path, monkeypatch, cold):
+    """With workers on a fresh install (the parent compiled kernels), the parent scores the first case
+    alone, then lets the workers start: they load the kernels that case compiled instead of each
+    compiling them at once. With a warm cache the gate opens at once. Every case is still scored
+    once, and the values equal an in-process run's."""
     import fastseg.cohort.workers as W
     from fastseg.cohort import evaluate_cohort
 
@@ -150,10 +152,12 @@ def test_a_pool_opens_its_gate_after_the_parent_scored_the_first_case(tmp_path, 
         return real_open(self)
 
     monkeypatch.setattr(W.Workers, "open_gate", open_gate)
+    monkeypatch.setattr(W, "compiled_any", lambda: cold)
     monkeypatch.setattr("fastseg.cohort.run.cores", lambda: 2)
     pooled = evaluate_cohort(cases, metrics=["dice", "hd95"], jobs=2, threads=1,
                              on_case=lambda rows: events.append(("case", rows[0]["case_id"])))
-    assert events[:2] == [("case", "case0"), ("gate",)]
+    assert events[0] == (("case", "case0") if cold else ("gate",))
+    assert events.count(("gate",)) == 1
     assert sorted(e[1] for e in events if e[0] == "case") == ["case0", "case1", "case2", "case3"]
     alone = evaluate_cohort(cases, metrics=["dice", "hd95"], jobs=1, threads=1)
     assert pooled.timing["jobs"] == 2
@@ -186,3 +190,25 @@ def test_opening_the_gate_does_not_wait_for_a_worker_killed_at_it():
         assert opened.is_set(), "open_gate hung on a dead worker"
     finally:
         workers.terminate()
+
+
+def test_compiled_any_says_whether_this_process_compiled():
+    """A fresh interpreter with a warm cache compiles nothing; with an empty cache it compiles."""
+    import tempfile
+
+    code = ("import numpy as np, fastseg\nfrom fastseg._kernels._jit import compiled_any\n"
+            "a = np.zeros((40, 40, 40), bool); a[5:20] = True\nassert not compiled_any()\n"
+            "fastseg.dice(a, a)\nprint('RESULT', compiled_any())")
+
+    def run(cache):
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        if cache:
+            env["NUMBA_CACHE_DIR"] = cache
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout.split("RESULT")[-1].strip()
+
+    with tempfile.TemporaryDirectory() as cache:
+        assert run(cache) == "True"  # empty cache: compiled
+        assert run(cache) == "False"  # the same cache, now warm

@@ -157,6 +157,7 @@ class _NoCache(NullCache):
 
 
 _first_compile = []  # callbacks waiting for the first compile of this process
+_compiled = []  # not empty once this process has compiled a kernel
 
 
 def on_first_compile(callback):
@@ -166,7 +167,16 @@ def on_first_compile(callback):
     _first_compile.append(callback)
 
 
+def compiled_any():
+    """Whether this process has compiled a kernel so far (one missing from numba's cache, or every
+    kernel when there is no usable cache): a cohort then compiles what its first case needs before
+    its workers start (:func:`fastseg.cohort.workers.run_pool`)."""
+    return bool(_compiled)
+
+
 def _compiling():
+    if not _compiled:
+        _compiled.append(True)
     while _first_compile:
         callback = _first_compile.pop()
         try:

@@ -9,7 +9,7 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from .._kernels._jit import load_runtime, pool_started
+from .._kernels._jit import compiled_any, load_runtime, pool_started
 from .results import error_row
 from .score import local_worker, run_case
 
@@ -158,12 +158,13 @@ class Workers:
 
 
 def run_pool(todo, opts, workers, threads, emit):
-    """Cases on the spawned ``workers`` and, at the same time, in this process. The first case is
-    scored here alone, before the workers' gate opens: on a fresh install it compiles the kernels a
-    real case needs (the warm-up's tiny phantom does not reach them all), once, and the workers then
-    load them from numba's cache instead of each compiling the same kernels at the same time; with a
-    warm cache it costs the workers one case's wait. A worker that dies (killed, out of memory) fails
-    the cases it held (error rows) and the pool is restarted."""
+    """Cases on the spawned ``workers`` and, at the same time, in this process. When this process
+    had to compile kernels (a fresh install: the warm-up compiled), the first case is scored here
+    alone, before the workers' gate opens: it compiles the kernels a real case needs (the warm-up's
+    tiny phantom does not reach them all), once, and the workers then load them from numba's cache
+    instead of each compiling the same kernels at the same time. With a warm cache the gate opens at
+    once. A worker that dies (killed, out of memory) fails the cases it held (error rows) and the
+    pool is restarted."""
     import threading
 
     pending = deque(todo)
@@ -193,7 +194,7 @@ def run_pool(todo, opts, workers, threads, emit):
 
     here = threading.Thread(target=local, name="fastseg-local-worker", daemon=True)
     try:
-        first = take()
+        first = take() if compiled_any() else None
         if first is not None:
             emit_locked(*run_case(first, opts, threads))
         workers.open_gate()
