@@ -22,6 +22,11 @@ measured in the same run: ``np.count_nonzero`` over the stage's own input arrays
 stage on fastseg's thread setting. Boundary extraction is printed (``info``) but not gated: it runs far
 from memory speed today.
 
+The salted and many-structure checks (issue 13, :mod:`bench.salted`, the names in
+``bench.salted.GATED``): ``evaluate`` of the 10-organ map and of a 512^3 map of 100 labels with
+stray voxels in the prediction, at most ``LIMITS`` times the clean map's time; ``hd95`` of the salted
+organ against DeepMind's algorithm; the ~80-organ table against fastseg's own per-label loop.
+
 Options: ``--repeats N`` (default 7), ``--only NAME`` (repeatable), ``--size small`` (a dry run of
 the machinery on the small cases: values are checked and fail it when they differ, ratios are
 printed and never fail it),
@@ -82,6 +87,24 @@ def run_roofline(size, repeats, threads):
     return roofline.lines(result, threads), roofline.failures(result, threads)
 
 
+def run_salted(size, repeats, threads, only=None):
+    """``(lines to print, failure lines)`` of the salted and many-structure checks."""
+    from bench import salted
+    from fastseg._kernels._jit import thread_limit
+
+    names = [n for n in salted.GATED if not only or n in only]
+    try:
+        with thread_limit(threads):
+            rows = salted.measure(size, repeats=repeats, only=names)
+    except AssertionError as exc:
+        line = f"FAIL salted: {exc}"
+        return [line], [line]
+    bad = salted.failures(rows)
+    shown = [("FAIL " if any(b.startswith(f"FAIL {r['name']}:") for b in bad) else "ok   ") + line
+             for r, line in zip(rows, salted.lines(rows))]
+    return shown, bad
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Performance regression gate: fastseg vs in-run baselines.")
     ap.add_argument("--repeats", type=int, default=7)
@@ -97,10 +120,18 @@ def main(argv=None):
 
         print(f"{ROOFLINE}: binary and label confusion >= {GATE_FRACTION:g} of np.count_nonzero's read bandwidth "
               "over the same bytes")
+        from bench.salted import GATED, LIMITS
+
+        for n in GATED:
+            kind, limit = LIMITS[n]
+            print(f"{n}: {'salted / clean time <=' if kind == 'max' else 'speed-up >='} {limit:g}x")
         return 0
+    from bench.salted import GATED
+
     checks = [c for c in CHECKS if not a.only or c[0] in a.only]
     roof = not a.only or ROOFLINE in a.only
-    if not checks and not roof:
+    salt = [n for n in GATED if not a.only or n in a.only]
+    if not checks and not roof and not salt:
         print(f"no check named {a.only}; see --list", file=sys.stderr)
         return 2
     import numba
@@ -117,6 +148,11 @@ def main(argv=None):
             failures.append(line)
     if roof:
         shown, failed = run_roofline(a.size, a.repeats, threads or numba.get_num_threads())
+        for line in shown:
+            print(line, flush=True)
+        failures += failed
+    if salt:
+        shown, failed = run_salted(a.size, a.repeats, threads or numba.get_num_threads(), salt)
         for line in shown:
             print(line, flush=True)
         failures += failed

@@ -56,7 +56,7 @@ def test_label_surfels_equal_the_mask_kernel(seed, is2d, wide, shape, fill):
         m = np.zeros(shape, dtype)
     values = [top // 5, 2 * (top // 5), 3 * (top // 5), 4 * (top // 5)]
     groups = [[values[0]], [values[1]], [values[2], values[3]]]  # the last slot: a region of two labels
-    start, index, codes = label_surface.label_surfels(m, _lut(dtype, groups), len(groups), is2d, 4)
+    start, index, codes = D.label_surfels(m, _lut(dtype, groups), len(groups), is2d)
     for slot, members in enumerate(groups):
         want_index, want_codes = _surfels_of_mask(np.isin(m, members), is2d)
         same(index[start[slot]:start[slot + 1]], want_index)
@@ -156,36 +156,64 @@ def _organs(shape, rng, n):
     return pred, ref
 
 
+@pytest.mark.parametrize("convention", ["fastseg", "deepmind", "monai", "metricsreloaded", "panoptica"])
 @pytest.mark.parametrize("shape,spacing", [((24, 40, 36), (2.5, 0.8, 0.8)), ((60, 70), (0.7, 0.7)),
                                            ((12, 30, 30), (1.0, 1.0, 1.0))])
-def test_evaluate_salted_one_pass_equals_per_box(monkeypatch, shape, spacing):
-    """The one-pass label surfaces give, bit for bit, what the per-box path gives, and each label's
-    single-metric value; salt, a label touching the border and a label missing on one side included."""
+def test_evaluate_salted_one_pass_equals_per_box(monkeypatch, shape, spacing, convention):
+    """The one-pass label surfaces (surfels, or boundary voxels) give, bit for bit, what the per-box
+    path gives, and each label's single-metric value; salt, a label touching the border and a label
+    missing on one side included."""
     rng = np.random.default_rng(len(shape))
     pred, ref = _organs(shape, rng, 5)
     pred = _salted(pred, rng, 12, [1, 2, 3, 5])
     pred[pred == 4] = 0  # label 4: a miss
     ref[(0,) * len(shape)] = 6  # label 6: a border voxel in ref only
-    kw = dict(spacing=spacing, metrics=["hd", "hd95", "assd", "masd", "nsd@1.5"], labels=[1, 2, 3, 4, 5, 6, 7])
+    kw = dict(spacing=spacing, metrics=["hd", "hd95", "assd", "masd", "nsd@1.5"], labels=[1, 2, 3, 4, 5, 6, 7],
+              convention=convention)
     monkeypatch.setattr(tuning, "LABELWISE_BOXES", 0.0)
     one_pass = fastseg.evaluate(pred, ref, **kw)
     monkeypatch.setattr(tuning, "LABELWISE_BOXES", np.inf)
     per_box = fastseg.evaluate(pred, ref, **kw)
     same([row["value"] for row in one_pass.rows], [row["value"] for row in per_box.rows])
     for lab in (1, 2, 3, 5):
-        same(one_pass["hd95"][lab], fastseg.hd95(pred == lab, ref == lab, spacing=spacing))
-        same(one_pass["nsd@1.5"][lab], fastseg.nsd(pred == lab, ref == lab, spacing=spacing, tolerance=1.5))
-    assert one_pass["hd"][4] == np.inf and one_pass["hd"][6] == np.inf
-    assert one_pass["hd"][7] == 0.0  # absent from both
+        single = dict(spacing=spacing, convention=convention)
+        same(one_pass["hd95"][lab], fastseg.hd95(pred == lab, ref == lab, **single))
+        same(one_pass["nsd@1.5"][lab], fastseg.nsd(pred == lab, ref == lab, tolerance=1.5, **single))
+    assert one_pass["hd"][4] == per_box["hd"][4] and one_pass["hd"][6] == per_box["hd"][6]
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), is2d=st.booleans(), connectivity=st.integers(1, 3),
+       shape=st.tuples(st.integers(1, 9), st.integers(1, 11), st.integers(1, 12)),
+       fill=st.sampled_from(["random", "blobs", "full"]))
+def test_label_boundaries_equal_the_mask_kernel(seed, is2d, connectivity, shape, fill):
+    """Every slot's boundary voxels (a region of two values included) equal the per-mask kernel's."""
+    rng = np.random.default_rng(seed)
+    shape = (1,) + shape[1:] if is2d else shape
+    if fill == "random":
+        m = rng.integers(0, 5, shape).astype(np.uint8)
+    else:
+        m = np.zeros(shape, np.uint8) if fill == "blobs" else np.ones(shape, np.uint8)
+        for v in (2, 3, 4):
+            lo = rng.integers(0, shape)
+            hi = lo + rng.integers(1, 6, 3)
+            m[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = v
+    groups = [[1], [2], [3, 4]]
+    start, index = label_surface.label_boundaries(m, _lut(np.uint8, groups), len(groups), connectivity, is2d, 4)
+    for slot, members in enumerate(groups):
+        mask = np.isin(m, members).astype(np.uint8)
+        same(index[start[slot]:start[slot + 1]], np.flatnonzero(surface.boundary_voxels(mask, connectivity, is2d, 4)))
 
 
 def test_when_cheaper_declines_other_surfaces(monkeypatch):
-    """Boundary-voxel conventions and pymia's 2D slab keep the per-box path (one pass serves surfels)."""
+    """Conventions whose surface the one pass does not give keep the per-box path: plastimatch (its
+    transform and image edge), seg-metrics (the image edge is not a boundary), itk (object voxels),
+    pymia's 2D slab."""
     monkeypatch.setattr(tuning, "LABELWISE_BOXES", 0.0)
     p = np.zeros((6, 7), np.uint8)
     p[1:4, 2:5] = 1
-    for name, want in (("fastseg", True), ("deepmind", True), ("monai", False), ("plastimatch", False),
-                       ("pymia", False)):
+    for name, want in (("fastseg", True), ("deepmind", True), ("monai", True), ("medpy", True),
+                       ("plastimatch", False), ("seg-metrics", False), ("itk", False), ("pymia", False)):
         conv = fastseg.conventions.get_convention(name)
         got = D.LabelSurfaces.when_cheaper(p, p, conv, [([1], True, p.size)])
         assert (got is not None) == want, name

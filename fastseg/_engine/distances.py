@@ -43,7 +43,7 @@ from .._kernels._jit import num_threads, serial_if_small
 from .counts import as3, spacing3
 from .search import distance_pair, distances_at, line_axis, offsets
 
-__all__ = ["distances_in_crop", "LabelSurfaces", "labelwise", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets",
+__all__ = ["distances_in_crop", "LabelSurfaces", "labelwise", "label_surfels", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets",
            "unit_spacing", "PLAIN_SPACING", "boundary", "crop_edges"]
 
 #: the structure (slot) of each value of a 0/1 uint8 mask for :func:`fastseg._kernels.surface.label_surfels`
@@ -141,7 +141,7 @@ def _surface(mask3, is2d, conv, table, edges=None):
     each element's neighbour code (surfels; None for boundary voxels, weighted 1)."""
     if conv.surface == "surfel":
         if np.count_nonzero(mask3) * tuning.SPARSE_MASK < mask3.size:  # stray voxels spread the box
-            _, index, codes = _klabel.label_surfels(mask3, MASK_SLOT, 1, is2d, tuning.NCHUNKS)
+            _, index, codes = label_surfels(mask3, MASK_SLOT, 1, is2d)
             nz, ny, nx = mask3.shape
             return index, table[codes], (1 if is2d else nz + 1, ny + 1, nx + 1), codes
         codes, index, weight = _ksurf.surfels(mask3, table, is2d, tuning.NCHUNKS)
@@ -235,28 +235,50 @@ def _finish(d_pr, wp, cp, d_rp, wr, cr, table, k):
     return (*sort_by_distance(d_pr, wp, cp, table), *sort_by_distance(d_rp, wr, cr, table))
 
 
+def label_surfels(m, lut, nslots, is2d):
+    """``(start, index, codes)`` of :func:`fastseg._kernels.label_surface.label_surfels`, by the exact
+    count-then-store pass when its buffers are too small (many structures meeting at most corners)."""
+    ok, start, index, codes = _klabel.label_surfels(m, lut, nslots, is2d, tuning.NCHUNKS)
+    if ok:
+        return start, index, codes
+    return _klabel.label_surfels_exact(m, lut, nslots, is2d)
+
+
 def labelwise(conv, ndim):
-    """Whether :func:`label_surfaces` serves a convention on maps of ``ndim`` dimensions: surfels
-    with exact distances (not plastimatch's transform, not pymia's 2D slab)."""
-    return conv.surface == "surfel" and conv.transform != "danielsson" and not (ndim == 2 and conv.plane == "slab")
+    """Whether :class:`LabelSurfaces` serves a convention on maps of ``ndim`` dimensions: surfels, or
+    boundary voxels with the image edge a boundary, with exact distances (not plastimatch's transform
+    or image edge, not pymia's 2D slab, not seg-metrics' edge rule, not object voxels)."""
+    if conv.transform == "danielsson":
+        return False
+    if conv.surface == "surfel":
+        return not (ndim == 2 and conv.plane == "slab")
+    return conv.surface == "voxel" and conv.edge == "background"
 
 
 class LabelSurfaces:
-    """The surfels of every asked-for label of two label maps, from one pass over each map
-    (:func:`fastseg._kernels.surface.label_surfels`): flat indices into the corner lattice of the
-    whole map and neighbour codes, per label. A structure's cost is then its surface points, not its
-    bounding box: a stray voxel far from the structure adds eight points, not the space between."""
+    """The surfaces of every asked-for label of two label maps, from one pass over each map: surfels
+    (:func:`fastseg._kernels.label_surface.label_surfels`: flat indices into the corner lattice of the
+    whole map and neighbour codes) or boundary voxels
+    (:func:`fastseg._kernels.label_surface.label_boundaries`: flat voxel indices), per label. A
+    structure's cost is then its surface points, not its bounding box: a stray voxel far from the
+    structure adds a few points, not the space between."""
 
-    def __init__(self, p, r, labels):
+    def __init__(self, p, r, labels, conv):
         self.labels = {lab: s for s, lab in enumerate(dict.fromkeys(int(x) for x in labels))}
         self.is2d = p.ndim == 2
+        self.surfels = conv.surface == "surfel"
         p3, r3 = as3(p), as3(r)
         lut = np.full(np.iinfo(p3.dtype).max + 1, -1, np.int32)
         lut[np.asarray(list(self.labels), np.int64)] = np.arange(len(self.labels), dtype=np.int32)
         nz, ny, nx = p3.shape
-        self.lattice = (1 if self.is2d else nz + 1, ny + 1, nx + 1)
-        self.sides = [_klabel.label_surfels(np.ascontiguousarray(m), lut, len(self.labels), self.is2d,
-                                           tuning.NCHUNKS) for m in (p3, r3)]
+        n = len(self.labels)
+        if self.surfels:
+            self.grid = (1 if self.is2d else nz + 1, ny + 1, nx + 1)
+            self.sides = [label_surfels(np.ascontiguousarray(m), lut, n, self.is2d) for m in (p3, r3)]
+        else:
+            self.grid = p3.shape
+            self.sides = [(*_klabel.label_boundaries(np.ascontiguousarray(m), lut, n, conv.connectivity, self.is2d,
+                                                     tuning.NCHUNKS), None) for m in (p3, r3)]
 
     @classmethod
     def when_cheaper(cls, p, r, conv, structures):
@@ -271,14 +293,14 @@ class LabelSurfaces:
             return None
         if sum(size for _, _, size in structures) < tuning.LABELWISE_BOXES * p.size:
             return None
-        return cls(p, r, labels)
+        return cls(p, r, labels, conv)
 
     def points(self, label):
-        """``(index_pred, codes_pred, index_ref, codes_ref)`` of one label."""
+        """``(index_pred, codes_pred, index_ref, codes_ref)`` of one label (codes None for voxels)."""
         s = self.labels[int(label)]
         out = []
         for start, index, codes in self.sides:
-            out += [index[start[s]:start[s + 1]], codes[start[s]:start[s + 1]]]
+            out += [index[start[s]:start[s + 1]], None if codes is None else codes[start[s]:start[s + 1]]]
         return tuple(out)
 
     def distances(self, label, sp):
@@ -287,8 +309,10 @@ class LabelSurfaces:
         ip, cp, ir, cr = self.points(label)
         sp, k = unit_spacing(sp)
         sp3 = spacing3(sp)
+        d_pr, d_rp = distance_pair(ip, ir, self.grid, sp3)
+        if not self.surfels:
+            return _finish(d_pr, np.ones(ip.size), None, d_rp, np.ones(ir.size), None, None, k)
         table = _surfel_tables.areas(tuple(sp))
-        d_pr, d_rp = distance_pair(ip, ir, self.lattice, sp3)
         return _finish(d_pr, table[cp], cp, d_rp, table[cr], cr, table, k)
 
 

@@ -14,8 +14,11 @@ Passes, each parallel over ranges of lattice rows (``nchunks``, results independ
 2. per lattice row, the mixed corners (comparisons on bools, vectorised), counted per range;
 3. per mixed corner, the structures (slots) around it and their codes, appended to the range's
    buffer (sized at two points per mixed corner; a range that needs more sends the whole map to
-   the exact two-pass count-then-write of the same rule);
+   the exact count-then-store of the same rule, :func:`label_surfels_exact`);
 4. the buffers scattered slot by slot: each slot's points in lattice order.
+
+Passes 2 and 3 run in parallel; the others on one thread (memory-speed reads or a few ns per point,
+where another parallel loop would cost a second of compilation on every first run).
 """
 import numpy as np
 
@@ -51,19 +54,12 @@ def _mixed_row(r00, r01, r10, r11, mixed, is2d):
     return anyone | first | last
 
 
-#: what :func:`_emit_row` does with a point: count it per slot, store it at its slot's position, or
-#: append it to a range's buffer
-COUNT, STORE, APPEND = 0, 1, 2
-
-
 @jit
-def _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, mode, pos, index, code_out, bslot, cursor,
-              end, base):
+def _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts, bslot, bindex, bcode, cursor, end, base):
     """The surface points of one lattice row's mixed corners: per corner, the slots of the voxels
-    around it and, for each slot that does not fill it, the code. ``mode`` COUNT: ``pos[slot] += 1``;
-    STORE: ``index[pos[slot]] = base + i``, ``code_out[...] = code``, ``pos[slot] += 1``; APPEND:
-    slot, index and code at ``cursor`` in ``bslot`` / ``index`` / ``code_out``, and ``pos[slot] +=
-    1``. Returns the cursor, or -1 when APPEND would pass ``end``. One call per row, the per-corner
+    around it and, for each slot that does not fill it, the code; each point appended at ``cursor``
+    to ``bslot`` / ``bindex`` (flat index ``base + i``) / ``bcode``, and ``counts[slot] += 1``.
+    Returns the new cursor, or -1 when a point would pass ``end``. One call per row, the per-corner
     work inlined (a call per corner, with its dozens of array fields, cost more than the work).
 
     Most mixed corners see two values (a structure and background, or two structures): their codes
@@ -94,68 +90,50 @@ def _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, mode, pos, index,
                 sl[6] = r11[i - 1] if lo else 0
                 sl[7] = r11[i] if hi else 0
             v0 = sl[0]
-            code0 = 0
             v1 = v0
+            code0 = 0
             for b in range(nb):
                 if sl[b] == v0:
                     code0 |= 1 << b
                 else:
                     v1 = sl[b]
-            code1 = 0
-            for b in range(nb):
-                if sl[b] == v1:
-                    code1 |= 1 << b
-            if code0 | code1 == full:  # two values: two codes, one per value's slot
+            if code0 | _code_of(sl, nb, v1) != full:  # three or more values: slots, not raw values
+                for b in range(nb):
+                    sl[b] = lut[sl[b]]
+            else:
                 s0 = lut[v0]
                 s1 = lut[v1]
                 if s0 == s1:  # one slot holds both (a region): inside it
                     continue
-                for t in range(2):
-                    s = s0 if t == 0 else s1
-                    if s < 0:
-                        continue
-                    code = code0 if t == 0 else code1
-                    cursor = _put(mode, s, code, base + i, pos, index, code_out, bslot, cursor, end)
-                    if cursor < 0:
-                        return -1
-                continue
-            for b in range(nb):  # three or more values: slot by slot
-                sl[b] = lut[sl[b]]
+                for b in range(nb):
+                    sl[b] = s0 if sl[b] == v0 else s1
             done = 0  # bits already given to a slot
             for b in range(nb):
                 if (done >> b) & 1:
                     continue
                 s = sl[b]
-                code = 0
-                for bb in range(b, nb):
-                    code |= np.int64(sl[bb] == s) << bb
+                code = _code_of(sl, nb, s)
                 done |= code
                 if s < 0 or code == full:
                     continue
-                cursor = _put(mode, s, code, base + i, pos, index, code_out, bslot, cursor, end)
-                if cursor < 0:
+                if cursor >= end:
                     return -1
+                bslot[cursor] = s
+                bindex[cursor] = base + i
+                bcode[cursor] = code
+                counts[s] += 1
+                cursor += 1
     return cursor
 
 
 @jit
-def _put(mode, s, code, at, pos, index, code_out, bslot, cursor, end):
-    if mode == COUNT:
-        pos[s] += 1
-    elif mode == STORE:
-        q = pos[s]
-        index[q] = at
-        code_out[q] = code
-        pos[s] = q + 1
-    else:
-        if cursor >= end:
-            return -1
-        bslot[cursor] = s
-        index[cursor] = at
-        code_out[cursor] = code
-        pos[s] += 1
-        cursor += 1
-    return cursor
+def _code_of(sl, nb, s):
+    """The bits of ``sl[:nb]`` equal to ``s``."""
+    code = 0
+    for b in range(nb):
+        if sl[b] == s:
+            code |= 1 << b
+    return code
 
 
 @jit
@@ -205,19 +183,19 @@ def _row_setup(m, zrow, rowval, k, j, is2d, mixed):
     return _mixed_row(r00, r01, r10, r11, mixed, is2d), r00, r01, r10, r11
 
 
-@jit(parallel=True)
-def _row_values(m, nchunks):
-    """Per voxel row ``(k, j)`` (flat ``k * ny + j``): its one value, or -1 for a row of several."""
+@jit
+def _row_values(m):
+    """Per voxel row ``(k, j)`` (flat ``k * ny + j``): its one value, or -1 for a row of several. One
+    thread (a read at memory speed, a few ms for 67 Mvox; a parallel loop costs a second to compile)."""
     nz, ny, nx = m.shape
     rowval = np.empty(nz * ny, np.int64)
-    for ch in prange(nchunks):
-        for rr in range(nz * ny * ch // nchunks, nz * ny * (ch + 1) // nchunks):
-            row = m[rr // ny, rr % ny]
-            w = row[0]
-            differ = False
-            for i in range(nx):
-                differ |= row[i] != w
-            rowval[rr] = -1 if differ else np.int64(w)
+    for rr in range(nz * ny):
+        row = m[rr // ny, rr % ny]
+        w = row[0]
+        differ = False
+        for i in range(nx):
+            differ |= row[i] != w
+        rowval[rr] = -1 if differ else np.int64(w)
     return rowval
 
 
@@ -231,8 +209,10 @@ def label_surfels(m, lut, nslots, is2d, nchunks):
     array counts as 0). Several values may share a slot (a region). The points and codes of a slot are exactly those
     :func:`fastseg._kernels.surface.surfels` gives on the mask of the slot's values.
 
-    Returns ``(start, index, code)``: slot ``s``'s surface points are ``index[start[s]:start[s+1]]``
-    (int64 flat C-order lattice indices, increasing) with their codes.
+    Returns ``(ok, start, index, code)``: slot ``s``'s surface points are
+    ``index[start[s]:start[s+1]]`` (int64 flat C-order lattice indices, increasing) with their codes.
+    ``ok`` False: some range had more than two points per mixed corner (many structures meeting at
+    most corners); :func:`label_surfels_exact` then gives them (compiled only when needed).
     """
     nz, ny, nx = m.shape
     lz = 1 if is2d else nz + 1
@@ -240,7 +220,7 @@ def label_surfels(m, lut, nslots, is2d, nchunks):
     lx = nx + 1
     nrow = lz * ly
     zrow = np.zeros(nx, m.dtype)
-    rowval = _row_values(m, nchunks)
+    rowval = _row_values(m)
     flagged = np.zeros(nrow, np.uint8)
     nmixed = np.zeros(nchunks + 1, np.int64)
     bytesum = np.uint64(0x0101010101010101)
@@ -271,13 +251,13 @@ def label_surfels(m, lut, nslots, is2d, nchunks):
             if flagged[rr] == 0:
                 continue
             _, r00, r01, r10, r11 = _row_setup(m, zrow, rowval, rr // ly, rr % ly, is2d, mixed)
-            cursor = _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, APPEND, counts[ch], bindex, bcode,
-                               bslot, cursor, nmixed[ch + 1], rr * lx)
+            cursor = _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts[ch], bslot, bindex, bcode,
+                               cursor, nmixed[ch + 1], rr * lx)
             if cursor < 0:
                 break
         used[ch] = cursor - nmixed[ch] if cursor >= 0 else -1
-    if used.min() < 0:  # a range with more than two points per mixed corner: count, then store
-        return _two_pass(m, lut, nslots, is2d, nchunks, rowval, flagged)
+    if used.min() < 0:  # a range with more than two points per mixed corner: the caller counts, then stores
+        return False, np.zeros(1, np.int64), bindex[:0], bcode[:0]
     start = np.zeros(nslots + 1, np.int64)
     for s in range(nslots):  # pass 4: slot by slot, ranges in order within a slot
         total = start[s]
@@ -288,53 +268,213 @@ def label_surfels(m, lut, nslots, is2d, nchunks):
         start[s + 1] = total
     index = np.empty(start[nslots], np.int64)
     code_out = np.empty(start[nslots], np.uint8)
-    for ch in prange(nchunks):
-        pos = counts[ch].copy()
+    for ch in range(nchunks):  # one thread: a few ns per point, and no parallel loop to compile
+        pos = counts[ch]
         for e in range(nmixed[ch], nmixed[ch] + used[ch]):
             s = bslot[e]
             q = pos[s]
             index[q] = bindex[e]
             code_out[q] = bcode[e]
             pos[s] = q + 1
+    return True, start, index, code_out
+
+
+@jit
+def label_surfels_exact(m, lut, nslots, is2d):
+    """:func:`label_surfels` by counting every slot's points, then storing them, a row at a time
+    through a buffer of the row's largest possible number of points: nothing to overflow. One
+    thread; for maps where many structures meet at most corners."""
+    nz, ny, nx = m.shape
+    lz = 1 if is2d else nz + 1
+    ly = ny + 1
+    lx = nx + 1
+    rowval = _row_values(m)
+    zrow = np.zeros(nx, m.dtype)
+    counts = np.zeros(nslots, np.int64)
+    start = np.zeros(nslots + 1, np.int64)
+    index = np.zeros(0, np.int64)
+    code_out = np.zeros(0, np.uint8)
+    mixed = np.zeros(8 * ((lx + 7) // 8), np.bool_)
+    words = mixed.view(np.uint64)
+    sl = np.empty(8, np.int64)
+    rslot = np.empty(8 * lx, np.int32)
+    rindex = np.empty(8 * lx, np.int64)
+    rcode = np.empty(8 * lx, np.uint8)
+    for store in (False, True):
+        if store:
+            for s in range(nslots):
+                start[s + 1] = start[s] + counts[s]
+            index = np.empty(start[nslots], np.int64)
+            code_out = np.empty(start[nslots], np.uint8)
+            counts[:] = start[:nslots]
+        for rr in range(lz * ly):
+            anyone, r00, r01, r10, r11 = _row_setup(m, zrow, rowval, rr // ly, rr % ly, is2d, mixed)
+            if not anyone:
+                continue
+            if not store:
+                _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts, rslot, rindex, rcode, 0,
+                          8 * lx, rr * lx)
+                continue
+            seen = np.zeros(nslots, np.int64)  # counts of this row, not needed
+            n = _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, seen, rslot, rindex, rcode, 0, 8 * lx,
+                          rr * lx)
+            for e in range(n):
+                s = rslot[e]
+                index[counts[s]] = rindex[e]
+                code_out[counts[s]] = rcode[e]
+                counts[s] += 1
     return start, index, code_out
+
+
+@jit
+def _neighbour_rows(connectivity, is2d):
+    """``(wide, nwide, narrow, nnarrow)``: the (dz, dy) of the voxel rows next to a row within the
+    connectivity, those seen at columns i-1..i+1 (``|dz| + |dy| < connectivity``) and those at
+    column i only (``== connectivity``), as in :func:`fastseg._kernels.surface.boundary_voxels`."""
+    wide = np.zeros((9, 2), np.int64)
+    narrow = np.zeros((9, 2), np.int64)
+    nwide = 0
+    nnarrow = 0
+    for dz in range(-1, 2):
+        if is2d and dz != 0:
+            continue
+        for dy in range(-1, 2):
+            o = abs(dz) + abs(dy)
+            if o == 0:
+                continue
+            if o < connectivity:
+                wide[nwide, 0] = dz
+                wide[nwide, 1] = dy
+                nwide += 1
+            elif o == connectivity:
+                narrow[nnarrow, 0] = dz
+                narrow[nnarrow, 1] = dy
+                nnarrow += 1
+    return wide, nwide, narrow, nnarrow
+
+
+@jit
+def _boundary_row(m, rowval, lut, k, j, wide, nwide, narrow, nnarrow, is2d, count, pos, index, bslot, cursor, flag):
+    """The boundary voxels of voxel row ``(k, j)`` of every slot: voxels of a slot with a neighbour
+    (within the connectivity) of another slot, or on the array's edge along a neighbour axis.
+    ``count``: how many voxels are (returned; ``flag`` scratch); else slot and flat index appended at
+    ``cursor`` (returns the new cursor), ``pos[slot] += 1``."""
+    nz, ny, nx = m.shape
+    row = m[k, j]
+    base = (k * ny + j) * nx
+    v = rowval[k * ny + j]
+    if v >= 0 and lut[v] < 0:  # background (or labels not asked for) throughout
+        return 0 if count else cursor
+    on_edge = (not is2d and (k == 0 or k == nz - 1)) or j == 0 or j == ny - 1 or nx <= 2
+    same = v >= 0 and not on_edge
+    if same:  # one slot throughout: are the neighbour rows the same value throughout?
+        for t in range(nwide + nnarrow):
+            dz = wide[t, 0] if t < nwide else narrow[t - nwide, 0]
+            dy = wide[t, 1] if t < nwide else narrow[t - nwide, 1]
+            if rowval[(k + dz) * ny + j + dy] != v:
+                same = False
+    if on_edge:
+        for i in range(nx):
+            flag[i] = True
+    elif same:  # inside one structure: only the ends of the row (the array's edge along x)
+        for i in range(1, nx - 1):
+            flag[i] = False
+        flag[0] = True
+        flag[nx - 1] = True
+    else:
+        flag[0] = True
+        flag[nx - 1] = True
+        for i in range(1, nx - 1):
+            w = row[i]
+            flag[i] = (row[i - 1] != w) | (row[i + 1] != w)
+        for t in range(nwide):
+            nb = m[k + wide[t, 0], j + wide[t, 1]]
+            for i in range(1, nx - 1):
+                w = row[i]
+                flag[i] |= (nb[i - 1] != w) | (nb[i] != w) | (nb[i + 1] != w)
+        for t in range(nnarrow):
+            nb = m[k + narrow[t, 0], j + narrow[t, 1]]
+            for i in range(1, nx - 1):
+                flag[i] |= nb[i] != row[i]
+    n = 0
+    for i in range(nx):
+        if not flag[i]:
+            continue
+        s = lut[row[i]]
+        if s < 0:
+            continue
+        if not (on_edge or i == 0 or i == nx - 1):  # a different value: another slot, unless a region
+            inner = True
+            for t in range(-1, nwide + nnarrow):
+                if t < 0:
+                    a = lut[row[i - 1]] == s and lut[row[i + 1]] == s
+                elif t < nwide:
+                    nb = m[k + wide[t, 0], j + wide[t, 1]]
+                    a = lut[nb[i - 1]] == s and lut[nb[i]] == s and lut[nb[i + 1]] == s
+                else:
+                    nb = m[k + narrow[t - nwide, 0], j + narrow[t - nwide, 1]]
+                    a = lut[nb[i]] == s
+                if not a:
+                    inner = False
+                    break
+            if inner:
+                continue
+        n += 1
+        if not count:
+            bslot[cursor] = s
+            index[cursor] = base + i
+            pos[s] += 1
+            cursor += 1
+    return n if count else cursor
 
 
 @jit(parallel=True)
-def _two_pass(m, lut, nslots, is2d, nchunks, rowval, flagged):
-    """:func:`label_surfels` by counting every slot's points per range, then storing them."""
+def label_boundaries(m, lut, nslots, connectivity, is2d, nchunks):
+    """Boundary voxels of every structure of a label map in one pass, as sparse lists: per slot (see
+    :func:`label_surfels` for ``lut``), the voxels of the slot with a neighbour within
+    ``connectivity`` of another slot (background included), or on the array's edge along a
+    neighbour axis: exactly :func:`fastseg._kernels.surface.boundary_voxels` on the slot's mask.
+    Returns ``(start, index)``: slot ``s``'s voxels are ``index[start[s]:start[s+1]]`` (flat C-order,
+    increasing). Rows whose neighbourhood holds one value cost a look at the per-row values."""
     nz, ny, nx = m.shape
-    ly = ny + 1
-    lx = nx + 1
-    nrow = flagged.size
-    zrow = np.zeros(nx, m.dtype)
-    counts = np.zeros((nchunks, nslots), np.int64)
-    start = np.zeros(nslots + 1, np.int64)
+    nrow = nz * ny
+    rowval = _row_values(m)
+    wide, nwide, narrow, nnarrow = _neighbour_rows(connectivity, is2d)
+    room = np.zeros(nchunks + 1, np.int64)
     none_i = np.zeros(0, np.int64)
-    none_c = np.zeros(0, np.uint8)
     none_s = np.zeros(0, np.int32)
-    for mode in (COUNT, STORE):
-        if mode == STORE:
-            for s in range(nslots):
-                total = start[s]
-                for ch in range(nchunks):
-                    c = counts[ch, s]
-                    counts[ch, s] = total
-                    total += c
-                start[s + 1] = total
-            index = np.empty(start[nslots], np.int64)
-            code_out = np.empty(start[nslots], np.uint8)
-        else:
-            index = none_i
-            code_out = none_c
-        for ch in prange(nchunks):
-            mixed = np.zeros(8 * ((lx + 7) // 8), np.bool_)
-            words = mixed.view(np.uint64)
-            sl = np.empty(8, np.int64)
-            pos = counts[ch]
-            for rr in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
-                if flagged[rr] == 0:
-                    continue
-                _, r00, r01, r10, r11 = _row_setup(m, zrow, rowval, rr // ly, rr % ly, is2d, mixed)
-                _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, mode, pos, index, code_out, none_s,
-                          0, 0, rr * lx)
-    return start, index, code_out
+    none_p = np.zeros(0, np.int64)
+    for ch in prange(nchunks):  # every voxel counted is one point at most: the buffers' exact bound
+        flag = np.empty(nx, np.bool_)
+        n = 0
+        for rr in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
+            n += _boundary_row(m, rowval, lut, rr // ny, rr % ny, wide, nwide, narrow, nnarrow, is2d, True,
+                               none_p, none_i, none_s, 0, flag)
+        room[ch + 1] = n
+    for ch in range(nchunks):
+        room[ch + 1] += room[ch]
+    bslot = np.empty(room[nchunks], np.int32)
+    bindex = np.empty(room[nchunks], np.int64)
+    counts = np.zeros((nchunks, nslots), np.int64)
+    for ch in prange(nchunks):
+        flag = np.empty(nx, np.bool_)
+        cursor = room[ch]
+        for rr in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
+            cursor = _boundary_row(m, rowval, lut, rr // ny, rr % ny, wide, nwide, narrow, nnarrow, is2d, False,
+                                   counts[ch], bindex, bslot, cursor, flag)
+    start = np.zeros(nslots + 1, np.int64)
+    for s in range(nslots):
+        total = start[s]
+        for ch in range(nchunks):
+            c = counts[ch, s]
+            counts[ch, s] = total
+            total += c
+        start[s + 1] = total
+    index = np.empty(start[nslots], np.int64)
+    for ch in range(nchunks):  # one thread: a few ns per point, and no parallel loop to compile
+        pos = counts[ch]
+        for e in range(room[ch], room[ch + 1]):
+            s = bslot[e]
+            index[pos[s]] = bindex[e]
+            pos[s] += 1
+    return start, index

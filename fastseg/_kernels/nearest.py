@@ -343,7 +343,7 @@ def _cell_best(pts, p0, p1, query, qi, s0, s1, s2, best):
     return best
 
 
-@jit(parallel=True)
+@jit
 def cell_nearest(pts, start, box, query, blocks, spacing, out, nchunks):
     """Exact distances from each of ``query`` (int64 ``(m, 3)`` grid coordinates) to the nearest of
     the points bucketed by :func:`cells`, into ``out`` (float64, not squared).
@@ -352,8 +352,9 @@ def cell_nearest(pts, start, box, query, blocks, spacing, out, nchunks):
     one stray voxel). Per block: the squared distance from the block's box to every non-empty
     cell's box (a lower bound for any of its queries and the cell's points); per query, the points
     of the nearest cell first, then every cell whose bound is below the query's best value so far.
-    For queries far from every point, at a cost of the cells once per block plus a few cells' points
-    per query, where an ordered search would visit every grid offset out to the distance. Same
+    One thread (``nchunks`` ranges of blocks in turn): far queries are few, a parallel loop costs
+    a second to compile on every first run. For queries far from every point, at a cost of the cells
+    once per block plus a few cells' points per query, where an ordered search would visit every grid offset out to the distance. Same
     arithmetic as :func:`brute`: ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``; the bounds use the
     same operations on differences no larger, so (rounding being monotone) no skipped cell holds a
     smaller value.
@@ -361,7 +362,7 @@ def cell_nearest(pts, start, box, query, blocks, spacing, out, nchunks):
     s0, s1, s2 = spacing[0], spacing[1], spacing[2]
     nblocks = blocks.size - 1
     ncell = box.shape[0]
-    for ch in prange(nchunks):
+    for ch in range(nchunks):
         bound = np.empty(ncell, np.float64)
         cand = np.empty(ncell, np.int64)
         for bk in range(nblocks * ch // nchunks, nblocks * (ch + 1) // nchunks):

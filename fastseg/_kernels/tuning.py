@@ -62,7 +62,7 @@ LABELWISE_BOXES = 0.5
 
 #: the exact cell search for queries far from every source point bounds its cells once per block of
 #: neighbouring queries: those in one cube of FAR_BLOCK grid points a side, at most FAR_BLOCK_SIZE
-FAR_BLOCK = 4
+FAR_BLOCK = 8
 FAR_BLOCK_SIZE = 64
 
 #: a mask whose foreground is less than 1/SPARSE_MASK of its box gets its surfels by the sparse pass
