@@ -169,3 +169,12 @@ def test_a_crop_without_its_position_is_refused_where_the_image_edge_matters():
     assert res["hd"][1] == fastseg.hausdorff(pred, ref, spacing=sp, convention="seg-metrics")
     d = distances_in_crop(*crop, np.asarray(sp, float), get_convention("seg-metrics"), ((True, True),) * 3)
     assert d[0].size == fastseg.surface_distances(pred, ref, spacing=sp, convention="seg-metrics").pred_to_ref.size
+
+
+def test_benchmark_smoke(capsys):
+    """bench.conventions_table once on the small organ case: it checks the table against every preset
+    called alone before timing, and returns 1 on any difference."""
+    from bench import conventions_table as bench
+
+    assert bench.main(["--size", "small", "--repeat", "1"]) == 0
+    assert "x one preset" in capsys.readouterr().out
