@@ -323,8 +323,15 @@ def _structure_list(lc, labels, regions, ignore_label):
         structs = [(int(x), [int(x)]) for x in lc.labels if x != 0 and x != ignore_label]
     else:
         structs = [(int(x), [int(x)]) for x in dict.fromkeys(v.label_list(labels).tolist())]
+    if regions is not None and not isinstance(regions, dict):
+        raise v.InputTypeError(f"regions must be a dict of region name -> labels; got {type(regions).__name__}.")
     for name, members in (regions or {}).items():
-        structs.append((name, sorted(set(int(x) for x in v.label_list(members, f"region {name!r}")))))
+        if not isinstance(name, str):
+            raise v.InputTypeError(f"region names must be strings; got {name!r}.")
+        m = v.label_list(members, f"region {name!r}")
+        if m.size == 0:
+            raise v.InputValueError(f"region {name!r} must list at least one label; got {members!r}.")
+        structs.append((name, sorted(set(int(x) for x in m))))
     return structs
 
 

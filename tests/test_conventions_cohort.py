@@ -150,6 +150,17 @@ def test_selection_order_and_all():
     assert check_presets("seg_metrics") == ["seg-metrics"]
 
 
+@pytest.mark.parametrize("regions, exc, match", [([1, 2], TypeError, "dict of region name"),
+                                                  ({3: [1]}, TypeError, "region names must be strings"),
+                                                  ({"none": []}, ValueError, "at least one label")])
+def test_bad_regions(regions, exc, match):
+    pred, ref, sp = CASES["2d"]
+    with pytest.raises(exc, match=match):
+        by_structure(pred, ref, presets="monai", metrics=["hd"], spacing=sp, regions=regions)
+    with pytest.raises(exc, match=match):  # as evaluate refuses them
+        fastseg.evaluate(pred, ref, metrics=["hd"], spacing=sp, regions=regions)
+
+
 def test_no_surface_metric_is_refused():
     pred, ref, sp = CASES["2d"]
     with pytest.raises(ValueError, match="surface-distance metrics"):
