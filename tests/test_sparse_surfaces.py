@@ -11,7 +11,8 @@ from scipy.spatial.distance import cdist
 import fastseg
 from fastseg._engine import distances as D
 from fastseg._engine import search
-from fastseg._kernels import label_surface, nearest, surface, tuning
+from fastseg._kernels import nearest, surface, tuning
+from fastseg._kernels._jit import thread_limit
 
 from .conftest import same
 
@@ -199,7 +200,7 @@ def test_label_boundaries_equal_the_mask_kernel(seed, is2d, connectivity, shape,
             hi = lo + rng.integers(1, 6, 3)
             m[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = v
     groups = [[1], [2], [3, 4]]
-    start, index = label_surface.label_boundaries(m, _lut(np.uint8, groups), len(groups), connectivity, is2d, 4)
+    start, index = D.label_boundaries(m, _lut(np.uint8, groups), len(groups), connectivity, is2d)
     for slot, members in enumerate(groups):
         mask = np.isin(m, members).astype(np.uint8)
         same(index[start[slot]:start[slot + 1]], np.flatnonzero(surface.boundary_voxels(mask, connectivity, is2d, 4)))
@@ -217,3 +218,25 @@ def test_when_cheaper_declines_other_surfaces(monkeypatch):
         conv = fastseg.conventions.get_convention(name)
         got = D.LabelSurfaces.when_cheaper(p, p, conv, [([1], True, p.size)])
         assert (got is not None) == want, name
+
+
+def test_row_ranges_on_threads_change_nothing():
+    """A map big enough for row ranges on threads: the same points as on one thread and as the mask
+    kernel (surfels and boundary voxels, a region included)."""
+    rng = np.random.default_rng(5)
+    pred, _ = _organs((40, 90, 80), rng, 6)
+    pred = _salted(pred, rng, 50, [1, 2, 3, 4, 5, 6])
+    groups = [[1], [2], [3], [4, 5], [6]]
+    lut = _lut(np.uint8, groups)
+    with thread_limit(2):
+        surf = D.label_surfels(pred, lut, len(groups), False)
+        bound = D.label_boundaries(pred, lut, len(groups), 2, False)
+    with thread_limit(1):
+        same(D.label_surfels(pred, lut, len(groups), False), surf)
+        same(D.label_boundaries(pred, lut, len(groups), 2, False), bound)
+    for slot, members in enumerate(groups):
+        want_index, want_codes = _surfels_of_mask(np.isin(pred, members), False)
+        same(surf[1][surf[0][slot]:surf[0][slot + 1]], want_index)
+        same(surf[2][surf[0][slot]:surf[0][slot + 1]], want_codes)
+        mask = np.isin(pred, members).astype(np.uint8)
+        same(bound[1][bound[0][slot]:bound[0][slot + 1]], np.flatnonzero(surface.boundary_voxels(mask, 2, False, 4)))

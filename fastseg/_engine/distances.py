@@ -43,7 +43,7 @@ from .._kernels._jit import num_threads, serial_if_small
 from .counts import as3, spacing3
 from .search import distance_pair, distances_at, line_axis, offsets
 
-__all__ = ["distances_in_crop", "LabelSurfaces", "labelwise", "label_surfels", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets",
+__all__ = ["distances_in_crop", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets",
            "unit_spacing", "PLAIN_SPACING", "boundary", "crop_edges"]
 
 #: the structure (slot) of each value of a 0/1 uint8 mask for :func:`fastseg._kernels.surface.label_surfels`
@@ -236,12 +236,40 @@ def _finish(d_pr, wp, cp, d_rp, wr, cr, table, k):
 
 
 def label_surfels(m, lut, nslots, is2d):
-    """``(start, index, codes)`` of :func:`fastseg._kernels.label_surface.label_surfels`, by the exact
-    count-then-store pass when its buffers are too small (many structures meeting at most corners)."""
-    ok, start, index, codes = _klabel.label_surfels(m, lut, nslots, is2d, tuning.NCHUNKS)
-    if ok:
-        return start, index, codes
-    return _klabel.label_surfels_exact(m, lut, nslots, is2d)
+    """``(start, index, codes)``: the surfels of every slot of a 3D label map (2D as ``(1, H, W)``
+    with ``is2d``), slot ``s``'s at ``index[start[s]:start[s + 1]]`` (flat corner-lattice indices,
+    increasing) with their neighbour codes (:mod:`fastseg._kernels.label_surface`)."""
+    rowval = _klabel.row_values(m)
+    nz, ny, _ = m.shape
+    rows = (1 if is2d else nz + 1) * (ny + 1)
+    parts = _by_row_ranges(lambda r0, r1: _klabel.surfels_of_rows(m, lut, nslots, is2d, rowval, r0, r1), rows, m.size)
+    return _klabel.group_by_slot(*(np.concatenate(x) for x in zip(*parts)), nslots)
+
+
+def label_boundaries(m, lut, nslots, connectivity, is2d):
+    """``(start, index)``: the boundary voxels of every slot of a label map (as :func:`label_surfels`;
+    flat voxel indices)."""
+    rowval = _klabel.row_values(m)
+    nz, ny, _ = m.shape
+    parts = _by_row_ranges(lambda r0, r1: _klabel.boundaries_of_rows(m, lut, connectivity, is2d, rowval, r0, r1),
+                           nz * ny, m.size)
+    slot, index = (np.concatenate(x) for x in zip(*parts))
+    start, index, _ = _klabel.group_by_slot(slot, index, np.zeros(0, np.uint8), nslots)
+    return start, index
+
+
+def _by_row_ranges(work, rows, voxels):
+    """``[work(r0, r1), ...]`` over consecutive ranges of ``rows`` rows, in order; the ranges run on
+    ``num_threads()`` threads side by side (the kernels release the GIL), one range when the map is
+    small. The ranges are fixed (``tuning.NCHUNKS``), so the result does not depend on the threads."""
+    threads = num_threads()
+    if threads < 2 or voxels < tuning.SMALL_WORK:
+        return [work(0, rows)]
+    bounds = [rows * c // tuning.NCHUNKS for c in range(tuning.NCHUNKS + 1)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fastseg-surfaces") as pool:
+        return list(pool.map(lambda c: work(bounds[c], bounds[c + 1]), range(tuning.NCHUNKS)))
 
 
 def labelwise(conv, ndim):
@@ -277,8 +305,8 @@ class LabelSurfaces:
             self.sides = [label_surfels(np.ascontiguousarray(m), lut, n, self.is2d) for m in (p3, r3)]
         else:
             self.grid = p3.shape
-            self.sides = [(*_klabel.label_boundaries(np.ascontiguousarray(m), lut, n, conv.connectivity, self.is2d,
-                                                     tuning.NCHUNKS), None) for m in (p3, r3)]
+            self.sides = [(*label_boundaries(np.ascontiguousarray(m), lut, n, conv.connectivity, self.is2d), None)
+                          for m in (p3, r3)]
 
     @classmethod
     def when_cheaper(cls, p, r, conv, structures):

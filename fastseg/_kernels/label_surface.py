@@ -1,28 +1,31 @@
-"""Surfels of every structure of a label map in one pass over the map, as sparse point lists.
+"""Surfaces of every structure of a label map in one pass over the map, as sparse point lists.
 
 The corner lattice and neighbour codes are those of :mod:`fastseg._kernels.surface` (its module
 docstring): a corner is a surface point of a structure when some but not all of the voxels around
-it belong to the structure. :func:`label_surfels` finds the points of every structure at once, at a
-cost of one read of the map plus work per *mixed* corner (voxels of more than one value around it),
-never per structure or per bounding box: stray voxels far from a structure add their few points,
-not the space between.
+it belong to the structure; a boundary voxel is a voxel of the structure with a neighbour of
+another. These kernels find the points of every structure at once, at a cost of one read of the map
+plus work per *mixed* corner (voxels of more than one value around it) or per voxel with a
+different neighbour, never per structure or per bounding box: stray voxels far from a structure
+add their few points, not the space between.
 
-Passes, each parallel over ranges of lattice rows (``nchunks``, results independent of threads):
+1. :func:`row_values`: per voxel row, its one value or -1. A lattice row whose four voxel rows
+   hold one value throughout has no mixed corner (background) or two (a structure touching the
+   array's edges); a voxel row whose neighbour rows hold its one value has boundary voxels only at
+   its ends.
+2. :func:`surfels_of_rows` / :func:`boundaries_of_rows`, on a range of rows: the mixed corners by
+   comparisons on bools (vectorised), then per mixed corner the slots around it and their codes
+   (two values, the common case, straight from the raw values), appended in lattice order to
+   buffers that grow as needed.
+3. :func:`group_by_slot`: the ranges' points, concatenated in order, grouped slot by slot (a
+   stable counting sort): each slot's points in increasing order.
 
-1. per voxel row, its one value or -1: a lattice row whose four voxel rows hold one value
-   throughout has no mixed corner (background) or two (a structure touching the array's edges);
-2. per lattice row, the mixed corners (comparisons on bools, vectorised), counted per range;
-3. per mixed corner, the structures (slots) around it and their codes, appended to the range's
-   buffer (sized at two points per mixed corner; a range that needs more sends the whole map to
-   the exact count-then-store of the same rule, :func:`label_surfels_exact`);
-4. the buffers scattered slot by slot: each slot's points in lattice order.
-
-Passes 2 and 3 run in parallel; the others on one thread (memory-speed reads or a few ns per point,
-where another parallel loop would cost a second of compilation on every first run).
+Every kernel is serial: the engine runs row ranges on threads side by side (the kernels release
+the GIL), so results do not depend on the thread count, and a first run compiles plain loops only
+(numba's parallel loops cost seconds of compilation here).
 """
 import numpy as np
 
-from ._jit import jit, prange
+from ._jit import jit
 
 
 @jit
@@ -167,26 +170,9 @@ def _row_value(rowval, k, j, nz, ny, is2d):
 
 
 @jit
-def _row_setup(m, zrow, rowval, k, j, is2d, mixed):
-    """The four voxel rows of lattice row ``(k, j)`` and its mixed corners (into ``mixed``); the first
-    value returned says whether there is any."""
-    nz, ny, nx = m.shape
-    v = _row_value(rowval, k, j, nz, ny, is2d)
-    if v == 0:  # background throughout: no corner is mixed
-        return False, zrow, zrow, zrow, zrow
-    r00, r01, r10, r11 = _lattice_rows(m, zrow, k, j, is2d)
-    if v > 0:  # one structure throughout: only the corners at the array's edges are mixed
-        mixed[:] = False
-        mixed[0] = True
-        mixed[nx] = True
-        return True, r00, r01, r10, r11
-    return _mixed_row(r00, r01, r10, r11, mixed, is2d), r00, r01, r10, r11
-
-
-@jit
-def _row_values(m):
-    """Per voxel row ``(k, j)`` (flat ``k * ny + j``): its one value, or -1 for a row of several. One
-    thread (a read at memory speed, a few ms for 67 Mvox; a parallel loop costs a second to compile)."""
+def row_values(m):
+    """Per voxel row ``(k, j)`` (flat ``k * ny + j``): its one value, or -1 for a row of several (a
+    read at memory speed: a few ms for 67 Mvox)."""
     nz, ny, nx = m.shape
     rowval = np.empty(nz * ny, np.int64)
     for rr in range(nz * ny):
@@ -199,131 +185,78 @@ def _row_values(m):
     return rowval
 
 
-@jit(parallel=True)
-def label_surfels(m, lut, nslots, is2d, nchunks):
-    """Surfels of every structure of a label map in one pass, as sparse lists (module docstring).
-
-    ``m``: ``(Z, Y, X)`` C-contiguous label map (2D as ``(1, H, W)`` with ``is2d``); ``lut``: int32
-    with an entry for every value of ``m``'s dtype, the structure (slot ``0 .. nslots - 1``) of a
-    value, -1 for none (background, or a label not asked for; ``lut[0]`` must be -1: outside the
-    array counts as 0). Several values may share a slot (a region). The points and codes of a slot are exactly those
-    :func:`fastseg._kernels.surface.surfels` gives on the mask of the slot's values.
-
-    Returns ``(ok, start, index, code)``: slot ``s``'s surface points are
-    ``index[start[s]:start[s+1]]`` (int64 flat C-order lattice indices, increasing) with their codes.
-    ``ok`` False: some range had more than two points per mixed corner (many structures meeting at
-    most corners); :func:`label_surfels_exact` then gives them (compiled only when needed).
-    """
-    nz, ny, nx = m.shape
-    lz = 1 if is2d else nz + 1
-    ly = ny + 1
-    lx = nx + 1
-    nrow = lz * ly
-    zrow = np.zeros(nx, m.dtype)
-    rowval = _row_values(m)
-    flagged = np.zeros(nrow, np.uint8)
-    nmixed = np.zeros(nchunks + 1, np.int64)
-    bytesum = np.uint64(0x0101010101010101)
-    for ch in prange(nchunks):  # pass 2: mixed corners
-        mixed = np.zeros(8 * ((lx + 7) // 8), np.bool_)  # whole words; the tail stays False
-        words = mixed.view(np.uint64)
-        n = 0
-        for rr in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
-            anyone, r00, r01, r10, r11 = _row_setup(m, zrow, rowval, rr // ly, rr % ly, is2d, mixed)
-            if anyone:
-                flagged[rr] = 1
-                for q in range(words.size):
-                    n += np.int64((words[q] * bytesum) >> np.uint64(56))  # bools in the word
-        nmixed[ch + 1] = 2 * n + 64
-    for ch in range(nchunks):
-        nmixed[ch + 1] += nmixed[ch]
-    bslot = np.empty(nmixed[nchunks], np.int32)
-    bindex = np.empty(nmixed[nchunks], np.int64)
-    bcode = np.empty(nmixed[nchunks], np.uint8)
-    counts = np.zeros((nchunks, nslots), np.int64)
-    used = np.zeros(nchunks, np.int64)
-    for ch in prange(nchunks):  # pass 3: points into the range's buffer
-        mixed = np.zeros(8 * ((lx + 7) // 8), np.bool_)
-        words = mixed.view(np.uint64)
-        sl = np.empty(8, np.int64)
-        cursor = nmixed[ch]
-        for rr in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
-            if flagged[rr] == 0:
-                continue
-            _, r00, r01, r10, r11 = _row_setup(m, zrow, rowval, rr // ly, rr % ly, is2d, mixed)
-            cursor = _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts[ch], bslot, bindex, bcode,
-                               cursor, nmixed[ch + 1], rr * lx)
-            if cursor < 0:
-                break
-        used[ch] = cursor - nmixed[ch] if cursor >= 0 else -1
-    if used.min() < 0:  # a range with more than two points per mixed corner: the caller counts, then stores
-        return False, np.zeros(1, np.int64), bindex[:0], bcode[:0]
-    start = np.zeros(nslots + 1, np.int64)
-    for s in range(nslots):  # pass 4: slot by slot, ranges in order within a slot
-        total = start[s]
-        for ch in range(nchunks):
-            c = counts[ch, s]
-            counts[ch, s] = total
-            total += c
-        start[s + 1] = total
-    index = np.empty(start[nslots], np.int64)
-    code_out = np.empty(start[nslots], np.uint8)
-    for ch in range(nchunks):  # one thread: a few ns per point, and no parallel loop to compile
-        pos = counts[ch]
-        for e in range(nmixed[ch], nmixed[ch] + used[ch]):
-            s = bslot[e]
-            q = pos[s]
-            index[q] = bindex[e]
-            code_out[q] = bcode[e]
-            pos[s] = q + 1
-    return True, start, index, code_out
+@jit
+def _grow(a, n):
+    """``a`` with room for at least ``n`` elements (doubled), its content kept."""
+    if n <= a.size:
+        return a
+    b = np.empty(max(n, 2 * a.size), a.dtype)
+    for i in range(a.size):  # a loop, not b[:n] = a: the slice's shape check compiles numba's string
+        b[i] = a[i]          # formatting, seconds on every first run
+    return b
 
 
 @jit
-def label_surfels_exact(m, lut, nslots, is2d):
-    """:func:`label_surfels` by counting every slot's points, then storing them, a row at a time
-    through a buffer of the row's largest possible number of points: nothing to overflow. One
-    thread; for maps where many structures meet at most corners."""
+def surfels_of_rows(m, lut, nslots, is2d, rowval, r0, r1):
+    """The surfels of every slot on lattice rows ``r0 .. r1 - 1`` (flat ``k * (Y + 1) + j``), in
+    lattice order: ``(slot, index, code)``, for :func:`group_by_slot` (module docstring;
+    ``rowval``: :func:`row_values` of ``m``). ``lut``: int32 with an entry for every value of ``m``'s
+    dtype, the slot of a value, -1 for none (``lut[0]`` must be -1: outside the array counts as 0);
+    several values may share a slot (a region). The points and codes of a slot are exactly those
+    :func:`fastseg._kernels.surface.surfels` gives on the mask of the slot's values. One thread: the
+    caller runs row ranges side by side."""
     nz, ny, nx = m.shape
-    lz = 1 if is2d else nz + 1
     ly = ny + 1
     lx = nx + 1
-    rowval = _row_values(m)
     zrow = np.zeros(nx, m.dtype)
-    counts = np.zeros(nslots, np.int64)
-    start = np.zeros(nslots + 1, np.int64)
-    index = np.zeros(0, np.int64)
-    code_out = np.zeros(0, np.uint8)
-    mixed = np.zeros(8 * ((lx + 7) // 8), np.bool_)
+    mixed = np.zeros(8 * ((lx + 7) // 8), np.bool_)  # whole words; the tail stays False
     words = mixed.view(np.uint64)
     sl = np.empty(8, np.int64)
-    rslot = np.empty(8 * lx, np.int32)
-    rindex = np.empty(8 * lx, np.int64)
-    rcode = np.empty(8 * lx, np.uint8)
-    for store in (False, True):
-        if store:
-            for s in range(nslots):
-                start[s + 1] = start[s] + counts[s]
-            index = np.empty(start[nslots], np.int64)
-            code_out = np.empty(start[nslots], np.uint8)
-            counts[:] = start[:nslots]
-        for rr in range(lz * ly):
-            anyone, r00, r01, r10, r11 = _row_setup(m, zrow, rowval, rr // ly, rr % ly, is2d, mixed)
-            if not anyone:
-                continue
-            if not store:
-                _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts, rslot, rindex, rcode, 0,
-                          8 * lx, rr * lx)
-                continue
-            seen = np.zeros(nslots, np.int64)  # counts of this row, not needed
-            n = _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, seen, rslot, rindex, rcode, 0, 8 * lx,
-                          rr * lx)
-            for e in range(n):
-                s = rslot[e]
-                index[counts[s]] = rindex[e]
-                code_out[counts[s]] = rcode[e]
-                counts[s] += 1
-    return start, index, code_out
+    counts = np.zeros(nslots, np.int64)
+    bslot = np.empty(1024, np.int32)
+    bindex = np.empty(1024, np.int64)
+    bcode = np.empty(1024, np.uint8)
+    n = 0
+    for rr in range(r0, r1):
+        k = rr // ly
+        j = rr - k * ly
+        v = _row_value(rowval, k, j, nz, ny, is2d)
+        if v == 0:  # background throughout: no corner is mixed
+            continue
+        r00, r01, r10, r11 = _lattice_rows(m, zrow, k, j, is2d)
+        if v > 0:  # one structure throughout: only the corners at the array's edges are mixed
+            mixed[:] = False
+            mixed[0] = True
+            mixed[nx] = True
+        elif not _mixed_row(r00, r01, r10, r11, mixed, is2d):
+            continue
+        room = n + 8 * lx  # a corner has at most eight points
+        bslot, bindex, bcode = _grow(bslot, room), _grow(bindex, room), _grow(bcode, room)
+        n = _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts, bslot, bindex, bcode, n, room,
+                      rr * lx)
+    return bslot[:n], bindex[:n], bcode[:n]
+
+
+@jit
+def group_by_slot(slot, index, code, nslots):
+    """``(start, index, code)``: the points grouped by slot, each slot's in their given order (a
+    stable counting sort); slot ``s``'s are ``index[start[s]:start[s + 1]]``. ``code`` may be empty
+    (boundary voxels: no codes)."""
+    start = np.zeros(nslots + 1, np.int64)
+    for e in range(slot.size):
+        start[slot[e] + 1] += 1
+    for s in range(nslots):
+        start[s + 1] += start[s]
+    pos = start[:nslots].copy()
+    out_index = np.empty(slot.size, np.int64)
+    out_code = np.empty(code.size, np.uint8)
+    for e in range(slot.size):
+        q = pos[slot[e]]
+        out_index[q] = index[e]
+        if code.size:
+            out_code[q] = code[e]
+        pos[slot[e]] = q + 1
+    return start, out_index, out_code
 
 
 @jit
@@ -354,17 +287,16 @@ def _neighbour_rows(connectivity, is2d):
 
 
 @jit
-def _boundary_row(m, rowval, lut, k, j, wide, nwide, narrow, nnarrow, is2d, count, pos, index, bslot, cursor, flag):
+def _boundary_row(m, rowval, lut, k, j, wide, nwide, narrow, nnarrow, is2d, index, bslot, cursor, flag):
     """The boundary voxels of voxel row ``(k, j)`` of every slot: voxels of a slot with a neighbour
     (within the connectivity) of another slot, or on the array's edge along a neighbour axis.
-    ``count``: how many voxels are (returned; ``flag`` scratch); else slot and flat index appended at
-    ``cursor`` (returns the new cursor), ``pos[slot] += 1``."""
+    Slot and flat index appended at ``cursor``; returns the new cursor (``flag``: scratch)."""
     nz, ny, nx = m.shape
     row = m[k, j]
     base = (k * ny + j) * nx
     v = rowval[k * ny + j]
     if v >= 0 and lut[v] < 0:  # background (or labels not asked for) throughout
-        return 0 if count else cursor
+        return cursor
     on_edge = (not is2d and (k == 0 or k == nz - 1)) or j == 0 or j == ny - 1 or nx <= 2
     same = v >= 0 and not on_edge
     if same:  # one slot throughout: are the neighbour rows the same value throughout?
@@ -396,7 +328,6 @@ def _boundary_row(m, rowval, lut, k, j, wide, nwide, narrow, nnarrow, is2d, coun
             nb = m[k + narrow[t, 0], j + narrow[t, 1]]
             for i in range(1, nx - 1):
                 flag[i] |= nb[i] != row[i]
-    n = 0
     for i in range(nx):
         if not flag[i]:
             continue
@@ -419,62 +350,28 @@ def _boundary_row(m, rowval, lut, k, j, wide, nwide, narrow, nnarrow, is2d, coun
                     break
             if inner:
                 continue
-        n += 1
-        if not count:
-            bslot[cursor] = s
-            index[cursor] = base + i
-            pos[s] += 1
-            cursor += 1
-    return n if count else cursor
+        bslot[cursor] = s
+        index[cursor] = base + i
+        cursor += 1
+    return cursor
 
 
-@jit(parallel=True)
-def label_boundaries(m, lut, nslots, connectivity, is2d, nchunks):
-    """Boundary voxels of every structure of a label map in one pass, as sparse lists: per slot (see
-    :func:`label_surfels` for ``lut``), the voxels of the slot with a neighbour within
-    ``connectivity`` of another slot (background included), or on the array's edge along a
-    neighbour axis: exactly :func:`fastseg._kernels.surface.boundary_voxels` on the slot's mask.
-    Returns ``(start, index)``: slot ``s``'s voxels are ``index[start[s]:start[s+1]]`` (flat C-order,
-    increasing). Rows whose neighbourhood holds one value cost a look at the per-row values."""
+@jit
+def boundaries_of_rows(m, lut, connectivity, is2d, rowval, r0, r1):
+    """The boundary voxels of every slot on voxel rows ``r0 .. r1 - 1`` (flat ``k * Y + j``), in
+    order: ``(slot, index)``, for :func:`group_by_slot`. A slot's boundary voxels are its voxels with
+    a neighbour within ``connectivity`` of another slot (background included), or on the array's edge
+    along a neighbour axis: exactly :func:`fastseg._kernels.surface.boundary_voxels` on the slot's
+    mask (``lut``, ``rowval``: as for :func:`surfels_of_rows`). Rows whose neighbourhood holds one
+    value cost a look at the per-row values. One thread: the caller runs row ranges side by side."""
     nz, ny, nx = m.shape
-    nrow = nz * ny
-    rowval = _row_values(m)
     wide, nwide, narrow, nnarrow = _neighbour_rows(connectivity, is2d)
-    room = np.zeros(nchunks + 1, np.int64)
-    none_i = np.zeros(0, np.int64)
-    none_s = np.zeros(0, np.int32)
-    none_p = np.zeros(0, np.int64)
-    for ch in prange(nchunks):  # every voxel counted is one point at most: the buffers' exact bound
-        flag = np.empty(nx, np.bool_)
-        n = 0
-        for rr in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
-            n += _boundary_row(m, rowval, lut, rr // ny, rr % ny, wide, nwide, narrow, nnarrow, is2d, True,
-                               none_p, none_i, none_s, 0, flag)
-        room[ch + 1] = n
-    for ch in range(nchunks):
-        room[ch + 1] += room[ch]
-    bslot = np.empty(room[nchunks], np.int32)
-    bindex = np.empty(room[nchunks], np.int64)
-    counts = np.zeros((nchunks, nslots), np.int64)
-    for ch in prange(nchunks):
-        flag = np.empty(nx, np.bool_)
-        cursor = room[ch]
-        for rr in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
-            cursor = _boundary_row(m, rowval, lut, rr // ny, rr % ny, wide, nwide, narrow, nnarrow, is2d, False,
-                                   counts[ch], bindex, bslot, cursor, flag)
-    start = np.zeros(nslots + 1, np.int64)
-    for s in range(nslots):
-        total = start[s]
-        for ch in range(nchunks):
-            c = counts[ch, s]
-            counts[ch, s] = total
-            total += c
-        start[s + 1] = total
-    index = np.empty(start[nslots], np.int64)
-    for ch in range(nchunks):  # one thread: a few ns per point, and no parallel loop to compile
-        pos = counts[ch]
-        for e in range(room[ch], room[ch + 1]):
-            s = bslot[e]
-            index[pos[s]] = bindex[e]
-            pos[s] += 1
-    return start, index
+    flag = np.empty(nx, np.bool_)
+    bslot = np.empty(1024, np.int32)
+    bindex = np.empty(1024, np.int64)
+    n = 0
+    for rr in range(r0, r1):
+        bslot, bindex = _grow(bslot, n + nx), _grow(bindex, n + nx)
+        n = _boundary_row(m, rowval, lut, rr // ny, rr % ny, wide, nwide, narrow, nnarrow, is2d, bindex, bslot, n,
+                          flag)
+    return bslot[:n], bindex[:n]
