@@ -212,3 +212,26 @@ def test_compiled_any_says_whether_this_process_compiled():
     with tempfile.TemporaryDirectory() as cache:
         assert run(cache) == "True"  # empty cache: compiled
         assert run(cache) == "False"  # the same cache, now warm
+
+
+def test_the_distance_transform_compiles_one_entry_point_once():
+    """``fastseg.edt`` (square roots) and the engine's squared transform, on writable and read-only,
+    serial-size and parallel-size inputs, share one compiled transform (the public kernel functions
+    are Python; three compiled entry points each linked the whole transform again)."""
+    code = textwrap.dedent('''
+        import json, numpy as np, fastseg
+        from fastseg._kernels import edt as E
+        from fastseg._kernels.tuning import SMALL_TRANSFORM
+        a = np.zeros((30, 40, 50), bool); a[5:20, 8:30, 10:40] = True
+        b = a.copy(); b.flags.writeable = False
+        fastseg.edt(a, spacing=(2.0, 1.0, 1.0)); fastseg.edt(b[:2, :5, :5])
+        out = np.empty(a.shape)
+        E.sq_distance_to_features_into(a.view(np.uint8), np.ones(3), out, SMALL_TRANSFORM)
+        E.distance_to_features_into(b.view(np.uint8), np.array([2.0, 1.0, 1.0]), out, SMALL_TRANSFORM)
+        print("RESULT " + json.dumps([str(s) for s in E._transform_into.signatures]))
+    ''')
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sigs = json.loads(proc.stdout.split("RESULT ")[-1])
+    assert len(sigs) == 1

@@ -298,9 +298,14 @@ def _n_chunks(ny, box, step):
 
 
 @jit
-def _chunk(features, spacing, root, out, box, step, c, nch):
-    """Chunk ``c`` of ``nch`` of pass ``step``, with its own scratch buffers."""
-    _, ny, nx = features.shape
+def _chunk(features, spacing, root, out, planes, box, step, c, nch):
+    """Chunk ``c`` of ``nch`` of pass ``step``, with its own scratch buffers. Step -1: the boxes of
+    the chunk's planes (into ``planes``), before the crop box exists."""
+    nz, ny, nx = features.shape
+    if step < 0:
+        for z in range(c * nz // nch, (c + 1) * nz // nch):
+            _plane_box(features, z, planes[z])
+        return
     mz = box[1] - box[0]
     my = box[3] - box[2]
     mx = box[5] - box[4]
@@ -329,57 +334,72 @@ def _chunk(features, spacing, root, out, box, step, c, nch):
 
 
 @jit(parallel=True)
-def _transform_parallel(features, spacing, root, out):
-    """The transform, each pass's chunks shared among numba's threads."""
-    nz, ny, nx = features.shape
-    planes = np.empty((nz, 4), np.int64)
-    box = np.empty(6, np.int64)
-    for z in prange(nz):
-        _plane_box(features, z, planes[z])
-    if not _crop_box(planes, ny, nx, box):
-        out[:] = 0.0  # features only
-        return
-    for step in range(3):
-        nch = _n_chunks(ny, box, step)
-        for c in prange(nch):
-            _chunk(features, spacing, root, out, box, step, c, nch)
-
-
-@jit
-def _transform_serial(features, spacing, root, out):
-    """The same chunks as :func:`_transform_parallel`, in order on one thread (small inputs)."""
-    nz, ny, nx = features.shape
-    planes = np.empty((nz, 4), np.int64)
-    box = np.empty(6, np.int64)
-    for z in range(nz):
-        _plane_box(features, z, planes[z])
-    if not _crop_box(planes, ny, nx, box):
-        out[:] = 0.0  # features only
-        return
-    for step in range(3):
-        nch = _n_chunks(ny, box, step)
-        for c in range(nch):
-            _chunk(features, spacing, root, out, box, step, c, nch)
+def _chunks_parallel(features, spacing, root, out, planes, box, step, nch):
+    """The ``nch`` chunks of pass ``step`` shared among numba's threads. Only this loop is compiled
+    in parallel mode (about a second per parallel kernel, growing with its body); the work is the
+    serial :func:`_chunk`."""
+    for c in prange(nch):
+        _chunk(features, spacing, root, out, planes, box, step, np.int64(c), nch)  # int64 as in the serial loop
 
 
 @jit
 def _transform_into(features, spacing, root, out, serial_below):
     """Fill ``out`` with the squared distances to the nearest non-zero voxel of ``features``.
 
-    Their square roots if ``root``. ``out``: C-contiguous float64, shape of ``features``.
-    Below ``serial_below`` voxels the work runs on the calling thread: waking the thread pool for
-    four parallel regions costs more than the transform (tens of microseconds to
-    milliseconds on a loaded machine). Same chunks, same result either way.
+    Their square roots if ``root``. ``out``: C-contiguous float64, shape of ``features``. Plane
+    boxes, the crop box, then the three passes. Below ``serial_below`` voxels the chunks run in order
+    on the calling thread: waking the thread pool for four parallel regions costs more than the
+    transform (tens of microseconds to milliseconds on a loaded machine). Same chunks, same result
+    either way.
+
+    The one compiled entry point (the public functions below are Python): every layer of kernels
+    calling kernels is compiled and linked again with all it calls, about a second per layer here.
     """
     if out.size == 0:
         return
-    if out.size < serial_below:
-        _transform_serial(features, spacing, root, out)
+    parallel = out.size >= serial_below
+    nz, ny, nx = features.shape
+    planes = np.empty((nz, 4), np.int64)
+    box = np.empty(6, np.int64)
+    nch = min(nz, 256)
+    step = np.int64(-1)  # a variable, not the literal -1: one specialisation of the chunk kernels
+    if parallel:
+        _chunks_parallel(features, spacing, root, out, planes, box, step, nch)
     else:
-        _transform_parallel(features, spacing, root, out)
+        for c in range(nch):
+            _chunk(features, spacing, root, out, planes, box, step, c, nch)
+    if not _crop_box(planes, ny, nx, box):
+        out[:] = 0.0  # features only
+        return
+    for step in range(3):
+        nch = _n_chunks(ny, box, step)
+        if parallel:
+            _chunks_parallel(features, spacing, root, out, planes, box, step, nch)
+        else:
+            for c in range(nch):
+                _chunk(features, spacing, root, out, planes, box, step, c, nch)
 
 
-@jit
+def _call(features, spacing, root, out, serial_below):
+    """:func:`_transform_into` with read-only views of the inputs: one specialisation, whether the
+    caller's arrays are writable or not."""
+    f = features.view()
+    f.flags.writeable = False
+    s = spacing.view()
+    s.flags.writeable = False
+    _transform_into(f, s, bool(root), out, int(serial_below))
+
+
+def _transform_serial(features, spacing, root, out):
+    """The transform on the calling thread (tests compare the two schedules)."""
+    _call(features, spacing, root, out, out.size + 1)
+
+
+def _transform_parallel(features, spacing, root, out):
+    """The transform's chunks on numba's threads."""
+    _call(features, spacing, root, out, 0)
+
+
 def sq_distance_to_features(features, spacing, serial_below):
     """Squared Euclidean distance from every voxel to the nearest non-zero voxel.
 
@@ -398,26 +418,17 @@ def sq_distance_to_features(features, spacing, serial_below):
     (Z, Y, X) float64
         Squared distance in physical units; 0 at features; ``inf`` everywhere
         if there is no feature voxel.
-
-    Notes
-    -----
-    From Python, prefer :func:`sq_distance_to_features_into` with an output
-    from ``numpy.empty``: numpy advises huge pages for large arrays, numba's
-    allocator does not, and first-touch page faults on a fresh 60 MB output
-    cost about 20 ms (a quarter of the transform on 250x250x120).
     """
     out = np.empty(features.shape, np.float64)
-    _transform_into(features, spacing, False, out, serial_below)
+    _call(features, spacing, False, out, serial_below)
     return out
 
 
-@jit
 def sq_distance_to_features_into(features, spacing, out, serial_below):
     """As :func:`sq_distance_to_features`, written to ``out`` (C-contiguous float64, same shape)."""
-    _transform_into(features, spacing, False, out, serial_below)
+    _call(features, spacing, False, out, serial_below)
 
 
-@jit
 def distance_to_features_into(features, spacing, out, serial_below):
     """As :func:`sq_distance_to_features_into` but the distances themselves (one fused square root)."""
-    _transform_into(features, spacing, True, out, serial_below)
+    _call(features, spacing, True, out, serial_below)
