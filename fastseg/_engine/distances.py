@@ -243,7 +243,7 @@ def label_surfels(m, lut, nslots, is2d):
     nz, ny, _ = m.shape
     rows = (1 if is2d else nz + 1) * (ny + 1)
     parts = _by_row_ranges(lambda r0, r1: _klabel.surfels_of_rows(m, lut, nslots, is2d, rowval, r0, r1), rows, m.size)
-    return _klabel.group_by_slot(*(np.concatenate(x) for x in zip(*parts)), nslots)
+    return _klabel.group_by_slot(*_joined(parts), nslots)
 
 
 def label_boundaries(m, lut, nslots, connectivity, is2d):
@@ -253,9 +253,14 @@ def label_boundaries(m, lut, nslots, connectivity, is2d):
     nz, ny, _ = m.shape
     parts = _by_row_ranges(lambda r0, r1: _klabel.boundaries_of_rows(m, lut, connectivity, is2d, rowval, r0, r1),
                            nz * ny, m.size)
-    slot, index = (np.concatenate(x) for x in zip(*parts))
+    slot, index = _joined(parts)
     start, index, _ = _klabel.group_by_slot(slot, index, np.zeros(0, np.uint8), nslots)
     return start, index
+
+
+def _joined(parts):
+    """The row ranges' arrays joined in order (a single range's as they are)."""
+    return parts[0] if len(parts) == 1 else tuple(np.concatenate(x) for x in zip(*parts))
 
 
 def _by_row_ranges(work, rows, voxels):

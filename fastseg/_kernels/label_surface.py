@@ -100,16 +100,25 @@ def _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts, bslot, bi
                     code0 |= 1 << b
                 else:
                     v1 = sl[b]
-            if code0 | _code_of(sl, nb, v1) != full:  # three or more values: slots, not raw values
-                for b in range(nb):
-                    sl[b] = lut[sl[b]]
-            else:
+            code1 = _code_of(sl, nb, v1)
+            if code0 | code1 == full:  # two values, the common case: a code each, neither full
                 s0 = lut[v0]
                 s1 = lut[v1]
                 if s0 == s1:  # one slot holds both (a region): inside it
                     continue
-                for b in range(nb):
-                    sl[b] = s0 if sl[b] == v0 else s1
+                if cursor + 2 > end:
+                    return -1
+                for t in range(2):
+                    s = s0 if t == 0 else s1
+                    if s >= 0:
+                        bslot[cursor] = s
+                        bindex[cursor] = base + i
+                        bcode[cursor] = code0 if t == 0 else code1
+                        counts[s] += 1
+                        cursor += 1
+                continue
+            for b in range(nb):  # three or more values: slots, not raw values
+                sl[b] = lut[sl[b]]
             done = 0  # bits already given to a slot
             for b in range(nb):
                 if (done >> b) & 1:
