@@ -235,3 +235,34 @@ def test_the_distance_transform_compiles_one_entry_point_once():
     assert proc.returncode == 0, proc.stderr[-2000:]
     sigs = json.loads(proc.stdout.split("RESULT ")[-1])
     assert len(sigs) == 1
+
+
+def test_connected_components_compile_one_union_kernel():
+    """Labelling 2D and 3D masks at every connectivity compiles one specialisation of the run union
+    (a literal 0 among its arguments made a second) and of the labelling pass."""
+    code = textwrap.dedent('''
+        import json, tempfile, os, numpy as np
+        from fastseg._engine.components import label_components, component_stats
+        from fastseg._kernels import components as K
+        rng = np.random.default_rng(1)
+        for shape in ((30, 40, 50), (1, 40, 50)):
+            m = (rng.random(shape) < 0.3).astype(np.uint8)
+            for conn in ((6, 18, 26) if shape[0] > 1 else (4, 8)):
+                lab, n = label_components(m if shape[0] > 1 else m[0], conn)
+                component_stats(lab, n)
+        print("RESULT " + json.dumps({k: [str(s) for s in getattr(K, k).signatures]
+                                      for k in ("label_into", "component_stats", "_link_rows")}))
+    ''')
+    with tempfile_dir() as cache:  # compiled afresh: the kernels' callees list their signatures
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600,
+                              env=dict(os.environ, PYTHONWARNINGS="ignore", NUMBA_CACHE_DIR=cache))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sigs = json.loads(proc.stdout.split("RESULT ")[-1])
+    assert len(sigs["label_into"]) == 1 and len(sigs["component_stats"]) == 1
+    assert len(sigs["_link_rows"]) == 1
+
+
+def tempfile_dir():
+    import tempfile
+
+    return tempfile.TemporaryDirectory(prefix="fastseg-test-numba-cache-")

@@ -198,12 +198,57 @@ def _link_rows(parent, edges, first, r0, r1, Y, ty, tz, tzy, lo, hi):
                 cur[u] = j - 1 if j > j0 else j  # the last touching run may touch the next run too
 
 
+@jit
+def _runs_chunk(mask, words, X, r0, r1, first, span):
+    """Step 1 of :func:`label_into` on rows ``[r0, r1)``: each row's span (its first and last
+    foreground voxel) and number of runs (in ``first[r + 1]``)."""
+    for r in range(r0, r1):
+        base = r * X
+        first[r + 1] = 0
+        lo = _next_nonzero(mask, words, base, base + X, 3)
+        if lo == base + X:
+            continue
+        hi = _last_one(mask, words, lo, base + X) + 1
+        span[r, 0] = lo
+        span[r, 1] = hi
+        first[r + 1] = _count_runs(mask, lo, hi)
+
+
+@jit
+def _edges_chunk(mask, words, X, Y, r0, r1, first, span, edges, parent, aligned, table, ty, tz, tzy, R):
+    """Step 2 of :func:`label_into` on rows ``[r0, r1)``: the runs' edges, each run its own parent,
+    then the union of the runs inside the chunk."""
+    for r in range(r0, r1):
+        if first[r] < first[r + 1]:
+            _row_runs(mask, words, span[r, 0], span[r, 1], first[r + 1] - first[r], r * X, edges, first[r],
+                      aligned, table)
+            for i in range(first[r], first[r + 1]):
+                parent[i] = i
+    _link_rows(parent, edges, first, r0, r1, Y, ty, tz, tzy, r0, R)
+
+
+@jit
+def _write_chunk(out, X, r0, r1, first, edges, parent):
+    """Step 3 of :func:`label_into` on rows ``[r0, r1)``: every run's final label written out."""
+    for r in range(r0, r1):
+        base = r * X
+        for i in range(first[r], first[r + 1]):
+            lab = parent[i]
+            for x in range(np.uint64(base + edges[2 * i]), np.uint64(base + edges[2 * i + 1])):
+                out[x] = lab
+
+
 @jit(parallel=True)
 def label_into(mask, words, out, Z, Y, X, ty, tz, tzy, nchunks):
     """Label the components of ``mask`` (flat uint8, C order of ``(Z, Y, X)``, nonzero = foreground;
     ``words``: its first ``8 * (size // 8)`` bytes as uint64, so ``mask`` must be 8-byte aligned)
     into ``out`` (flat int32, zero on entry: only foreground voxels are written). Returns the number
-    of components. ``nchunks``: chunks of whole slices (of rows when ``Z == 1``)."""
+    of components. ``nchunks``: chunks of whole slices (of rows when ``Z == 1``).
+
+    The chunks' work is serial kernels (:func:`_runs_chunk`, :func:`_edges_chunk`,
+    :func:`_write_chunk`); only the three loops over chunks are compiled in parallel mode, which
+    costs about a second per parallel kernel and grows with what the loops hold.
+    """
     R = Z * Y
     unit = Y if Z > 1 else 1  # chunk boundaries fall on slices (rows of a 2D mask)
     nunits = R // unit if R > 0 else 0
@@ -216,16 +261,7 @@ def label_into(mask, words, out, Z, Y, X, ty, tz, tzy, nchunks):
 
     # 1. runs per row (between the row's first and last foreground voxel), offsets, starts and stops
     for c in prange(k):
-        for r in range(bounds[c], bounds[c + 1]):
-            base = r * X
-            first[r + 1] = 0
-            lo = _next_nonzero(mask, words, base, base + X, 3)
-            if lo == base + X:
-                continue
-            hi = _last_one(mask, words, lo, base + X) + 1
-            span[r, 0] = lo
-            span[r, 1] = hi
-            first[r + 1] = _count_runs(mask, lo, hi)
+        _runs_chunk(mask, words, X, bounds[c], bounds[c + 1], first, span)
     first[0] = 0
     for r in range(R):
         first[r + 1] += first[r]
@@ -236,21 +272,17 @@ def label_into(mask, words, out, Z, Y, X, ty, tz, tzy, nchunks):
     table = np.empty(64, np.int64)  # de Bruijn: the lowest set bit of a word -> its byte
     for b in range(64):
         table[((np.uint64(1) << np.uint64(b)) * np.uint64(0x03F79D71B4CB0A89)) >> np.uint64(58)] = b >> 3
+    # 2. edges and union-find inside each chunk (its runs are in place) ...
     for c in prange(k):
-        for r in range(bounds[c], bounds[c + 1]):
-            if first[r] < first[r + 1]:
-                _row_runs(mask, words, span[r, 0], span[r, 1], first[r + 1] - first[r], r * X, edges, first[r],
-                          aligned, table)
-                for i in range(first[r], first[r + 1]):
-                    parent[i] = i
-        # 2. union-find inside the chunk (its runs are in place) ...
-        _link_rows(parent, edges, first, bounds[c], bounds[c + 1], Y, ty, tz, tzy, bounds[c], R)
+        _edges_chunk(mask, words, X, Y, bounds[c], bounds[c + 1], first, span, edges, parent, aligned, table,
+                     ty, tz, tzy, R)
     # ... then across chunk boundaries: the rows with neighbours in earlier chunks are those of the
     # first slice of a chunk of slices, the first row of a chunk of rows
     reach = Y if Z > 1 else 1
+    zero = bounds[0]  # 0, as a variable: one specialisation of _link_rows (a literal 0 makes a second)
     for c in range(1, k):
         _link_rows(parent, edges, first, bounds[c], min(bounds[c] + reach, bounds[c + 1]), Y, ty, tz, tzy,
-                   0, bounds[c])
+                   zero, bounds[c])
 
     # 3. final labels (in place of the parents), written out
     n = 0
@@ -262,13 +294,39 @@ def label_into(mask, words, out, Z, Y, X, ty, tz, tzy, nchunks):
         else:
             parent[i] = parent[p]
     for c in prange(k):
-        for r in range(bounds[c], bounds[c + 1]):
-            base = r * X
-            for i in range(first[r], first[r + 1]):
-                lab = parent[i]
-                for x in range(np.uint64(base + edges[2 * i]), np.uint64(base + edges[2 * i + 1])):
-                    out[x] = lab
+        _write_chunk(out, X, bounds[c], bounds[c + 1], first, edges, parent)
     return n
+
+
+@jit
+def _stats_chunk(labels, words, Y, X, r0, r1, a):
+    """The sizes and boxes of the labels on rows ``[r0, r1)`` into the chunk's buffer ``a`` (see
+    :func:`component_stats`)."""
+    big = np.int64(1) << 62
+    for i in range(a.shape[0]):
+        a[i, 0] = 0
+        for d in range(3):
+            a[i, 1 + 2 * d] = big
+            a[i, 2 + 2 * d] = -1
+    for r in range(r0, r1):
+        z = r // Y
+        y = r - z * Y
+        base = r * X
+        end = base + X
+        p = _next_nonzero(labels, words, base, end, 1)
+        while p < end:
+            lab = labels[p]
+            e = p + 1
+            while e < end and labels[e] == lab:
+                e += 1
+            a[lab, 0] += e - p
+            a[lab, 1] = min(a[lab, 1], z)
+            a[lab, 2] = max(a[lab, 2], z)
+            a[lab, 3] = min(a[lab, 3], y)
+            a[lab, 4] = max(a[lab, 4], y)
+            a[lab, 5] = min(a[lab, 5], p - base)
+            a[lab, 6] = max(a[lab, 6], e - 1 - base)
+            p = _next_nonzero(labels, words, e, end, 1)
 
 
 @jit(parallel=True)
@@ -277,8 +335,8 @@ def component_stats(labels, words, Z, Y, X, n, nchunks):
     ``[z0, z1, y0, y1, x0, x1]``; the background's and absent labels' boxes are ``[big, -1, ...]``) of
     the labels ``1..n`` of a flat int32 labels array of shape ``(Z, Y, X)`` (``words``: its first
     ``2 * (size // 2)`` labels as uint64, so ``labels`` must be 8-byte aligned). One pass over fixed
-    chunks of rows, each with its own buffer (size then box per label), merged in chunk order; runs of
-    one label along a row count once."""
+    chunks of rows, each with its own buffer (size then box per label, :func:`_stats_chunk`), merged in
+    chunk order; runs of one label along a row count once."""
     size = np.empty(n + 1, np.int64)
     box = np.empty((n + 1, 6), np.int64)
     R = Z * Y
@@ -286,31 +344,7 @@ def component_stats(labels, words, Z, Y, X, n, nchunks):
     acc = np.empty((k, n + 1, 7), np.int64)
     big = np.int64(1) << 62
     for c in prange(k):
-        a = acc[c]
-        for i in range(n + 1):
-            a[i, 0] = 0
-            for d in range(3):
-                a[i, 1 + 2 * d] = big
-                a[i, 2 + 2 * d] = -1
-        for r in range(R * c // k, R * (c + 1) // k):
-            z = r // Y
-            y = r - z * Y
-            base = r * X
-            end = base + X
-            p = _next_nonzero(labels, words, base, end, 1)
-            while p < end:
-                lab = labels[p]
-                e = p + 1
-                while e < end and labels[e] == lab:
-                    e += 1
-                a[lab, 0] += e - p
-                a[lab, 1] = min(a[lab, 1], z)
-                a[lab, 2] = max(a[lab, 2], z)
-                a[lab, 3] = min(a[lab, 3], y)
-                a[lab, 4] = max(a[lab, 4], y)
-                a[lab, 5] = min(a[lab, 5], p - base)
-                a[lab, 6] = max(a[lab, 6], e - 1 - base)
-                p = _next_nonzero(labels, words, e, end, 1)
+        _stats_chunk(labels, words, Y, X, R * c // k, R * (c + 1) // k, acc[c])
     for i in range(n + 1):
         size[i] = 0
         for d in range(3):
