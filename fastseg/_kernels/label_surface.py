@@ -26,6 +26,7 @@ the GIL), so results do not depend on the thread count, and a first run compiles
 import numpy as np
 
 from ._jit import jit
+from .surface import neighbourhood
 
 
 @jit
@@ -269,33 +270,6 @@ def group_by_slot(slot, index, code, nslots):
 
 
 @jit
-def _neighbour_rows(connectivity, is2d):
-    """``(wide, nwide, narrow, nnarrow)``: the (dz, dy) of the voxel rows next to a row within the
-    connectivity, those seen at columns i-1..i+1 (``|dz| + |dy| < connectivity``) and those at
-    column i only (``== connectivity``), as in :func:`fastseg._kernels.surface.boundary_voxels`."""
-    wide = np.zeros((9, 2), np.int64)
-    narrow = np.zeros((9, 2), np.int64)
-    nwide = 0
-    nnarrow = 0
-    for dz in range(-1, 2):
-        if is2d and dz != 0:
-            continue
-        for dy in range(-1, 2):
-            o = abs(dz) + abs(dy)
-            if o == 0:
-                continue
-            if o < connectivity:
-                wide[nwide, 0] = dz
-                wide[nwide, 1] = dy
-                nwide += 1
-            elif o == connectivity:
-                narrow[nnarrow, 0] = dz
-                narrow[nnarrow, 1] = dy
-                nnarrow += 1
-    return wide, nwide, narrow, nnarrow
-
-
-@jit
 def _boundary_row(m, rowval, lut, k, j, wide, nwide, narrow, nnarrow, is2d, index, bslot, cursor, flag):
     """The boundary voxels of voxel row ``(k, j)`` of every slot: voxels of a slot with a neighbour
     (within the connectivity) of another slot, or on the array's edge along a neighbour axis.
@@ -328,7 +302,7 @@ def _boundary_row(m, rowval, lut, k, j, wide, nwide, narrow, nnarrow, is2d, inde
         for i in range(1, nx - 1):
             w = row[i]
             flag[i] = (row[i - 1] != w) | (row[i + 1] != w)
-        for t in range(nwide):
+        for t in range(1, nwide):  # wide[0] is the row itself, done above
             nb = m[k + wide[t, 0], j + wide[t, 1]]
             for i in range(1, nx - 1):
                 w = row[i]
@@ -345,10 +319,8 @@ def _boundary_row(m, rowval, lut, k, j, wide, nwide, narrow, nnarrow, is2d, inde
             continue
         if not (on_edge or i == 0 or i == nx - 1):  # a different value: another slot, unless a region
             inner = True
-            for t in range(-1, nwide + nnarrow):
-                if t < 0:
-                    a = lut[row[i - 1]] == s and lut[row[i + 1]] == s
-                elif t < nwide:
+            for t in range(nwide + nnarrow):  # the row itself first (wide[0])
+                if t < nwide:
                     nb = m[k + wide[t, 0], j + wide[t, 1]]
                     a = lut[nb[i - 1]] == s and lut[nb[i]] == s and lut[nb[i + 1]] == s
                 else:
@@ -374,7 +346,7 @@ def boundaries_of_rows(m, lut, connectivity, is2d, rowval, r0, r1):
     mask (``lut``, ``rowval``: as for :func:`surfels_of_rows`). Rows whose neighbourhood holds one
     value cost a look at the per-row values. One thread: the caller runs row ranges side by side."""
     nz, ny, nx = m.shape
-    wide, nwide, narrow, nnarrow = _neighbour_rows(connectivity, is2d)
+    wide, nwide, narrow, nnarrow = neighbourhood(connectivity, is2d)  # wide[0]: the row itself
     flag = np.empty(nx, np.bool_)
     bslot = np.empty(1024, np.int32)
     bindex = np.empty(1024, np.int64)

@@ -57,6 +57,18 @@ def _fill_row(pos, s, e, base, o, big):
         o[i] = i - last
 
 
+@jit
+def _row_chunk(source, out, lo, hi, big):
+    n = out.shape[1]
+    s = np.searchsorted(source, lo * n)
+    for j in range(lo, hi):
+        e = s
+        while e < source.size and source[e] < (j + 1) * n:
+            e += 1
+        _fill_row(source, s, e, j * n, out[j], big)
+        s = e
+
+
 @jit(parallel=True)
 def row_distances(source, out, nchunks):
     """Line distances along the last axis straight from the features' sorted flat indices.
@@ -64,20 +76,29 @@ def row_distances(source, out, nchunks):
     ``source``: int64, increasing flat indices of the features in a grid seen as ``R`` rows of
     length ``L``. ``out``: int32 ``(R, L)``: index distance along its row to the nearest feature,
     ``2 * L + 2`` if the row has none. The features of a row are a contiguous run of ``source``, so
-    the grid itself is never scanned.
+    the grid itself is never scanned. (Here and below the parallel loops are thin, over serial chunk
+    kernels: numba's parallel compilation, seconds per kernel on a first run, then handles a few lines.)
     """
     nrow, n = out.shape
     big = np.int32(2 * n + 2)
     for ch in prange(nchunks):
-        lo = nrow * ch // nchunks
-        hi = nrow * (ch + 1) // nchunks
-        s = np.searchsorted(source, lo * n)
-        for j in range(lo, hi):
-            e = s
-            while e < source.size and source[e] < (j + 1) * n:
-                e += 1
-            _fill_row(source, s, e, j * n, out[j], big)
-            s = e
+        _row_chunk(source, out, nrow * ch // nchunks, nrow * (ch + 1) // nchunks, big)
+
+
+@jit
+def _line_chunk(features, out, a0, a1, big):
+    na, nl, nb = features.shape
+    for a in range(a0, a1):
+        f = features[a]
+        o = out[a]
+        for j in range(nb):
+            o[0, j] = 0 if f[0, j] != 0 else big
+        for i in range(1, nl):
+            for j in range(nb):
+                o[i, j] = 0 if f[i, j] != 0 else o[i - 1, j] + 1
+        for i in range(nl - 2, -1, -1):
+            for j in range(nb):
+                o[i, j] = min(o[i, j], o[i + 1, j] + 1)
 
 
 @jit(parallel=True)
@@ -91,17 +112,66 @@ def line_distances(features, out, nchunks):
     na, nl, nb = features.shape
     big = np.int32(2 * nl + 2)  # never reached by a real distance; stays < 2**31 after +L
     for ch in prange(nchunks):
-        for a in range(na * ch // nchunks, na * (ch + 1) // nchunks):
-            f = features[a]
-            o = out[a]
-            for j in range(nb):
-                o[0, j] = 0 if f[0, j] != 0 else big
-            for i in range(1, nl):
-                for j in range(nb):
-                    o[i, j] = 0 if f[i, j] != 0 else o[i - 1, j] + 1
-            for i in range(nl - 2, -1, -1):
-                for j in range(nb):
-                    o[i, j] = min(o[i, j], o[i + 1, j] + 1)
+        _line_chunk(features, out, na * ch // nchunks, na * (ch + 1) // nchunks, big)
+
+
+@jit
+def _search_chunk(lines, shape, r, s_r, query, da, db, c, c_max, out, q0, q1):
+    """:func:`search` for queries ``q0 .. q1 - 1``."""
+    n0, n1, n2 = shape[0], shape[1], shape[2]
+    a = 0 if r != 0 else 1
+    b = 2 if r != 2 else 1
+    n = (n0, n1, n2)
+    na = n[a]
+    nb = n[b]
+    nr = n[r]
+    stride = (n1 * n2, n2, 1)
+    sa_ = stride[a]
+    sb_ = stride[b]
+    k = c.size
+    inf = np.inf
+    if q0 >= q1:
+        return
+    # with r = 2 the in-plane position is the row (ia, ib): followed along increasing queries, a
+    # few rows at a time, instead of two integer divisions per query (15% of the search on an
+    # organ surface); any other step is computed
+    row_end = -(np.int64(1) << 60)  # far below any query: the first one is computed
+    ia = 0
+    ib = 0
+    for qi in range(q0, q1):
+        p = query[qi]
+        if r == 2:
+            if p < row_end - n2 or p >= row_end + 4 * n2:
+                row = p // n2
+                ia = row // n1
+                ib = row - ia * n1
+                row_end = (row + 1) * n2
+            while p >= row_end:
+                row_end += n2
+                ib += 1
+                if ib == n1:
+                    ib = 0
+                    ia += 1
+        else:
+            idx = (p // (n1 * n2), (p // n2) % n1, p % n2)
+            ia = idx[a]
+            ib = idx[b]
+        best = inf
+        for o in range(k):
+            co = c[o]
+            if co >= best:
+                break
+            ja = ia + da[o]
+            jb = ib + db[o]
+            if ja < 0 or ja >= na or jb < 0 or jb >= nb:
+                continue
+            t = lines[p + da[o] * sa_ + db[o] * sb_]
+            if t < nr:
+                u = s_r * t
+                v = co + u * u
+                if v < best:
+                    best = v
+        out[qi] = np.sqrt(best) if best <= c_max else -1.0
 
 
 @jit(parallel=True)
@@ -132,64 +202,9 @@ def search(lines, shape, r, s_r, query, da, db, c, c_max, out, nchunks):
     nchunks : int
         Query ranges handed to threads.
     """
-    n0, n1, n2 = shape[0], shape[1], shape[2]
-    a = 0 if r != 0 else 1
-    b = 2 if r != 2 else 1
-    n = (n0, n1, n2)
-    na = n[a]
-    nb = n[b]
-    nr = n[r]
-    stride = (n1 * n2, n2, 1)
-    sa_ = stride[a]
-    sb_ = stride[b]
     m = query.size
-    k = c.size
-    inf = np.inf
     for ch in prange(nchunks):
-        q0 = m * ch // nchunks
-        q1 = m * (ch + 1) // nchunks
-        if q0 >= q1:
-            continue
-        # with r = 2 the in-plane position is the row (ia, ib): followed along increasing queries, a
-        # few rows at a time, instead of two integer divisions per query (15% of the search on an
-        # organ surface); any other step is computed
-        row_end = -(np.int64(1) << 60)  # far below any query: the first one is computed
-        ia = 0
-        ib = 0
-        for qi in range(q0, q1):
-            p = query[qi]
-            if r == 2:
-                if p < row_end - n2 or p >= row_end + 4 * n2:
-                    row = p // n2
-                    ia = row // n1
-                    ib = row - ia * n1
-                    row_end = (row + 1) * n2
-                while p >= row_end:
-                    row_end += n2
-                    ib += 1
-                    if ib == n1:
-                        ib = 0
-                        ia += 1
-            else:
-                idx = (p // (n1 * n2), (p // n2) % n1, p % n2)
-                ia = idx[a]
-                ib = idx[b]
-            best = inf
-            for o in range(k):
-                co = c[o]
-                if co >= best:
-                    break
-                ja = ia + da[o]
-                jb = ib + db[o]
-                if ja < 0 or ja >= na or jb < 0 or jb >= nb:
-                    continue
-                t = lines[p + da[o] * sa_ + db[o] * sb_]
-                if t < nr:
-                    u = s_r * t
-                    v = co + u * u
-                    if v < best:
-                        best = v
-            out[qi] = np.sqrt(best) if best <= c_max else -1.0
+        _search_chunk(lines, shape, r, s_r, query, da, db, c, c_max, out, m * ch // nchunks, m * (ch + 1) // nchunks)
 
 
 @jit(parallel=True)

@@ -27,24 +27,15 @@ import numpy as np
 from ._jit import jit, prange
 
 
-@jit(parallel=True)
-def boundary_voxels(mask, connectivity, is2d, nchunks):
-    """Boundary voxels of a ``(Z, Y, X)`` uint8 mask.
-
-    ``connectivity`` 1 = faces, 2 = faces + edges, 3 = all 26 neighbours (in 2D 1 = 4-neighbours,
-    2 = 8-neighbours; values above the dimension count as the full neighbourhood). With
-    ``is2d`` only axes 1 and 2 are neighbour axes (pass 2D images as ``(1, H, W)``). The rows
-    ``(k, j)`` are split into ``nchunks`` chunks.
-
-    Returns a uint8 array of the mask's shape: 1 where ``mask != 0`` and some neighbour (inside the
-    connectivity) is 0 or outside the array, 0 elsewhere.
-    """
-    nz, ny, nx = mask.shape
-    out = np.zeros((nz, ny, nx), dtype=np.uint8)
-    # The neighbourhood, row by row: row (k+dz, j+dy) with o = |dz| + |dy| <= connectivity takes
-    # columns i-1..i+1 when o < connectivity and column i alone when o == connectivity.
-    wide = np.zeros((9, 2), dtype=np.int64)  # (dz, dy) of the 3-column rows; (0, 0) first
-    narrow = np.zeros((9, 2), dtype=np.int64)  # (dz, dy) of the 1-column rows
+@jit
+def neighbourhood(connectivity, is2d):
+    """``(wide, nwide, narrow, nnarrow)``: the (dz, dy) of the rows next to a row within the
+    connectivity, read at columns i-1..i+1 (``wide``: ``|dz| + |dy| < connectivity``, the row itself
+    first) or at column i only (``narrow``: ``== connectivity``)."""
+    wide = np.empty((9, 2), dtype=np.int64)
+    narrow = np.empty((9, 2), dtype=np.int64)
+    wide[0, 0] = 0
+    wide[0, 1] = 0
     nwide = 1
     nnarrow = 0
     for dz in range(-1, 2):
@@ -62,38 +53,64 @@ def boundary_voxels(mask, connectivity, is2d, nchunks):
                 narrow[nnarrow, 0] = dz
                 narrow[nnarrow, 1] = dy
                 nnarrow += 1
+    return wide, nwide, narrow, nnarrow
+
+
+@jit
+def _boundary_chunk(mask, out, wide, nwide, narrow, nnarrow, is2d, lo, hi):
+    """:func:`boundary_voxels` for rows ``(k, j)`` (flat ``k * Y + j``) ``lo .. hi - 1``."""
+    nz, ny, nx = mask.shape
     zlo = 0 if is2d else 1  # slices on the array border along axis 0 are all boundary
     zhi = nz - 1 if is2d else nz - 2
+    w = np.empty(nx, dtype=np.uint8)  # min over the 3-column rows (0 iff some voxel is 0)
+    n = np.empty(nx, dtype=np.uint8)  # min over the 1-column rows, 1 if there are none
+    for r in range(lo, hi):
+        k = r // ny
+        j = r - k * ny
+        row = mask[k, j]
+        orow = out[k, j]
+        if k < zlo or k > zhi or j == 0 or j == ny - 1 or nx <= 2:
+            for i in range(nx):
+                orow[i] = row[i] != 0
+            continue
+        w[:] = row
+        for t in range(1, nwide):
+            nb = mask[k + wide[t, 0], j + wide[t, 1]]
+            for i in range(nx):
+                w[i] = min(w[i], nb[i])
+        n[:] = 1
+        for t in range(nnarrow):
+            nb = mask[k + narrow[t, 0], j + narrow[t, 1]]
+            for i in range(nx):
+                n[i] = min(n[i], nb[i])
+        orow[0] = row[0] != 0
+        orow[nx - 1] = row[nx - 1] != 0
+        for i in range(1, nx - 1):
+            inner = min(min(w[i - 1], w[i]), min(w[i + 1], n[i]))
+            orow[i] = (row[i] != 0) & (inner == 0)
+
+
+@jit(parallel=True)
+def boundary_voxels(mask, connectivity, is2d, nchunks):
+    """Boundary voxels of a ``(Z, Y, X)`` uint8 mask.
+
+    ``connectivity`` 1 = faces, 2 = faces + edges, 3 = all 26 neighbours (in 2D 1 = 4-neighbours,
+    2 = 8-neighbours; values above the dimension count as the full neighbourhood). With
+    ``is2d`` only axes 1 and 2 are neighbour axes (pass 2D images as ``(1, H, W)``). The rows
+    ``(k, j)`` are split into ``nchunks`` chunks (a thin parallel loop over a serial chunk kernel:
+    numba's parallel compilation then handles a few lines).
+
+    Returns a uint8 array of the mask's shape: 1 where ``mask != 0`` and some neighbour (inside the
+    connectivity) is 0 or outside the array, 0 elsewhere.
+    """
+    nz, ny, nx = mask.shape
+    out = np.empty((nz, ny, nx), dtype=np.uint8)  # every voxel written by the chunks
+    # The neighbourhood, row by row: row (k+dz, j+dy) with o = |dz| + |dy| <= connectivity takes
+    # columns i-1..i+1 when o < connectivity and column i alone when o == connectivity.
+    wide, nwide, narrow, nnarrow = neighbourhood(connectivity, is2d)
     nrow = nz * ny
     for c in prange(nchunks):
-        lo = nrow * c // nchunks
-        hi = nrow * (c + 1) // nchunks
-        w = np.empty(nx, dtype=np.uint8)  # min over the 3-column rows (0 iff some voxel is 0)
-        n = np.empty(nx, dtype=np.uint8)  # min over the 1-column rows, 1 if there are none
-        for r in range(lo, hi):
-            k = r // ny
-            j = r - k * ny
-            row = mask[k, j]
-            orow = out[k, j]
-            if k < zlo or k > zhi or j == 0 or j == ny - 1 or nx <= 2:
-                for i in range(nx):
-                    orow[i] = row[i] != 0
-                continue
-            w[:] = row
-            for t in range(1, nwide):
-                nb = mask[k + wide[t, 0], j + wide[t, 1]]
-                for i in range(nx):
-                    w[i] = min(w[i], nb[i])
-            n[:] = 1
-            for t in range(nnarrow):
-                nb = mask[k + narrow[t, 0], j + narrow[t, 1]]
-                for i in range(nx):
-                    n[i] = min(n[i], nb[i])
-            orow[0] = row[0] != 0
-            orow[nx - 1] = row[nx - 1] != 0
-            for i in range(1, nx - 1):
-                inner = min(min(w[i - 1], w[i]), min(w[i + 1], n[i]))
-                orow[i] = (row[i] != 0) & (inner == 0)
+        _boundary_chunk(mask, out, wide, nwide, narrow, nnarrow, is2d, nrow * c // nchunks, nrow * (c + 1) // nchunks)
     return out
 
 
@@ -179,6 +196,31 @@ def surfel_weights(mask, table, is2d, nchunks):
     return out
 
 
+@jit
+def _surfel_chunk(mask, codes, is2d, r0, r1):
+    """Codes of lattice rows ``r0 .. r1 - 1`` into ``codes``; returns how many are surface corners."""
+    nz, ny, nx = mask.shape
+    zrow = np.zeros(nx, dtype=np.uint8)
+    col = np.empty(nx + 1, dtype=np.int64)
+    n = 0
+    for r in range(r0, r1):
+        k = r // (ny + 1)
+        j = r - k * (ny + 1)
+        n += _corner_row(mask, zrow, col, codes[k, j], k, j, is2d)
+    return n
+
+
+@jit
+def _compact_chunk(flat, table, full, p0, p1, q, index, weight):
+    """The surface corners of ``flat[p0:p1]`` (in order) into ``index`` / ``weight`` from ``q`` on."""
+    for p in range(p0, p1):
+        c = flat[p]
+        if c != 0 and c != full:
+            index[q] = p
+            weight[q] = table[c]
+            q += 1
+
+
 @jit(parallel=True)
 def surfels(mask, table, is2d, nchunks):
     """Corner codes plus the compact list of surface points with their weights.
@@ -190,34 +232,27 @@ def surfels(mask, table, is2d, nchunks):
         (``np.unravel_index(index, codes.shape)`` gives lattice coordinates; corner ``(k, j, i)``
         sits at voxel-index position ``(k - 0.5, j - 0.5, i - 0.5)``)
     weight : float64 (n,), ``table[code]`` of those corners
+
+    The parallel loops are thin, over serial chunk kernels, and nothing here allocates with
+    ``np.zeros`` (which ``parallel=True`` turns into one more parallel loop): numba's parallel
+    compilation then handles a few lines (issue 13: a first ``hd95`` compiled 3.8 s for this kernel).
     """
     nz, ny, nx = mask.shape
     lz = 1 if is2d else nz + 1
     lx = nx + 1
     nrow = lz * (ny + 1)
     codes = np.empty((lz, ny + 1, lx), dtype=np.uint8)
-    zrow = np.zeros(nx, dtype=np.uint8)
-    counts = np.zeros(nchunks + 1, dtype=np.int64)
-    full = 15 if is2d else 255
+    counts = np.empty(nchunks + 1, dtype=np.int64)
+    counts[0] = 0
     for ch in prange(nchunks):
-        col = np.empty(nx + 1, dtype=np.int64)
-        n = 0
-        for r in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
-            k = r // (ny + 1)
-            j = r - k * (ny + 1)
-            n += _corner_row(mask, zrow, col, codes[k, j], k, j, is2d)
-        counts[ch + 1] = n
+        counts[ch + 1] = _surfel_chunk(mask, codes, is2d, nrow * ch // nchunks, nrow * (ch + 1) // nchunks)
     for ch in range(nchunks):
         counts[ch + 1] += counts[ch]
     index = np.empty(counts[nchunks], dtype=np.int64)
     weight = np.empty(counts[nchunks], dtype=np.float64)
     flat = codes.reshape(-1)
+    full = 15 if is2d else 255
     for ch in prange(nchunks):
-        q = counts[ch]
-        for p in range(lx * (nrow * ch // nchunks), lx * (nrow * (ch + 1) // nchunks)):
-            c = flat[p]
-            if c != 0 and c != full:
-                index[q] = p
-                weight[q] = table[c]
-                q += 1
+        _compact_chunk(flat, table, full, lx * (nrow * ch // nchunks), lx * (nrow * (ch + 1) // nchunks), counts[ch],
+                       index, weight)
     return codes, index, weight
