@@ -11,7 +11,7 @@ from scipy.spatial.distance import cdist
 import fastseg
 from fastseg._engine import distances as D
 from fastseg._engine import search
-from fastseg._kernels import nearest, surface, tuning
+from fastseg._kernels import cells, nearest, surface, tuning
 from fastseg._kernels._jit import thread_limit
 
 from .conftest import same
@@ -122,9 +122,9 @@ def test_cell_nearest_equals_brute_force(nchunks, block):
         size = np.array(size, np.int64)
         lo = cs.min(0)
         dims = (cs.max(0) - lo + size) // size
-        pts, start, box = nearest.cells(source, np.array(shape, np.int64), lo, size, dims)
+        pts, start, box = cells.cells(source, np.array(shape, np.int64), lo, size, dims)
         out = np.empty(len(query))
-        nearest.cell_nearest(pts, start, box, cq, blocks, sp, out, nchunks)
+        cells.cell_nearest(pts, start, box, cq, blocks, sp, out, nchunks)
         np.testing.assert_allclose(out, _brute(source, query, shape, sp), rtol=1e-12, atol=0)
 
 

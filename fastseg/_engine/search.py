@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 
+from .._kernels import cells as _kcells
 from .._kernels import edt as _kedt
 from .._kernels import nearest as _knear
 from .._kernels import tuning
@@ -134,7 +135,7 @@ class _Far:
             edge = min(max(math.sqrt(math.sqrt(n / 4.0)), 4.0), 64.0) * float(sp3.min())
             size = np.minimum(np.maximum(np.round(edge / sp3), 1), extent).astype(np.int64)
             dims = (extent + size - 1) // size
-            self.built = _knear.cells(self.source_index, shape64, lo, size, dims)
+            self.built = _kcells.cells(self.source_index, shape64, lo, size, dims)
         return self.built
 
     def cost(self, nquery):
@@ -158,7 +159,7 @@ class _Far:
                                                      for a, b in zip(starts[:-1], starts[1:])
                                                      if b - a > tuning.FAR_BLOCK_SIZE)]))
         got = np.empty(cq.shape[0])
-        _knear.cell_nearest(pts, start, box, cq, blocks.astype(np.int64), self.sp3, got,
+        _kcells.cell_nearest(pts, start, box, cq, blocks.astype(np.int64), self.sp3, got,
                             tuning.NCHUNKS if blocks.size > 8 else 1)
         out = np.empty(cq.shape[0])
         out[order] = got
