@@ -41,6 +41,7 @@ from .._kernels import surface as _ksurf
 from .._kernels import tuning
 from .._kernels._jit import num_threads, serial_if_small
 from .counts import as3, spacing3
+from .chunks import chunk_ranges, run_chunks
 from .search import distance_pair, distances_at, line_axis, offsets
 
 __all__ = ["distances_in_crop", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets",
@@ -107,12 +108,43 @@ def crop_edges(box, shape):
     return tuple((sl.start == 0, sl.stop == n) for sl, n in zip(box, shape))
 
 
+def dense_boundary(mask3, connectivity, is2d):
+    """uint8 boundary voxels of a 3D-view mask (:func:`fastseg._kernels.surface.boundary_voxels`),
+    its row ranges on threads side by side."""
+    nz, ny, nx = mask3.shape
+    out = np.empty(mask3.shape, np.uint8)
+    wide, nwide, narrow, nnarrow = _ksurf.neighbourhood(connectivity, is2d)
+    run_chunks(lambda lo, hi: _ksurf.boundary_chunk(mask3, out, wide, nwide, narrow, nnarrow, is2d, lo, hi),
+               chunk_ranges(nz * ny, mask3.size))
+    return out
+
+
+def dense_surfels(mask3, table, is2d):
+    """``(codes, index, weight)`` of :func:`fastseg._kernels.surface.surfels` on a 3D-view mask, its
+    row ranges on threads side by side: codes and counts per range, then the surface corners of each
+    range written from the range's offset."""
+    nz, ny, nx = mask3.shape
+    lz = 1 if is2d else nz + 1
+    codes = np.empty((lz, ny + 1, nx + 1), np.uint8)
+    ranges = chunk_ranges(lz * (ny + 1), mask3.size)
+    counts = run_chunks(lambda lo, hi: _ksurf.surfel_chunk(mask3, codes, is2d, lo, hi), ranges)
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    index = np.empty(int(starts[-1]), np.int64)
+    weight = np.empty(int(starts[-1]), np.float64)
+    flat = codes.reshape(-1)
+    full = 15 if is2d else 255
+    run_chunks(lambda lo, hi, q: _ksurf.compact_chunk(flat, table, full, lo * (nx + 1), hi * (nx + 1), q, index,
+                                                      weight),
+               [(lo, hi, int(q)) for (lo, hi), q in zip(ranges, starts[:-1])])
+    return codes, index, weight
+
+
 def boundary(mask3, connectivity, is2d, outside=None):
     """uint8 boundary voxels of a cropped mask (3D view). ``outside``: per axis of the 3D view, whether
     what lies beyond each face (low, high) counts as foreground (then voxels there are no boundary);
     None or all False: background everywhere (the boundary kernel's rule)."""
     if outside is None or not any(any(f) for f in outside):
-        return _ksurf.boundary_voxels(mask3, connectivity, is2d, tuning.NCHUNKS)
+        return dense_boundary(mask3, connectivity, is2d)
     axes = range(1, 3) if is2d else range(3)
     shape = tuple(n + 2 if a in axes else n for a, n in enumerate(mask3.shape))
     padded = np.zeros(shape, np.uint8)
@@ -124,7 +156,7 @@ def boundary(mask3, connectivity, is2d, outside=None):
                 padded[tuple(slab)] = 1
     inner = tuple(slice(1, -1) if a in axes else slice(None) for a in range(3))
     padded[inner] = mask3
-    return np.ascontiguousarray(_ksurf.boundary_voxels(padded, connectivity, is2d, tuning.NCHUNKS)[inner])
+    return np.ascontiguousarray(dense_boundary(padded, connectivity, is2d)[inner])
 
 
 def _outside(conv, shape3, is2d, edges):
@@ -144,7 +176,7 @@ def _surface(mask3, is2d, conv, table, edges=None):
             _, index, codes = label_surfels(mask3, MASK_SLOT, 1, is2d)
             nz, ny, nx = mask3.shape
             return index, table[codes], (1 if is2d else nz + 1, ny + 1, nx + 1), codes
-        codes, index, weight = _ksurf.surfels(mask3, table, is2d, tuning.NCHUNKS)
+        codes, index, weight = dense_surfels(mask3, table, is2d)
         return index, weight, codes.shape, codes.reshape(-1)[index]
     edges = boundary(mask3, conv.connectivity, is2d, _outside(conv, mask3.shape, is2d, edges))
     index = np.flatnonzero(edges)
@@ -156,7 +188,7 @@ def _object_distances(p3, r3, is2d, sp3):
     the unit weights."""
     index = np.flatnonzero(p3)
     out = index[r3.reshape(-1)[index] == 0]
-    source = np.flatnonzero(_ksurf.boundary_voxels(r3, 1, is2d, tuning.NCHUNKS))
+    source = np.flatnonzero(dense_boundary(r3, 1, is2d))
     d = np.zeros(index.size)
     d[index.size - out.size:] = np.sort(distances_at(source, p3.shape, sp3, out))  # > 0 after the 0s
     w = np.ones(index.size)
@@ -264,17 +296,8 @@ def _joined(parts):
 
 
 def _by_row_ranges(work, rows, voxels):
-    """``[work(r0, r1), ...]`` over consecutive ranges of ``rows`` rows, in order; the ranges run on
-    ``num_threads()`` threads side by side (the kernels release the GIL), one range when the map is
-    small. The ranges are fixed (``tuning.NCHUNKS``), so the result does not depend on the threads."""
-    threads = num_threads()
-    if threads < 2 or voxels < tuning.SMALL_WORK:
-        return [work(0, rows)]
-    bounds = [rows * c // tuning.NCHUNKS for c in range(tuning.NCHUNKS + 1)]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fastseg-surfaces") as pool:
-        return list(pool.map(lambda c: work(bounds[c], bounds[c + 1]), range(tuning.NCHUNKS)))
+    """``[work(r0, r1), ...]`` over the row ranges of :func:`fastseg._engine.chunks.chunk_ranges`."""
+    return run_chunks(work, chunk_ranges(rows, voxels))
 
 
 def labelwise(conv, ndim):
@@ -370,7 +393,7 @@ def _voxel_band_counts(pc, rc, width, connectivity):
     bands = []
     for m in (pc, rc):
         m3 = np.ascontiguousarray(as3(m))
-        border = _ksurf.boundary_voxels(m3, connectivity, pc.ndim == 2, tuning.NCHUNKS)
+        border = dense_boundary(m3, connectivity, pc.ndim == 2)
         sq = np.empty(m3.shape, np.float64)
         _kedt.sq_distance_to_features_into(border, np.ones(3), sq, tuning.SMALL_TRANSFORM)
         bands.append((m3 != 0) & (np.sqrt(sq) < width))

@@ -32,6 +32,7 @@ from .._kernels import cells as _kcells
 from .._kernels import edt as _kedt
 from .._kernels import nearest as _knear
 from .._kernels import tuning
+from .chunks import chunk_ranges, run_chunks
 
 __all__ = ["distances_at", "distance_pair", "line_axis", "offsets"]
 
@@ -179,13 +180,16 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
     r = line_axis(shape, sp3)
     lines = np.empty(n, np.int32)
     if r == 2:
-        _knear.row_distances(source_index, lines.reshape(-1, shape[2]), tuning.NCHUNKS)
+        rows = lines.reshape(-1, shape[2])
+        big = np.int32(2 * shape[2] + 2)
+        run_chunks(lambda lo, hi: _knear.row_chunk(source_index, rows, lo, hi, big), chunk_ranges(rows.shape[0], n))
     else:
         features = np.zeros(n, np.uint8)
         features[source_index] = 1
         before = int(np.prod(shape[:r]))
-        _knear.line_distances(features.reshape(before, shape[r], -1), lines.reshape(before, shape[r], -1),
-                              tuning.NCHUNKS)
+        f3, l3 = features.reshape(before, shape[r], -1), lines.reshape(before, shape[r], -1)
+        big = np.int32(2 * shape[r] + 2)
+        run_chunks(lambda lo, hi: _knear.line_chunk(f3, l3, lo, hi, big), chunk_ranges(before, n))
     shape64 = np.asarray(shape, np.int64)
     out = np.empty(query_index.size)
     todo = np.arange(query_index.size)
@@ -205,7 +209,9 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
                 break
         da, db, c, c_max = offsets(shape, sp3, r, count)
         got = np.empty(todo.size)
-        _knear.search(lines, shape64, r, float(sp3[r]), query_index[todo], da, db, c, c_max, got, tuning.NCHUNKS)
+        qs = query_index[todo]
+        run_chunks(lambda lo, hi: _knear.search_chunk(lines, shape64, r, float(sp3[r]), qs, da, db, c, c_max, got, lo, hi),
+                   chunk_ranges(qs.size, 64 * qs.size))
         out[todo] = got
         todo = todo[got < 0]
         if todo.size == 0:

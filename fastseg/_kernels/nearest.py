@@ -58,7 +58,7 @@ def _fill_row(pos, s, e, base, o, big):
 
 
 @jit
-def _row_chunk(source, out, lo, hi, big):
+def row_chunk(source, out, lo, hi, big):
     n = out.shape[1]
     s = np.searchsorted(source, lo * n)
     for j in range(lo, hi):
@@ -69,24 +69,25 @@ def _row_chunk(source, out, lo, hi, big):
         s = e
 
 
-@jit(parallel=True)
+@jit
 def row_distances(source, out, nchunks):
     """Line distances along the last axis straight from the features' sorted flat indices.
 
     ``source``: int64, increasing flat indices of the features in a grid seen as ``R`` rows of
     length ``L``. ``out``: int32 ``(R, L)``: index distance along its row to the nearest feature,
     ``2 * L + 2`` if the row has none. The features of a row are a contiguous run of ``source``, so
-    the grid itself is never scanned. (Here and below the parallel loops are thin, over serial chunk
-    kernels: numba's parallel compilation, seconds per kernel on a first run, then handles a few lines.)
+    the grid itself is never scanned. (Here and below: the ``nchunks`` ranges run in turn, and the
+    engine runs the chunk kernels on threads side by side, ``fastseg._engine.chunks``: numba's
+    parallel loops cost seconds of compilation on a first run.)
     """
     nrow, n = out.shape
     big = np.int32(2 * n + 2)
-    for ch in prange(nchunks):
-        _row_chunk(source, out, nrow * ch // nchunks, nrow * (ch + 1) // nchunks, big)
+    for ch in range(nchunks):
+        row_chunk(source, out, nrow * ch // nchunks, nrow * (ch + 1) // nchunks, big)
 
 
 @jit
-def _line_chunk(features, out, a0, a1, big):
+def line_chunk(features, out, a0, a1, big):
     na, nl, nb = features.shape
     for a in range(a0, a1):
         f = features[a]
@@ -101,7 +102,7 @@ def _line_chunk(features, out, a0, a1, big):
                 o[i, j] = min(o[i, j], o[i + 1, j] + 1)
 
 
-@jit(parallel=True)
+@jit
 def line_distances(features, out, nchunks):
     """Index distance along axis 1 of ``(A, L, B)`` arrays to the nearest non-zero of ``features``.
 
@@ -111,12 +112,12 @@ def line_distances(features, out, nchunks):
     """
     na, nl, nb = features.shape
     big = np.int32(2 * nl + 2)  # never reached by a real distance; stays < 2**31 after +L
-    for ch in prange(nchunks):
-        _line_chunk(features, out, na * ch // nchunks, na * (ch + 1) // nchunks, big)
+    for ch in range(nchunks):
+        line_chunk(features, out, na * ch // nchunks, na * (ch + 1) // nchunks, big)
 
 
 @jit
-def _search_chunk(lines, shape, r, s_r, query, da, db, c, c_max, out, q0, q1):
+def search_chunk(lines, shape, r, s_r, query, da, db, c, c_max, out, q0, q1):
     """:func:`search` for queries ``q0 .. q1 - 1``."""
     n0, n1, n2 = shape[0], shape[1], shape[2]
     a = 0 if r != 0 else 1
@@ -174,7 +175,7 @@ def _search_chunk(lines, shape, r, s_r, query, da, db, c, c_max, out, q0, q1):
         out[qi] = np.sqrt(best) if best <= c_max else -1.0
 
 
-@jit(parallel=True)
+@jit
 def search(lines, shape, r, s_r, query, da, db, c, c_max, out, nchunks):
     """Distances from the grid points ``query`` to the nearest feature (see the module docstring).
 
@@ -203,8 +204,8 @@ def search(lines, shape, r, s_r, query, da, db, c, c_max, out, nchunks):
         Query ranges handed to threads.
     """
     m = query.size
-    for ch in prange(nchunks):
-        _search_chunk(lines, shape, r, s_r, query, da, db, c, c_max, out, m * ch // nchunks, m * (ch + 1) // nchunks)
+    for ch in range(nchunks):
+        search_chunk(lines, shape, r, s_r, query, da, db, c, c_max, out, m * ch // nchunks, m * (ch + 1) // nchunks)
 
 
 @jit(parallel=True)

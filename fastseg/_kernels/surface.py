@@ -57,7 +57,7 @@ def neighbourhood(connectivity, is2d):
 
 
 @jit
-def _boundary_chunk(mask, out, wide, nwide, narrow, nnarrow, is2d, lo, hi):
+def boundary_chunk(mask, out, wide, nwide, narrow, nnarrow, is2d, lo, hi):
     """:func:`boundary_voxels` for rows ``(k, j)`` (flat ``k * Y + j``) ``lo .. hi - 1``."""
     nz, ny, nx = mask.shape
     zlo = 0 if is2d else 1  # slices on the array border along axis 0 are all boundary
@@ -90,15 +90,16 @@ def _boundary_chunk(mask, out, wide, nwide, narrow, nnarrow, is2d, lo, hi):
             orow[i] = (row[i] != 0) & (inner == 0)
 
 
-@jit(parallel=True)
+@jit
 def boundary_voxels(mask, connectivity, is2d, nchunks):
     """Boundary voxels of a ``(Z, Y, X)`` uint8 mask.
 
     ``connectivity`` 1 = faces, 2 = faces + edges, 3 = all 26 neighbours (in 2D 1 = 4-neighbours,
     2 = 8-neighbours; values above the dimension count as the full neighbourhood). With
     ``is2d`` only axes 1 and 2 are neighbour axes (pass 2D images as ``(1, H, W)``). The rows
-    ``(k, j)`` are split into ``nchunks`` chunks (a thin parallel loop over a serial chunk kernel:
-    numba's parallel compilation then handles a few lines).
+    ``(k, j)`` are split into ``nchunks`` chunks (:func:`boundary_chunk`), run in turn here; the
+    engine runs them on threads side by side (``fastseg._engine.chunks``: no numba parallel loop
+    to compile on a first run).
 
     Returns a uint8 array of the mask's shape: 1 where ``mask != 0`` and some neighbour (inside the
     connectivity) is 0 or outside the array, 0 elsewhere.
@@ -109,8 +110,8 @@ def boundary_voxels(mask, connectivity, is2d, nchunks):
     # columns i-1..i+1 when o < connectivity and column i alone when o == connectivity.
     wide, nwide, narrow, nnarrow = neighbourhood(connectivity, is2d)
     nrow = nz * ny
-    for c in prange(nchunks):
-        _boundary_chunk(mask, out, wide, nwide, narrow, nnarrow, is2d, nrow * c // nchunks, nrow * (c + 1) // nchunks)
+    for c in range(nchunks):
+        boundary_chunk(mask, out, wide, nwide, narrow, nnarrow, is2d, nrow * c // nchunks, nrow * (c + 1) // nchunks)
     return out
 
 
@@ -197,7 +198,7 @@ def surfel_weights(mask, table, is2d, nchunks):
 
 
 @jit
-def _surfel_chunk(mask, codes, is2d, r0, r1):
+def surfel_chunk(mask, codes, is2d, r0, r1):
     """Codes of lattice rows ``r0 .. r1 - 1`` into ``codes``; returns how many are surface corners."""
     nz, ny, nx = mask.shape
     zrow = np.zeros(nx, dtype=np.uint8)
@@ -211,7 +212,7 @@ def _surfel_chunk(mask, codes, is2d, r0, r1):
 
 
 @jit
-def _compact_chunk(flat, table, full, p0, p1, q, index, weight):
+def compact_chunk(flat, table, full, p0, p1, q, index, weight):
     """The surface corners of ``flat[p0:p1]`` (in order) into ``index`` / ``weight`` from ``q`` on."""
     for p in range(p0, p1):
         c = flat[p]
@@ -221,7 +222,7 @@ def _compact_chunk(flat, table, full, p0, p1, q, index, weight):
             q += 1
 
 
-@jit(parallel=True)
+@jit
 def surfels(mask, table, is2d, nchunks):
     """Corner codes plus the compact list of surface points with their weights.
 
@@ -233,9 +234,9 @@ def surfels(mask, table, is2d, nchunks):
         sits at voxel-index position ``(k - 0.5, j - 0.5, i - 0.5)``)
     weight : float64 (n,), ``table[code]`` of those corners
 
-    The parallel loops are thin, over serial chunk kernels, and nothing here allocates with
-    ``np.zeros`` (which ``parallel=True`` turns into one more parallel loop): numba's parallel
-    compilation then handles a few lines (issue 13: a first ``hd95`` compiled 3.8 s for this kernel).
+    The ``nchunks`` row ranges (:func:`surfel_chunk`, then :func:`compact_chunk`) run in turn here;
+    the engine runs them on threads side by side (``fastseg._engine.chunks``): no numba parallel
+    loop to compile on a first run (issue 13: a first ``hd95`` compiled 3.8 s for this kernel).
     """
     nz, ny, nx = mask.shape
     lz = 1 if is2d else nz + 1
@@ -244,15 +245,15 @@ def surfels(mask, table, is2d, nchunks):
     codes = np.empty((lz, ny + 1, lx), dtype=np.uint8)
     counts = np.empty(nchunks + 1, dtype=np.int64)
     counts[0] = 0
-    for ch in prange(nchunks):
-        counts[ch + 1] = _surfel_chunk(mask, codes, is2d, nrow * ch // nchunks, nrow * (ch + 1) // nchunks)
+    for ch in range(nchunks):
+        counts[ch + 1] = surfel_chunk(mask, codes, is2d, nrow * ch // nchunks, nrow * (ch + 1) // nchunks)
     for ch in range(nchunks):
         counts[ch + 1] += counts[ch]
     index = np.empty(counts[nchunks], dtype=np.int64)
     weight = np.empty(counts[nchunks], dtype=np.float64)
     flat = codes.reshape(-1)
     full = 15 if is2d else 255
-    for ch in prange(nchunks):
-        _compact_chunk(flat, table, full, lx * (nrow * ch // nchunks), lx * (nrow * (ch + 1) // nchunks), counts[ch],
-                       index, weight)
+    for ch in range(nchunks):
+        compact_chunk(flat, table, full, lx * (nrow * ch // nchunks), lx * (nrow * (ch + 1) // nchunks), counts[ch],
+                      index, weight)
     return codes, index, weight
