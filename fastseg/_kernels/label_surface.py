@@ -226,7 +226,7 @@ def surfels_of_rows(m, lut, nslots, is2d, rowval, r0, r1):
     bslot = np.empty(1024, np.int32)
     bindex = np.empty(1024, np.int64)
     bcode = np.empty(1024, np.uint8)
-    n = 0
+    n = np.int64(0)  # typed: a literal 0 would compile the callee a second time
     for rr in range(r0, r1):
         k = rr // ly
         j = rr - k * ly
@@ -350,7 +350,7 @@ def boundaries_of_rows(m, lut, connectivity, is2d, rowval, r0, r1):
     flag = np.empty(nx, np.bool_)
     bslot = np.empty(1024, np.int32)
     bindex = np.empty(1024, np.int64)
-    n = 0
+    n = np.int64(0)  # typed: a literal 0 would compile the callee a second time
     for rr in range(r0, r1):
         bslot, bindex = _grow(bslot, n + nx), _grow(bindex, n + nx)
         n = _boundary_row(m, rowval, lut, rr // ny, rr % ny, wide, nwide, narrow, nnarrow, is2d, bindex, bslot, n,
