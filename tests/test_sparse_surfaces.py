@@ -240,3 +240,20 @@ def test_row_ranges_on_threads_change_nothing():
         same(surf[2][surf[0][slot]:surf[0][slot + 1]], want_codes)
         mask = np.isin(pred, members).astype(np.uint8)
         same(bound[1][bound[0][slot]:bound[0][slot + 1]], np.flatnonzero(surface.boundary_voxels(mask, 2, False, 4)))
+
+
+def test_search_ranges_on_threads_change_nothing():
+    """Big enough for the search's row and query ranges (and the cell search's blocks) on threads:
+    the same bits on one thread and two, and the distances of every pair."""
+    rng = np.random.default_rng(9)
+    shape = (60, 100, 110)
+    sp = np.array([2.0, 0.7, 0.9])
+    source = _scatter(rng, shape, 3000, 40)
+    query = np.unique(np.concatenate([_scatter(rng, shape, 3000, 0), rng.integers(0, int(np.prod(shape)), 3000)]))
+    with thread_limit(2):
+        two = search.distance_pair(query, source, shape, sp)
+    with thread_limit(1):
+        one = search.distance_pair(query, source, shape, sp)
+    same(two, one)
+    pick = rng.choice(query.size, 400, replace=False)
+    np.testing.assert_allclose(two[0][pick], _brute(source, query[pick], shape, sp), rtol=1e-12, atol=0)

@@ -13,15 +13,18 @@ segmentations of one structure that is their union box, as before; with salt it 
 box plus a margin.
 
 1. Queries inside the search grid: the ordered search around each query over the grid's line
-   distances (:func:`fastseg._kernels.nearest.search`), against the sources inside the grid. A
+   distances (:func:`fastseg._kernels.nearest.search_chunk`), against the sources inside the grid. A
    found distance is final when no source outside the grid can be nearer: the grid's faces beyond
    which sources lie are farther than it (otherwise the query is left for step 3).
 2. Queries the first offset list leaves unresolved, as before: a longer list, every pair, the full
    transform of the grid, or step 3, whichever bounds cheapest (``tuning.SEARCH_TIERS``).
 3. Everything else (queries outside the grid, far from every source): the sources bucketed in
    cells, and per query the cells in the order of their distance bound
-   (:func:`fastseg._kernels.nearest.cell_nearest`), at the cost of the cells plus a few cells'
-   points per query.
+   (:func:`fastseg._kernels.cells.cell_nearest`), at the cost of the cells once per block of
+   neighbouring queries plus a few cells' points per query.
+
+The kernels are serial; their ranges of rows and queries run side by side on threads
+(:mod:`fastseg._engine.chunks`).
 """
 import functools
 import math
@@ -160,8 +163,9 @@ class _Far:
                                                      for a, b in zip(starts[:-1], starts[1:])
                                                      if b - a > tuning.FAR_BLOCK_SIZE)]))
         got = np.empty(cq.shape[0])
-        _kcells.cell_nearest(pts, start, box, cq, blocks.astype(np.int64), self.sp3, got,
-                            tuning.NCHUNKS if blocks.size > 8 else 1)
+        blocks = blocks.astype(np.int64)
+        run_chunks(lambda lo, hi: _kcells.cell_nearest(pts, start, box, cq, blocks[lo:hi + 1], self.sp3, got, 1),
+                   chunk_ranges(blocks.size - 1, 64 * cq.shape[0]))
         out = np.empty(cq.shape[0])
         out[order] = got
         return out
