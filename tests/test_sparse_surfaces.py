@@ -249,7 +249,7 @@ def test_search_ranges_on_threads_change_nothing():
     shape = (60, 100, 110)
     sp = np.array([2.0, 0.7, 0.9])
     source = _scatter(rng, shape, 3000, 40)
-    query = np.unique(np.concatenate([_scatter(rng, shape, 3000, 0), rng.integers(0, int(np.prod(shape)), 3000)]))
+    query = np.unique(np.concatenate([_scatter(rng, shape, 3000, 0), rng.integers(0, int(np.prod(shape)), 9000)]))
     with thread_limit(2):
         two = search.distance_pair(query, source, shape, sp)
     with thread_limit(1):
