@@ -11,6 +11,7 @@ points per query, whatever the distance. Exact, in the arithmetic of
 import numpy as np
 
 from ._jit import jit
+from .nearest import row_at
 
 
 @jit
@@ -36,11 +37,8 @@ def cells(index, shape, lo, size, dims):
     i0 = i1 = np.int64(0)
     for i in range(n):
         p = index[i]
-        if p < row_start or p >= row_end:  # one division per grid row (increasing indices)
-            row = p // n2
-            i0 = row // n1
-            i1 = row - i0 * n1
-            row_start = row * n2
+        if p < row_start or p >= row_end:  # divisions once per grid row (increasing indices)
+            row_start, i0, i1 = row_at(p, n1, n2)
             row_end = row_start + n2
         coords[i, 0] = i0
         coords[i, 1] = i1

@@ -279,6 +279,16 @@ def brute(source, query, shape, spacing, out, block):
 
 
 @jit
+def row_at(p, n1, n2):
+    """``(start, i0, i1)``: the flat index where grid row ``(i0, i1)`` of flat index ``p`` starts, in
+    a grid of rows of ``n2`` (``n1`` rows a plane). Callers walking increasing indices call it once
+    per row they enter, not once per index (two integer divisions are most of a point's cost)."""
+    row = p // n2
+    i0 = row // n1
+    return row * n2, i0, row - i0 * n1
+
+
+@jit
 def index_box(index, shape):
     """``(lo, hi)``: int64 (3,) each, the box of flat C-order indices into a grid of ``shape``.
     Increasing indices (the surface kernels' order) take one division per grid row they touch,
@@ -294,10 +304,7 @@ def index_box(index, shape):
     i0 = i1 = np.int64(0)
     for p in index:
         if p < row_start or p >= row_end:
-            row = p // n2
-            i0 = row // n1
-            i1 = row - i0 * n1
-            row_start = row * n2
+            row_start, i0, i1 = row_at(p, n1, n2)
             row_end = row_start + n2
             lo[0] = min(lo[0], i0)
             hi[0] = max(hi[0], i0)
@@ -327,10 +334,7 @@ def to_box(index, shape, lo, hi, sub, inside):
     for t in range(index.size):
         p = index[t]
         if p < row_start or p >= row_end:
-            row = p // n2
-            i0 = row // n1
-            i1 = row - i0 * n1
-            row_start = row * n2
+            row_start, i0, i1 = row_at(p, n1, n2)
             row_end = row_start + n2
             row_in = lo[0] <= i0 <= hi[0] and lo[1] <= i1 <= hi[1]
             row_base = ((i0 - lo[0]) * m1 + (i1 - lo[1])) * m2 - lo[2]
