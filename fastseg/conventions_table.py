@@ -318,23 +318,6 @@ def _metric_params(metric_names, percentiles, tolerances):
     return out
 
 
-def _structure_list(lc, labels, regions, ignore_label):
-    if labels is None:
-        structs = [(int(x), [int(x)]) for x in lc.labels if x != 0 and x != ignore_label]
-    else:
-        structs = [(int(x), [int(x)]) for x in dict.fromkeys(v.label_list(labels).tolist())]
-    if regions is not None and not isinstance(regions, dict):
-        raise v.InputTypeError(f"regions must be a dict of region name -> labels; got {type(regions).__name__}.")
-    for name, members in (regions or {}).items():
-        if not isinstance(name, str):
-            raise v.InputTypeError(f"region names must be strings; got {name!r}.")
-        m = v.label_list(members, f"region {name!r}")
-        if m.size == 0:
-            raise v.InputValueError(f"region {name!r} must list at least one label; got {members!r}.")
-        structs.append((name, sorted(set(int(x) for x in m))))
-    return structs
-
-
 def by_structure(pred, ref, *, presets, spacing=None, labels=None, regions=None, ignore_label=None, metrics=None,
                  tolerance=None, percentiles=(95,), names=None, threads=None):
     """The surface-distance metrics of every structure of two label maps under several presets, with
@@ -378,7 +361,7 @@ def by_structure(pred, ref, *, presets, spacing=None, labels=None, regions=None,
     convs = [get_convention(n) for n in check_presets(presets)]
     tols = () if tolerance is None else tuple(v.check_tolerances(tolerance)[0])
     qs = tuple(v.check_percentile(q) for q in np.atleast_1d(percentiles).tolist())
-    from .evaluate import metric_names
+    from .evaluate import metric_names, structure_list
 
     wanted = _metric_params(metric_names(metrics, percentiles=qs, tolerance=tolerance), qs, tols)
     if not wanted:
@@ -402,7 +385,7 @@ def by_structure(pred, ref, *, presets, spacing=None, labels=None, regions=None,
     rows = []
     with thread_limit(v.check_threads(threads)):
         lc = count_labels(p, r, None, p.shape, False)
-        for key, members in _structure_list(lc, labels, regions, ignore_label):
+        for key, members in structure_list(lc, labels, regions, ignore_label):
             state = lc.binary(members).empty_state
             box = lc.bbox(members)
             sets = None

@@ -26,7 +26,7 @@ from .metrics.surface import SurfaceDistances, assd, hausdorff, masd, nsd
 from .metrics.apl import apl_of, apl_rows
 
 __all__ = ["evaluate", "EvaluationResult", "METRICS", "DEFAULT_METRICS", "REGISTRY", "MetricInfo",
-           "metric_names", "metric_info"]
+           "metric_names", "metric_info", "structure_list"]
 
 #: overlap metrics: name -> function of a Confusion
 OVERLAP = FORMULAS
@@ -193,8 +193,9 @@ def _expand_metrics(metrics, percentiles, tolerances, betas=None, weights=None):
 REGISTRY = _registry()
 
 
-def _structures(lc, labels, regions, ignore_label, names=None):
-    """[(key, [label values])] in report order: labels first, then regions."""
+def structure_list(lc, labels, regions, ignore_label, names=None):
+    """[(key, [label values])] in report order: labels first, then regions (checked: a dict of string
+    names to non-empty label lists, distinct from the label names). ``lc``: the maps' LabelConfusion."""
     if labels is None:
         present = [int(x) for x in lc.labels if x != 0 and x != ignore_label]
         structs = [(lab, [lab]) for lab in present]
@@ -351,7 +352,7 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     spatial = [w for w in wanted if w[1] not in _COUNT_KINDS]
     with thread_limit(n_threads):
         lc = count_labels(p, r, None, p.shape, False)  # one pass: all counts and boxes (C-ordered view)
-        structs = _structures(lc, labels, regions, ignore_label, names)
+        structs = structure_list(lc, labels, regions, ignore_label, names)
         done = []
         for key, members in structs:
             c = lc.binary(members, voxel_volume)
