@@ -63,8 +63,8 @@ def test_binary_metrics_share_one_specialisation():
         fastseg.confusion_matrix(np.asfortranarray(p.astype(np.uint8)), np.asfortranarray(r.astype(np.uint8)))
     ''')
     assert len(sig["binary_counts"]) == 1
-    assert len(sig["label_confusion"]) == 1
-    assert "uint8" in sig["label_confusion"][0]
+    assert len(sig["label_runs"]) == 1
+    assert "uint8" in sig["label_runs"][0]
     assert sig["label_presence"] == [] and sig["soft_sums"] == []
     assert len(sig["_box"]) <= 1  # no Literal[int] specialisation (listed only when compiled, not loaded)
 
@@ -93,8 +93,8 @@ def test_uint16_maps_compile_their_own_path_only_when_given():
         a = np.zeros((20, 30, 30), np.uint16); a[2:9, 3:20, 4:20] = 300; a[10:15, 5:9, 5:9] = 7
         fastseg.confusion_matrix(a, np.roll(a, 1, 1))
     ''')
-    assert len(sig["label_presence"]) == 1 and len(sig["label_confusion"]) == 1
-    assert "uint16" in sig["label_confusion"][0]
+    assert len(sig["label_presence"]) == 1 and len(sig["label_runs"]) == 1
+    assert "uint16" in sig["label_runs"][0]
 
 
 def test_a_cohort_warm_up_compiles_the_uint8_path_only():
@@ -105,7 +105,7 @@ def test_a_cohort_warm_up_compiles_the_uint8_path_only():
         from fastseg.conventions import get_convention
         prepare({"evaluate": dict(metrics=["dice", "hd95"], tolerance=None, convention=get_convention("fastseg"))})
     ''')
-    assert len(sig["label_confusion"]) == 1 and "uint8" in sig["label_confusion"][0]
+    assert len(sig["label_runs"]) == 1 and "uint8" in sig["label_runs"][0]
     assert sig["label_presence"] == []
 
 
@@ -266,3 +266,30 @@ def tempfile_dir():
     import tempfile
 
     return tempfile.TemporaryDirectory(prefix="fastseg-test-numba-cache-")
+
+
+def test_label_pass_on_threads_equals_one_thread_and_raises_a_helper_failure():
+    """The label-map pass runs its serial chunk kernel side by side on threads (no numba parallel
+    kernel to compile): the same matrix and boxes on 1, 2 and 3 threads; a failure in a helper thread
+    reaches the caller instead of being lost."""
+    import fastseg
+    from fastseg._engine import counts as C
+
+    rng = np.random.default_rng(4)
+    pred = rng.integers(0, 5, (64, 64, 80)).astype(np.uint8)  # above SMALL_WORK: threads are used
+    ref = np.where(rng.random(pred.shape) < 0.1, 7, pred).astype(np.uint8)
+    results = [fastseg.confusion_matrix(pred, ref, threads=t) for t in (1, 2, 3)]
+    for res in results[1:]:
+        assert np.array_equal(res.matrix, results[0].matrix)
+        assert np.array_equal(res.bbox_pred, results[0].bbox_pred)
+        assert np.array_equal(res.bbox_ref, results[0].bbox_ref)
+    done = []
+
+    def work(c):
+        if c == 3:
+            raise RuntimeError("chunk 3")
+        done.append(c)
+
+    with pytest.raises(RuntimeError, match="chunk 3"):
+        C._side_by_side(work, 4, 2)  # chunk 3 runs on the helper thread
+    assert sorted(done) == [0, 1, 2]

@@ -246,20 +246,80 @@ def label_confusion(p, r, lut_p, lut_r, k, transposed, shape):
     ``lut_p``, ``lut_r`` (read-only int64, as every table given to the kernel, so that it compiles
     once) map each stored value to a class in ``[0, k)``; returns the ``(k, k)`` matrix (rows: ref)
     and the boxes of every class in each map.
+
+    The rows are cut into chunks, each counted by the serial kernel ``label_runs`` into its own
+    buffers, side by side on threads (:func:`_side_by_side`; the kernel releases the GIL), then
+    summed and united here. Counts and boxes are integers: they do not depend on the chunks. A serial
+    kernel run on threads compiles in about half the time of numba's parallel one.
     """
     nz, ny, nx = _as_3d(p).shape
+    nrows = nz * ny
     with serial_if_small(nz * ny * nx):
-        # chunks: enough rows each to pay for a private k x k buffer (zeroed, then summed serially:
-        # with k = 256 for uint8 maps, 16 chunks cost about 1 ms more than 2 on an 8 Mvox map), two
-        # per thread for balance; small maps run in one chunk. Counts and boxes do not depend on it.
-        nchunks = int(max(1, min(2 * num_threads(), 16, tuning.DENSE_BUDGET // max(1, k * k * 8),
-                                 (nz * ny * nx) // (1 << 16))))
+        threads = num_threads()
+        # chunks: enough rows each to pay for a private k x k buffer (zeroed, then summed: with k = 256
+        # for uint8 maps, 16 chunks cost about 1 ms more than 2 on an 8 Mvox map), two per thread
+        # for balance; small maps, or one thread, in one chunk
+        nchunks = 1 if threads < 2 else int(max(1, min(2 * threads, 16, tuning.DENSE_BUDGET // max(1, k * k * 8),
+                                                        (nz * ny * nx) // (1 << 16), nrows)))
         pf, pw, wshift = _aligned_words(p.reshape(-1))
         rf, rw, _ = _aligned_words(r.reshape(-1))
-        cm, bbp, bbr = _k.label_confusion(pf, rf, pw, rw, nz, ny, nx, lut_p, lut_r, k, wshift, tuning.RUN_BLOCK,
-                                          nchunks)
+        cms = np.zeros((nchunks, k, k), dtype=np.int64)
+        bbps = np.empty((nchunks, k, 6), dtype=np.int64)
+        bbps[:, :, 0::2] = NO_BOX_MIN
+        bbps[:, :, 1::2] = -1
+        bbrs = bbps.copy()
+
+        def work(c):
+            _k.label_runs(pf, rf, pw, rw, ny, nx, lut_p, lut_r, wshift, tuning.RUN_BLOCK, nrows * c // nchunks,
+                          nrows * (c + 1) // nchunks, cms[c], bbps[c], bbrs[c])
+
+        _side_by_side(work, nchunks, threads)
+    cm = cms.sum(axis=0) if nchunks > 1 else cms[0]
+    bbp = _unite(bbps)
+    bbr = _unite(bbrs)
     ndim = len(shape)
     return cm, _bbox_to_input_axes(bbp, ndim, transposed), _bbox_to_input_axes(bbr, ndim, transposed)
+
+
+def _side_by_side(work, n, threads):
+    """``work(c)`` for ``c`` in ``range(n)``: chunk ``c`` on thread ``c % threads``, this thread taking
+    its share. A fixed share per thread, as numba's parallel loops schedule: a pool's threads take
+    tasks as they come, and the first, started while the second is still starting, often took them
+    all (a short pass then ran on one thread)."""
+    import threading
+
+    if threads < 2 or n < 2:
+        for c in range(n):
+            work(c)
+        return
+    failed = []
+
+    def share(t):
+        try:
+            for c in range(t, n, threads):
+                work(c)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
+            failed.append(exc)
+
+    helpers = [threading.Thread(target=share, args=(t,), name="fastseg-count", daemon=True)
+               for t in range(1, min(threads, n))]
+    for h in helpers:
+        h.start()
+    share(0)
+    for h in helpers:
+        h.join()
+    if failed:
+        raise failed[0]
+
+
+def _unite(boxes):
+    """The union of the chunks' boxes ``(nchunks, k, 6)``: smallest lower, largest upper bounds."""
+    if boxes.shape[0] == 1:
+        return boxes[0]
+    out = np.empty(boxes.shape[1:], np.int64)
+    out[:, 0::2] = boxes[:, :, 0::2].min(axis=0)
+    out[:, 1::2] = boxes[:, :, 1::2].max(axis=0)
+    return out
 
 
 def _present_labels(p, r):

@@ -103,9 +103,29 @@ def _box(bb, i, z0, z1, y0, y1, x0, x1):
 
 
 @jit
-def _label_runs(p, r, pw, rw, ny, nx, lut_p, lut_r, wshift, block, row0, row1, cm, bbp, bbr):
-    """Rows ``[row0, row1)`` of :func:`label_confusion`: adds their runs to ``cm`` and grows the
-    boxes ``bbp``, ``bbr``."""
+def label_runs(p, r, pw, rw, ny, nx, lut_p, lut_r, wshift, block, row0, row1, cm, bbp, bbr):
+    """Confusion matrix and bounding boxes of rows ``[row0, row1)`` of two label maps of shape
+    (nz, ny, nx), given flat (C-order) with the same dtype, and as uint64 words: adds to ``cm`` and
+    grows the boxes ``bbp``, ``bbr`` (the caller's, zeroed and empty on entry).
+
+    ``pw`` / ``rw``: the same maps viewed as uint64 words (``p`` and ``r`` 8-byte aligned; word ``j``
+    holds elements ``[j << wshift, (j + 1) << wshift)``, ``wshift`` = 3 for uint8 and 2 for uint16; the
+    elements past the last whole word are read from ``p``/``r`` only). ``lut_p[v]`` / ``lut_r[v]`` give
+    the index in ``[0, k)`` of label value ``v``. ``cm`` (k, k) int64: ``cm[i, j]`` += #voxels with
+    ref index i and pred index j; ``bbp``, ``bbr`` (k, 6) int64: ``[min0, max0, min1, max1, min2,
+    max2]`` inclusive, ``min > max`` for a label absent from that map.
+
+    The rows are scanned as one stream of runs of equal (pred, ref) pairs: the next change is found a
+    block of ``block`` words at a time (a branch-free vectorised XOR/OR test against the run's pair
+    broadcast to a word), then word by word, then element by element inside the first word that
+    differs. A run that crosses rows is accounted at once: every row it touches holds part of it, so
+    its box spans those rows, and the whole last axis. Indices are unsigned so that LLVM vectorises
+    the block test (see :func:`binary_counts`).
+
+    A serial kernel (``nogil``): the engine runs ranges of rows side by side on threads, each into
+    its own buffers, and merges them (``fastseg._engine.counts.label_confusion``). As a numba
+    parallel kernel it cost a first run about a second more to compile.
+    """
     if nx == 0 or row0 >= row1:
         return
     one = np.uint64(1)
@@ -181,69 +201,20 @@ def _label_runs(p, r, pw, rw, ny, nx, lut_p, lut_r, wshift, block, row0, row1, c
             _box(bbr, ir, z, zl, ya, yb, zero, nx - 1)
 
 
-@jit
-def _label_start(cms, bbps, bbrs):
-    """Zero counts and empty boxes (``min > max``) in every chunk's buffers."""
-    big = np.int64(1) << 62
-    for c in range(cms.shape[0]):
-        for i in range(cms.shape[1]):
-            for j in range(cms.shape[2]):
-                cms[c, i, j] = 0
-            for j in range(3):
-                bbps[c, i, 2 * j] = big
-                bbps[c, i, 2 * j + 1] = -1
-                bbrs[c, i, 2 * j] = big
-                bbrs[c, i, 2 * j + 1] = -1
-
-
-@jit
-def _label_merge(cms, bbps, bbrs):
-    """Chunks 1... added to chunk 0 in chunk order: counts summed, boxes united."""
-    for c in range(1, cms.shape[0]):
-        for i in range(cms.shape[1]):
-            for j in range(cms.shape[2]):
-                cms[0, i, j] += cms[c, i, j]
-            for j in range(3):
-                bbps[0, i, 2 * j] = min(bbps[0, i, 2 * j], bbps[c, i, 2 * j])
-                bbps[0, i, 2 * j + 1] = max(bbps[0, i, 2 * j + 1], bbps[c, i, 2 * j + 1])
-                bbrs[0, i, 2 * j] = min(bbrs[0, i, 2 * j], bbrs[c, i, 2 * j])
-                bbrs[0, i, 2 * j + 1] = max(bbrs[0, i, 2 * j + 1], bbrs[c, i, 2 * j + 1])
-
-
-@jit(parallel=True)
 def label_confusion(p, r, pw, rw, nz, ny, nx, lut_p, lut_r, k, wshift, block, nchunks):
-    """Confusion matrix and bounding boxes of two label maps of shape (nz, ny, nx), given flat
-    (C-order) with the same dtype, and as uint64 words.
-
-    ``pw`` / ``rw``: the same maps viewed as uint64 words (``p`` and ``r`` 8-byte aligned; word ``j``
-    holds elements ``[j << wshift, (j + 1) << wshift)``, ``wshift`` = 3 for uint8 and 2 for uint16; the
-    elements past the last whole word are read from ``p``/``r`` only). ``lut_p[v]`` / ``lut_r[v]`` give
-    the index in ``[0, k)`` of label value ``v``. Returns ``cm`` (k, k) int64 with ``cm[i, j]`` =
-    #voxels with ref index i and pred index j, and the bounding boxes ``bb_pred``, ``bb_ref`` (k, 6)
-    int64: ``[min0, max0, min1, max1, min2, max2]`` inclusive, ``min > max`` for a label absent from
-    that map.
-
-    Each chunk (a range of whole rows) is scanned as one stream of runs of equal (pred, ref) pairs: the
-    next change is found a block of ``block`` words at a time (a branch-free vectorised XOR/OR test
-    against the run's pair broadcast to a word), then word by word, then element by element inside the
-    first word that differs. A run that crosses rows is accounted at once: every row it touches holds
-    part of it, so its box spans those rows, and the whole last axis. Indices are unsigned so that LLVM
-    vectorises the block test (see :func:`binary_counts`).
-
-    Each chunk runs the serial kernel :func:`_label_runs`; buffers are set and merged by serial
-    kernels too, so that numba's parallel compilation handles only the loop over chunks (see
-    :func:`binary_counts`).
-    """
+    """The whole label-map pass (see :func:`label_runs`) in ``nchunks`` chunks of rows, one after
+    another on this thread: ``(cm (k, k), bb_pred (k, 6), bb_ref (k, 6))``, int64. Python, not a
+    kernel (nothing more to compile); the engine runs the chunks on threads instead."""
+    cm = np.zeros((k, k), np.int64)
+    bb_pred = np.empty((k, 6), np.int64)
+    bb_pred[:, 0::2] = np.int64(1) << 62
+    bb_pred[:, 1::2] = -1
+    bb_ref = bb_pred.copy()
     nrows = nz * ny
-    cms = np.empty((nchunks, k, k), dtype=np.int64)
-    bbps = np.empty((nchunks, k, 6), dtype=np.int64)
-    bbrs = np.empty((nchunks, k, 6), dtype=np.int64)
-    _label_start(cms, bbps, bbrs)
-    for c in prange(nchunks):
-        _label_runs(p, r, pw, rw, ny, nx, lut_p, lut_r, wshift, block, nrows * c // nchunks,
-                    nrows * (c + 1) // nchunks, cms[c], bbps[c], bbrs[c])
-    _label_merge(cms, bbps, bbrs)
-    return cms[0].copy(), bbps[0].copy(), bbrs[0].copy()
+    for c in range(nchunks):
+        label_runs(p, r, pw, rw, ny, nx, lut_p, lut_r, wshift, block, nrows * c // nchunks,
+                   nrows * (c + 1) // nchunks, cm, bb_pred, bb_ref)
+    return cm, bb_pred, bb_ref
 
 
 @jit
