@@ -169,7 +169,7 @@ def _announce_first_compile():
     def notice():
         if os.getpid() == pid:  # not in forked workers
             print("fastseg: compiling the numba kernels (the first run after an install or upgrade, about "
-                  "15-25 s; they are cached for the next runs, in NUMBA_CACHE_DIR if set)...", file=sys.stderr,
+                  "5-10 s; they are cached for the next runs, in NUMBA_CACHE_DIR if set)...", file=sys.stderr,
                   flush=True)
 
     on_first_compile(notice)

@@ -273,7 +273,7 @@ def test_label_pass_on_threads_equals_one_thread_and_raises_a_helper_failure():
     kernel to compile): the same matrix and boxes on 1, 2 and 3 threads; a failure in a helper thread
     reaches the caller instead of being lost."""
     import fastseg
-    from fastseg._engine import counts as C
+    from fastseg._engine.chunks import side_by_side
 
     rng = np.random.default_rng(4)
     pred = rng.integers(0, 5, (64, 64, 80)).astype(np.uint8)  # above SMALL_WORK: threads are used
@@ -291,5 +291,5 @@ def test_label_pass_on_threads_equals_one_thread_and_raises_a_helper_failure():
         done.append(c)
 
     with pytest.raises(RuntimeError, match="chunk 3"):
-        C._side_by_side(work, 4, 2)  # chunk 3 runs on the helper thread
+        side_by_side(work, 4, 2)  # chunk 3 runs on the helper thread
     assert sorted(done) == [0, 1, 2]

@@ -15,6 +15,7 @@ import numpy as np
 from .. import _validation as v
 from .._kernels import confusion as _k
 from .._kernels import tuning
+from .chunks import side_by_side
 from .._kernels._jit import num_threads, serial_if_small
 
 __all__ = ["BOTH_EMPTY", "REF_EMPTY", "PRED_EMPTY", "NOT_EMPTY", "empty_state", "Confusion", "LabelConfusion",
@@ -248,7 +249,7 @@ def label_confusion(p, r, lut_p, lut_r, k, transposed, shape):
     and the boxes of every class in each map.
 
     The rows are cut into chunks, each counted by the serial kernel ``label_runs`` into its own
-    buffers, side by side on threads (:func:`_side_by_side`; the kernel releases the GIL), then
+    buffers, side by side on threads (:func:`fastseg._engine.chunks.side_by_side`; the kernel releases the GIL), then
     summed and united here. Counts and boxes are integers: they do not depend on the chunks. A serial
     kernel run on threads compiles in about half the time of numba's parallel one.
     """
@@ -273,43 +274,12 @@ def label_confusion(p, r, lut_p, lut_r, k, transposed, shape):
             _k.label_runs(pf, rf, pw, rw, ny, nx, lut_p, lut_r, wshift, tuning.RUN_BLOCK, nrows * c // nchunks,
                           nrows * (c + 1) // nchunks, cms[c], bbps[c], bbrs[c])
 
-        _side_by_side(work, nchunks, threads)
+        side_by_side(work, nchunks, threads)
     cm = cms.sum(axis=0) if nchunks > 1 else cms[0]
     bbp = _unite(bbps)
     bbr = _unite(bbrs)
     ndim = len(shape)
     return cm, _bbox_to_input_axes(bbp, ndim, transposed), _bbox_to_input_axes(bbr, ndim, transposed)
-
-
-def _side_by_side(work, n, threads):
-    """``work(c)`` for ``c`` in ``range(n)``: chunk ``c`` on thread ``c % threads``, this thread taking
-    its share. A fixed share per thread, as numba's parallel loops schedule: a pool's threads take
-    tasks as they come, and the first, started while the second is still starting, often took them
-    all (a short pass then ran on one thread)."""
-    import threading
-
-    if threads < 2 or n < 2:
-        for c in range(n):
-            work(c)
-        return
-    failed = []
-
-    def share(t):
-        try:
-            for c in range(t, n, threads):
-                work(c)
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
-            failed.append(exc)
-
-    helpers = [threading.Thread(target=share, args=(t,), name="fastseg-count", daemon=True)
-               for t in range(1, min(threads, n))]
-    for h in helpers:
-        h.start()
-    share(0)
-    for h in helpers:
-        h.join()
-    if failed:
-        raise failed[0]
 
 
 def _unite(boxes):

@@ -4,7 +4,6 @@ import math
 import time
 from collections import deque
 
-import numpy as np
 
 from .. import _validation as v
 from ..evaluate import evaluate
@@ -14,7 +13,7 @@ from .lesion_file import lesion_rows
 from .results import NO_STRUCTURES, error_row
 from .structures import read_named_case, score_named_case
 
-__all__ = ["diagonal", "read_case", "message", "run_case", "local_worker", "run_in_process", "warm_up"]
+__all__ = ["diagonal", "read_case", "message", "run_case", "local_worker", "run_in_process"]
 
 
 def diagonal(shape, spacing):
@@ -106,14 +105,3 @@ def run_in_process(todo, opts, threads, emit):
     """Every case in this process (see :func:`local_worker`)."""
     queue = deque(todo)
     local_worker(lambda: queue.popleft() if queue else None, opts, threads, emit)
-
-
-def warm_up(opts):
-    """Evaluate a tiny phantom with the run's options: validates them (raising before any case runs)
-    and compiles / loads every kernel once, before worker processes start."""
-    from ..phantom import phantom_pair
-
-    pred, ref, spacing = phantom_pair(shape=(10, 14, 14), spacing=(2.5, 0.8, 0.8), seed=0)
-    for dtype in (np.uint8, np.uint16):  # one thread: compiling does not depend on the thread count
-        res = evaluate(pred.astype(dtype), ref.astype(dtype), spacing=spacing, threads=1, **opts["evaluate"])
-    return res.metrics
