@@ -39,9 +39,9 @@ from .._kernels import edt as _kedt
 from .._kernels import label_surface as _klabel
 from .._kernels import surface as _ksurf
 from .._kernels import tuning
-from .._kernels._jit import num_threads, serial_if_small
+from .._kernels._jit import num_threads, serial_if_small, thread_limit
 from .counts import as3, spacing3
-from .chunks import chunk_ranges, run_chunks
+from .chunks import chunk_ranges, run_chunks, side_by_side
 from .search import distance_pair, distances_at, line_axis, offsets
 
 __all__ = ["distances_in_crop", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets",
@@ -330,11 +330,22 @@ class LabelSurfaces:
         n = len(self.labels)
         if self.surfels:
             self.grid = (1 if self.is2d else nz + 1, ny + 1, nx + 1)
-            self.sides = [label_surfels(np.ascontiguousarray(m), lut, n, self.is2d) for m in (p3, r3)]
+
+            def side(m):
+                return label_surfels(np.ascontiguousarray(m), lut, n, self.is2d)
         else:
             self.grid = p3.shape
-            self.sides = [(*label_boundaries(np.ascontiguousarray(m), lut, n, conv.connectivity, self.is2d), None)
-                          for m in (p3, r3)]
+
+            def side(m):
+                return (*label_boundaries(np.ascontiguousarray(m), lut, n, conv.connectivity, self.is2d), None)
+        self.sides = [None, None]
+        threads = num_threads()
+
+        def one(c):  # with two threads or more, the two maps side by side, each on its own share
+            with thread_limit(max(1, threads // 2) if threads > 1 else 1):
+                self.sides[c] = side((p3, r3)[c])
+
+        side_by_side(one, 2, threads)
 
     @classmethod
     def when_cheaper(cls, p, r, conv, structures):
