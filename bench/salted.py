@@ -205,6 +205,7 @@ def render(rows, threads, before=None):
     """The docs section: the rows of this run, beside the same rows measured on older code."""
     import datetime
 
+    meta = (before or {}).get("_meta") or {}
     before = {r["name"]: r for r in (before or {}).get("rows", [])}
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     w = [BEGIN, "## Stray voxels and many structures (issue 13)", "",
@@ -212,7 +213,8 @@ def render(rows, threads, before=None):
          f"medians of interleaved runs, load average at the end {load}; the 2-core machine was shared with other "
          "jobs). Salted cases: the prediction with 1e-5 (organs10, organ) or 1e-4 (labels100) of its voxels set to "
          "the structures' labels at random; every structure's bounding box then spans the image. *before*: the same "
-         f"script against the code before issue 13 ({(before.get('_meta') or {}).get('commit', 'see the note')})"
+         f"script against the code before issue 13 ({meta.get('commit', 'an older commit')}, measured "
+         f"{meta.get('when', 'earlier')})"
          if before else f"`python -m bench.salted --threads {threads}`", "",
          "| check | what | before | now | target |", "|---|---|---|---|---|"]
     targets = {"salt/organs10": "<= 1.5x", "salt/labels100": "<= 2x", "salt/organ-hd95": ">= 100x",
@@ -272,7 +274,10 @@ def main(argv=None):
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=os.path.dirname(fastseg.__file__)).stdout.strip()
         with open(a.json, "w") as f:
-            json.dump({"_meta": {"commit": commit, "fastseg": fastseg.__file__}, "rows": rows}, f, indent=1)
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            meta = {"commit": commit, "fastseg": fastseg.__file__,
+                    "when": f"{time.strftime('%Y-%m-%d %H:%M')}, load average {load}"}
+            json.dump({"_meta": meta, "rows": rows}, f, indent=1)
     if a.docs:
         import json
 

@@ -44,7 +44,8 @@ from .counts import as3, spacing3
 from .chunks import chunk_ranges, run_chunks, side_by_side
 from .search import distance_pair, distances_at, line_axis, offsets
 
-__all__ = ["distances_in_crop", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries", "band_counts", "sort_by_distance", "distances_at", "line_axis", "offsets",
+__all__ = ["distances_in_crop", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries", "band_counts",
+           "sort_by_distance", "distances_at", "line_axis", "offsets",
            "unit_spacing", "PLAIN_SPACING", "boundary", "crop_edges"]
 
 #: the structure (slot) of each value of a 0/1 uint8 mask for :func:`fastseg._kernels.surface.label_surfels`

@@ -214,7 +214,8 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
         da, db, c, c_max = offsets(shape, sp3, r, count)
         got = np.empty(todo.size)
         qs = query_index[todo]
-        run_chunks(lambda lo, hi: _knear.search_chunk(lines, shape64, r, float(sp3[r]), qs, da, db, c, c_max, got, lo, hi),
+        s_r = float(sp3[r])
+        run_chunks(lambda lo, hi: _knear.search_chunk(lines, shape64, r, s_r, qs, da, db, c, c_max, got, lo, hi),
                    chunk_ranges(qs.size, 64 * qs.size))
         out[todo] = got
         todo = todo[got < 0]

@@ -101,10 +101,10 @@ def cell_nearest(pts, start, box, query, blocks, spacing, out, nchunks):
     one stray voxel). Per block: the squared distance from the block's box to every non-empty
     cell's box (a lower bound for any of its queries and the cell's points); per query, the points
     of the nearest cell first, then every cell whose bound is below the query's best value so far.
-    One thread (``nchunks`` ranges of blocks in turn): far queries are few, a parallel loop costs
-    a second to compile on every first run. For queries far from every point, at a cost of the cells
-    once per block plus a few cells' points per query, where an ordered search would visit every grid offset out to the distance. Same
-    arithmetic as :func:`brute`: ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``; the bounds use the
+    Serial (``nchunks`` ranges of blocks in turn; the engine runs ranges of blocks on threads side
+    by side). For queries far from every point, at a cost of the cells once per block plus a few
+    cells' points per query, where an ordered search would visit every grid offset out to the
+    distance. Same arithmetic as :func:`fastseg._kernels.nearest.brute`: ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``; the bounds use the
     same operations on differences no larger, so (rounding being monotone) no skipped cell holds a
     smaller value.
     """
