@@ -104,9 +104,9 @@ def cell_nearest(pts, start, box, query, blocks, spacing, out, nchunks):
     Serial (``nchunks`` ranges of blocks in turn; the engine runs ranges of blocks on threads side
     by side). For queries far from every point, at a cost of the cells once per block plus a few
     cells' points per query, where an ordered search would visit every grid offset out to the
-    distance. Same arithmetic as :func:`fastseg._kernels.nearest.brute`: ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``; the bounds use the
-    same operations on differences no larger, so (rounding being monotone) no skipped cell holds a
-    smaller value.
+    distance. Same arithmetic as :func:`fastseg._kernels.nearest.brute`:
+    ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``; the bounds use the same operations on differences no
+    larger, so (rounding being monotone) no skipped cell holds a smaller value.
     """
     s0, s1, s2 = spacing[0], spacing[1], spacing[2]
     nblocks = blocks.size - 1
