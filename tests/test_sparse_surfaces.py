@@ -78,13 +78,15 @@ def _scatter(rng, shape, blob, strays):
 
 
 @settings(max_examples=80, deadline=None)
-@given(seed=st.integers(0, 2 ** 32 - 1), margin=st.sampled_from([1, 3, 32]),
+@given(seed=st.integers(0, 2 ** 32 - 1), margin=st.sampled_from([1, 3, 32]), pairs=st.sampled_from([0, 1 << 22]),
        shape=st.tuples(st.integers(1, 40), st.integers(1, 60), st.integers(1, 60)))
-def test_distances_at_exact_with_strays(seed, margin, shape):
+def test_distances_at_exact_with_strays(seed, margin, pairs, shape):
     """Compact sets with strays anywhere (the search grid cut short, sources and queries outside it,
-    sets far apart): every distance is the minimum over every source, as scipy computes it."""
+    sets far apart): every distance is the minimum over every source, as scipy computes it, whether
+    far queries go to the cell search (``FAR_PAIRS`` 0) or compare every pair."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tuning, "SEARCH_MARGIN", margin)
+        mp.setattr(tuning, "FAR_PAIRS", pairs)
         _check_strays(seed, shape)
 
 
@@ -172,6 +174,7 @@ def test_evaluate_salted_one_pass_equals_per_box(monkeypatch, shape, spacing, co
     kw = dict(spacing=spacing, metrics=["hd", "hd95", "assd", "masd", "nsd@1.5"], labels=[1, 2, 3, 4, 5, 6, 7],
               convention=convention)
     monkeypatch.setattr(tuning, "LABELWISE_BOXES", 0.0)
+    monkeypatch.setattr(tuning, "LABELWISE_MIN_VOXELS", 0)
     one_pass = fastseg.evaluate(pred, ref, **kw)
     monkeypatch.setattr(tuning, "LABELWISE_BOXES", np.inf)
     per_box = fastseg.evaluate(pred, ref, **kw)
@@ -209,8 +212,13 @@ def test_label_boundaries_equal_the_mask_kernel(seed, is2d, connectivity, shape,
 def test_when_cheaper_declines_other_surfaces(monkeypatch):
     """Conventions whose surface the one pass does not give keep the per-box path: plastimatch (its
     transform and image edge), seg-metrics (the image edge is not a boundary), itk (object voxels),
-    pymia's 2D slab."""
+    pymia's 2D slab; and small maps do (the per-box path costs little there)."""
     monkeypatch.setattr(tuning, "LABELWISE_BOXES", 0.0)
+    p = np.zeros((6, 7), np.uint8)
+    p[1:4, 2:5] = 1
+    fast = fastseg.conventions.get_convention("fastseg")
+    assert D.LabelSurfaces.when_cheaper(p, p, fast, [([1], True, p.size)]) is None
+    monkeypatch.setattr(tuning, "LABELWISE_MIN_VOXELS", 0)
     p = np.zeros((6, 7), np.uint8)
     p[1:4, 2:5] = 1
     for name, want in (("fastseg", True), ("deepmind", True), ("monai", True), ("medpy", True),
@@ -242,9 +250,10 @@ def test_row_ranges_on_threads_change_nothing():
         same(bound[1][bound[0][slot]:bound[0][slot + 1]], np.flatnonzero(surface.boundary_voxels(mask, 2, False, 4)))
 
 
-def test_search_ranges_on_threads_change_nothing():
+def test_search_ranges_on_threads_change_nothing(monkeypatch):
     """Big enough for the search's row and query ranges (and the cell search's blocks) on threads:
     the same bits on one thread and two, and the distances of every pair."""
+    monkeypatch.setattr(tuning, "FAR_PAIRS", 0)  # far queries by the cell search
     rng = np.random.default_rng(9)
     shape = (60, 100, 110)
     sp = np.array([2.0, 0.7, 0.9])

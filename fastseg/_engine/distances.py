@@ -173,7 +173,8 @@ def _surface(mask3, is2d, conv, table, edges=None):
     """Flat indices of the surface elements of a cropped mask, their weights, the grid shape and
     each element's neighbour code (surfels; None for boundary voxels, weighted 1)."""
     if conv.surface == "surfel":
-        if np.count_nonzero(mask3) * tuning.SPARSE_MASK < mask3.size:  # stray voxels spread the box
+        if mask3.size >= tuning.LABELWISE_MIN_VOXELS and np.count_nonzero(mask3) * tuning.SPARSE_MASK < mask3.size:
+            # stray voxels spread the box
             _, index, codes = label_surfels(mask3, MASK_SLOT, 1, is2d)
             nz, ny, nx = mask3.shape
             return index, table[codes], (1 if is2d else nz + 1, ny + 1, nx + 1), codes
@@ -353,13 +354,15 @@ class LabelSurfaces:
         """The surfaces of the single-label structures of ``structures`` (``(members, present,
         box_size)`` each) when the convention is served (:func:`labelwise`) and the structures'
         boxes together hold more voxels than the one pass reads (``tuning.LABELWISE_BOXES`` times the
-        map: stray voxels spread a box over the image, and many structures' boxes overlap); else None:
-        each structure then works inside its own box (the same values either way)."""
+        map: stray voxels spread a box over the image, and many structures' boxes overlap) on a map of
+        ``tuning.LABELWISE_MIN_VOXELS`` or more; else None: each structure then works inside its own box
+        (the same values either way)."""
         labels = [members[0] for members, present, _ in structures if len(members) == 1 and present
                   and members[0] != 0]  # label 0 as a structure: outside the array is 0 to the pass
         if not labels or not labelwise(conv, p.ndim):
             return None
-        if sum(size for _, _, size in structures) < tuning.LABELWISE_BOXES * p.size:
+        boxes = sum(size for _, _, size in structures)
+        if p.size < tuning.LABELWISE_MIN_VOXELS or boxes < tuning.LABELWISE_BOXES * p.size:
             return None
         return cls(p, r, labels, conv)
 

@@ -150,8 +150,13 @@ class _Far:
         return nquery * (cells / 4.0 + 8.0 * n / cells)
 
     def distances(self, query_index):
-        pts, start, box = self._build()
         cq = _coords(query_index, self.shape)
+        if query_index.size * self.source_index.size <= tuning.FAR_PAIRS:  # a few ms: every pair
+            pts = _coords(self.source_index, self.shape).astype(np.float64)
+            out = np.empty(cq.shape[0])
+            _kcells.nearest_of_all(pts, cq, self.sp3, out)
+            return out
+        pts, start, box = self._build()
         # blocks of neighbours (the corners of a stray voxel, a patch of a far surface): queries
         # grouped by a coarse grid of BLOCK points a side, at most BLOCK_SIZE per block
         key = cq // tuning.FAR_BLOCK

@@ -151,3 +151,12 @@ def cell_nearest(pts, start, box, query, blocks, spacing, out, nchunks):
                     if bound[c] < best:
                         best = _cell_best(pts, start[c], start[c + 1], query, qi, s0, s1, s2, best)
                 out[qi] = np.sqrt(best)
+
+
+@jit
+def nearest_of_all(pts, query, spacing, out):
+    """Exact distances from each of ``query`` (int64 ``(m, 3)``) to the nearest of ``pts`` (float64
+    ``(n, 3)`` grid coordinates), every pair compared: for a few far queries, where bucketing the
+    points would cost more (and compile more) than the pairs. Arithmetic of :func:`cell_nearest`."""
+    for qi in range(query.shape[0]):
+        out[qi] = np.sqrt(_cell_best(pts, 0, pts.shape[0], query, qi, spacing[0], spacing[1], spacing[2], np.inf))

@@ -69,4 +69,12 @@ FAR_BLOCK_SIZE = 64
 #: (rows of background cost a compare each; nothing the size of the box is written), a denser one by
 #: the dense pass (codes of every corner: faster when most rows cross the structure). The same surfels.
 SPARSE_MASK = 8
+
+#: maps (and crops) smaller than this take neither the one pass over every label nor the sparse surfel
+#: pass: the per-box path costs little there, and a first run then compiles one surfel kernel, not two
+LABELWISE_MIN_VOXELS = 1 << 21
+
+#: far queries are finished by comparing every pair when that is at most this many pair steps (a few
+#: ms), by the cell search otherwise: a small job then does not compile the cells' kernels
+FAR_PAIRS = 1 << 22
 COMPONENT_BUFFERS = 64 * 2**20  # bytes of the per-chunk size and box buffers of the component stats pass
