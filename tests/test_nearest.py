@@ -167,17 +167,6 @@ def test_search_thread_count_invariant():
     assert np.array_equal(results[0], results[1])
 
 
-@pytest.mark.parametrize("shape", [(6, 7, 8), (1, 9, 12), (4, 1, 5)])
-def test_brute_equals_brute_force(shape):
-    rng = np.random.default_rng(sum(shape))
-    features, spacing, query = random_case(rng, shape, 0.1)
-    out = np.empty(query.size)
-    want = brute(features, spacing, query)
-    for block in (1, 5, 64):
-        nearest.brute(np.flatnonzero(features), query, np.asarray(shape, np.int64), spacing, out, block)
-        np.testing.assert_allclose(out ** 2, want, rtol=1e-12)
-
-
 @pytest.mark.parametrize("r", [0, 1, 2])
 def test_search_any_query_order(r):
     """Rows are followed along increasing queries (r = 2); any other order (repeats, steps back, long

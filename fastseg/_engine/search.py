@@ -16,10 +16,10 @@ box plus a margin.
    distances (:func:`fastseg._kernels.nearest.search_chunk`), against the sources inside the grid. A
    found distance is final when no source outside the grid can be nearer: the grid's faces beyond
    which sources lie are farther than it (otherwise the query is left for step 3).
-2. Queries the first offset list leaves unresolved, as before: a longer list, every pair, the full
-   transform of the grid, or step 3, whichever bounds cheapest (``tuning.SEARCH_TIERS``).
-3. Everything else (queries outside the grid, far from every source): the sources bucketed in
-   cells, and per query the cells in the order of their distance bound
+2. Queries the first offset list leaves unresolved: a longer list, the full transform of the grid,
+   or step 3, whichever bounds cheapest (``tuning.SEARCH_TIERS``).
+3. Everything else (queries outside the grid, far from every source): every pair when that is
+   a few ms of work (``tuning.FAR_PAIRS``), else the sources bucketed in cells, and per query the cells in the order of their distance bound
    (:func:`fastseg._kernels.cells.cell_nearest`), at the cost of the cells once per block of
    neighbouring queries plus a few cells' points per query.
 
@@ -143,11 +143,11 @@ class _Far:
         return self.built
 
     def cost(self, nquery):
-        """Estimated pair steps of :meth:`distances` for ``nquery`` queries in blocks of a few: the
-        cells' bounds once per block, the points of a few cells per query."""
+        """Estimated pair steps of :meth:`distances` for ``nquery`` queries: every pair, or in blocks
+        of a few the cells' bounds once per block and the points of a few cells per query."""
         n = self.source_index.size
         cells = max(1.0, n / max(1.0, math.sqrt(n / 4.0)))
-        return nquery * (cells / 4.0 + 8.0 * n / cells)
+        return min(nquery * n, nquery * (cells / 4.0 + 8.0 * n / cells))
 
     def distances(self, query_index):
         cq = _coords(query_index, self.shape)
@@ -204,15 +204,9 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
     todo = np.arange(query_index.size)
     for count in tuning.SEARCH_TIERS:
         if count != tuning.SEARCH_TIERS[0]:
-            if partial or far.cost(todo.size) <= min(todo.size * source_index.size,
-                                                              2 * todo.size * count, tuning.TRANSFORM_COST * n):
-                out[todo] = -1.0  # the cell search finishes them
-                return out
             transform = tuning.TRANSFORM_COST * n
-            if todo.size * source_index.size <= min(transform, 2 * todo.size * count):
-                got = np.empty(todo.size)
-                _knear.brute(source_index, query_index[todo], shape64, sp3, got, 64)
-                out[todo] = got
+            if partial or far.cost(todo.size) <= min(2 * todo.size * count, transform):
+                out[todo] = -1.0  # the cell search (or every pair) finishes them
                 return out
             if 2 * todo.size * count > transform:
                 break

@@ -5,8 +5,8 @@ it finds: fine for two segmentations of one structure, where nearly every distan
 ruinous for a stray voxel 20 cm from the other surface. Here the source points are bucketed in cells
 (:func:`cells`) and each query visits the cells in the order their boxes bound it
 (:func:`cell_nearest`): the cost is the cells once per block of neighbouring queries plus a few cells'
-points per query, whatever the distance. Exact, in the arithmetic of
-:func:`fastseg._kernels.nearest.brute`.
+points per query, whatever the distance. Exact, in the arithmetic of the ordered search along the
+last axis, ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``.
 """
 import numpy as np
 
@@ -104,8 +104,8 @@ def cell_nearest(pts, start, box, query, blocks, spacing, out, nchunks):
     Serial (``nchunks`` ranges of blocks in turn; the engine runs ranges of blocks on threads side
     by side). For queries far from every point, at a cost of the cells once per block plus a few
     cells' points per query, where an ordered search would visit every grid offset out to the
-    distance. Same arithmetic as :func:`fastseg._kernels.nearest.brute`:
-    ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``; the bounds use the same operations on differences no
+    distance. Arithmetic: ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``, as the ordered search along the
+    last axis and the transform compute it; the bounds use the same operations on differences no
     larger, so (rounding being monotone) no skipped cell holds a smaller value.
     """
     s0, s1, s2 = spacing[0], spacing[1], spacing[2]

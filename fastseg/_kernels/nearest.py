@@ -31,7 +31,7 @@ feature.
 """
 import numpy as np
 
-from ._jit import jit, prange
+from ._jit import jit
 
 
 @jit
@@ -206,76 +206,6 @@ def search(lines, shape, r, s_r, query, da, db, c, c_max, out, nchunks):
     m = query.size
     for ch in range(nchunks):
         search_chunk(lines, shape, r, s_r, query, da, db, c, c_max, out, m * ch // nchunks, m * (ch + 1) // nchunks)
-
-
-@jit(parallel=True)
-def brute(source, query, shape, spacing, out, block):
-    """Distances from each of ``query`` to the nearest of ``source``, pair by pair with pruning.
-
-    For queries far from every source (a stray blob), where an ordered search would visit every
-    offset out to a large radius. Queries go in blocks of ``block`` consecutive ones (sorted indices:
-    a compact region); per block, ``UB`` = the least over sources of the largest squared distance
-    from the source to the block's bounding box, and only sources whose smallest squared distance to
-    the box is ``<= UB`` can be nearest to a query of the block. Rounding is monotone, so the
-    pruning is conservative in floating point too. Same arithmetic as :func:`search` with ``r = 2``:
-    ``((s0*d0)**2 + (s1*d1)**2) + (s2*d2)**2``. ``source`` and ``query``: int64 flat C-order
-    indices into a grid of ``shape``; ``out``: float64, distances (not squared). At most
-    ``len(query) * len(source)`` pair steps plus ``len(source)`` per block.
-    """
-    n1 = shape[1]
-    n2 = shape[2]
-    s0, s1, s2 = spacing[0], spacing[1], spacing[2]
-    ns = source.size
-    c0 = np.empty(ns, np.float64)
-    c1 = np.empty(ns, np.float64)
-    c2 = np.empty(ns, np.float64)
-    for j in range(ns):
-        p = source[j]
-        c0[j] = p // (n1 * n2)
-        c1[j] = (p // n2) % n1
-        c2[j] = p % n2
-    m = query.size
-    nblocks = (m + block - 1) // block
-    for bk in prange(nblocks):
-        lo = bk * block
-        hi = min(lo + block, m)
-        q0 = np.empty(hi - lo, np.float64)
-        q1 = np.empty(hi - lo, np.float64)
-        q2 = np.empty(hi - lo, np.float64)
-        for i in range(lo, hi):
-            p = query[i]
-            q0[i - lo] = p // (n1 * n2)
-            q1[i - lo] = (p // n2) % n1
-            q2[i - lo] = p % n2
-        lo0, hi0 = q0.min(), q0.max()
-        lo1, hi1 = q1.min(), q1.max()
-        lo2, hi2 = q2.min(), q2.max()
-        near = np.empty(ns, np.float64)  # smallest squared distance from each source to the box
-        ub = np.inf
-        for j in range(ns):
-            g0 = max(lo0 - c0[j], c0[j] - hi0, 0.0)
-            g1 = max(lo1 - c1[j], c1[j] - hi1, 0.0)
-            g2 = max(lo2 - c2[j], c2[j] - hi2, 0.0)
-            t0 = s0 * g0
-            t1 = s1 * g1
-            t2 = s2 * g2
-            near[j] = (t0 * t0 + t1 * t1) + t2 * t2
-            f0 = s0 * max(c0[j] - lo0, hi0 - c0[j])
-            f1 = s1 * max(c1[j] - lo1, hi1 - c1[j])
-            f2 = s2 * max(c2[j] - lo2, hi2 - c2[j])
-            ub = min(ub, (f0 * f0 + f1 * f1) + f2 * f2)
-        keep = np.flatnonzero(near <= ub)
-        k0 = c0[keep]
-        k1 = c1[keep]
-        k2 = c2[keep]
-        for i in range(hi - lo):
-            best = np.inf
-            for j in range(keep.size):
-                t0 = s0 * (q0[i] - k0[j])
-                t1 = s1 * (q1[i] - k1[j])
-                t2 = s2 * (q2[i] - k2[j])
-                best = min(best, (t0 * t0 + t1 * t1) + t2 * t2)
-            out[lo + i] = np.sqrt(best)
 
 
 @jit
