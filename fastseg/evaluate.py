@@ -2,7 +2,9 @@
 
 One pass over the volume gives the confusion matrix of all labels and every label's bounding box;
 then, per structure, surfaces and distances are computed once inside the bounding box of the union of
-its pred and ref voxels, and every requested metric is derived from those shared intermediates.
+its pred and ref voxels (or, when stray voxels or many structures make those boxes large, every
+label's surface comes from one more pass over each map: :class:`fastseg._engine.distances.
+LabelSurfaces`), and every requested metric is derived from those shared intermediates.
 """
 import dataclasses
 import functools
@@ -299,8 +301,10 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     -----
     Every value equals the single-metric function on ``pred == label, ref == label`` (or the union
     masks of a region). One pass over the volume for all confusion counts and bounding boxes; per
-    structure, one surface extraction and two distance transforms inside the bounding box of the
-    union of its pred and ref voxels, shared by HD, HDq, ASSD, MASD and NSD.
+    structure, one surface extraction inside the bounding box of the union of its pred and ref
+    voxels (or every label's surface from one more pass over each map, when the labels' boxes
+    together outweigh the map: stray voxels, many structures) and one search each way, shared by
+    HD, HDq, ASSD, MASD and NSD. A stray voxel costs its few surface points, not its box.
 
     Examples
     --------
