@@ -40,11 +40,12 @@ DENSE_LIMIT = 2**29
 #: label codes of a uint16 map: the size of the lookup tables of the label-map pass
 LABEL_CODES = 1 << 16
 
-#: ordered-search list lengths of the exact surface distances (see ``fastseg._engine.distances``):
+#: ordered-search list lengths of the exact surface distances (see ``fastseg._engine.search``):
 #: the first resolves nearly every query of two segmentations of one structure; the rest (far from
 #: every source point) take the cheapest exact way by an upper bound of its cost, in (query, source)
-#: pair steps (1.6 ns on one core here): every pair, the longer list (a list step costs about two pair
-#: steps) or the full transform (about 40 ns per grid point: ``TRANSFORM_COST`` pair steps)
+#: pair steps (1.6 ns on one core here): the cell search or every pair (``FAR_PAIRS``), the longer list
+#: (a list step costs about two pair steps) or the full transform (about 40 ns per grid point:
+#: ``TRANSFORM_COST`` pair steps)
 SEARCH_TIERS = (4096, 1 << 16)
 TRANSFORM_COST = 16
 
