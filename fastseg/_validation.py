@@ -3,9 +3,11 @@
 Everything here turns what a user passes into what the kernels expect (C-contiguous, read-only,
 native byte order, a closed set of dtypes) and raises a clear ``TypeError``/``ValueError`` otherwise.
 """
+import json
 import math
 import numbers
 import operator
+import os
 
 import numpy as np
 
@@ -470,3 +472,17 @@ def label_pair(pred, ref):
         p = p.astype(np.uint16)
         r = r.astype(np.uint16)
     return p, r, values
+
+
+def read_json_file(path, cannot_read, prefix="", hint=""):
+    """The parsed content of a user's JSON file; a clear :class:`InputValueError` otherwise:
+    ``"{prefix}{cannot_read} {path}: {reason}."`` when it cannot be read, ``"{prefix}{path} is not a
+    JSON file ({error}){hint}."`` when it is not JSON."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise InputValueError(f"{prefix}{cannot_read} {path}: {exc.strerror or exc}.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputValueError(f"{prefix}{path} is not a JSON file ({exc}){hint}.") from None

@@ -11,7 +11,6 @@ scores would be wrong. Without it (a file written only to name the structures) t
 as declared. ``"ignore": L`` (nnU-Net's ignore label) becomes
 ``ignore_label``.
 """
-import json
 import os
 from dataclasses import dataclass
 
@@ -112,14 +111,7 @@ def read_labels_json(path):
         nnU-Net's (the message names the file and the entry).
     """
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as exc:
-        raise v.InputValueError(f"cannot read the labels file {path}: {exc.strerror or exc}.") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise v.InputValueError(f"{path} is not a JSON file ({exc}).") from None
-    return labels_from_dataset(data, path)
+    return labels_from_dataset(v.read_json_file(path, "cannot read the labels file"), path)
 
 
 def merge_label_options(labels_json, labels, regions, names, ignore_label):

@@ -25,7 +25,6 @@ label map free of overlap (one pair when nothing overlaps: a single :func:`fasts
 an organ inside the body contour goes to a second pair. Every value is that of the structure's own
 binary masks.
 """
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -56,14 +55,8 @@ def read_aliases(aliases):
     source = "aliases"
     if isinstance(aliases, (str, os.PathLike)):
         source = f"aliases file {os.fspath(aliases)}"
-        try:
-            with open(aliases, encoding="utf-8") as fh:
-                aliases = json.load(fh)
-        except OSError as exc:
-            raise v.InputValueError(f"aliases: cannot read {os.fspath(aliases)}: {exc.strerror or exc}.") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise v.InputValueError(f"aliases: {os.fspath(aliases)} is not a JSON file ({exc}); write an object "
-                                    f"such as {{\"Lung_L\": [\"LeftLung\", \"lung left\"]}}.") from None
+        aliases = v.read_json_file(aliases, "cannot read", prefix="aliases: ",
+                                   hint='; write an object such as {"Lung_L": ["LeftLung", "lung left"]}')
     if not isinstance(aliases, Mapping):
         raise v.InputTypeError(f"{source} must map each structure name to its other names, e.g. "
                                f"{{\"Lung_L\": [\"LeftLung\", \"lung left\"]}}; got {type(aliases).__name__}.")
