@@ -20,7 +20,7 @@ import numpy as np
 
 import fastseg
 from fastseg._kernels import edt as _kedt
-from fastseg._kernels import surface as _ksurf
+from fastseg._engine import distances as _dist
 from fastseg._kernels._jit import thread_limit
 from fastseg._kernels.tuning import SMALL_TRANSFORM
 from fastseg._surfel_tables import areas as _areas
@@ -209,9 +209,10 @@ def _sp3(sp):
 
 
 def fastseg_surfels(crop):
-    """fastseg's surfel kernel: lattice codes, surface corners and areas. -> (n, total area)."""
+    """fastseg's surfel step as the engine runs it (row ranges on threads): lattice codes, surface
+    corners and areas. -> (n, total area)."""
     table = _areas(tuple(crop.spacing))
-    _, _, w = _ksurf.surfels(_as3(crop.mask), table, crop.is2d, 64)
+    _, _, w = _dist.dense_surfels(np.ascontiguousarray(_as3(crop.mask)), table, crop.is2d)
     return int(w.size), float(w.sum())
 
 
@@ -231,7 +232,8 @@ def numpy_surfels(crop):
 
 
 def fastseg_boundary(crop):
-    return _ksurf.boundary_voxels(_as3(crop.mask), 1, crop.is2d, 64).reshape(crop.mask.shape)
+    """fastseg's boundary step as the engine runs it (row ranges on threads)."""
+    return _dist.dense_boundary(np.ascontiguousarray(_as3(crop.mask)), 1, crop.is2d).reshape(crop.mask.shape)
 
 
 def scipy_boundary(crop):
