@@ -94,7 +94,7 @@ class _Grid:
         if source_index.size == 0:
             return np.full(query_index.size, np.inf)
         shape, sp3 = self.shape, self.sp3
-        far = _Far(source_index, shape, sp3)
+        far = _Far(source_index, shape, sp3, self.boxes[1 - side])
         if self.apart:
             return far.distances(query_index)
         if self.whole:
@@ -123,8 +123,9 @@ class _Grid:
 class _Far:
     """The cell search over every source point (step 3 of the module docstring), built on first use."""
 
-    def __init__(self, source_index, shape, sp3):
+    def __init__(self, source_index, shape, sp3, box):
         self.source_index = source_index
+        self.box = box  # (lo, hi) of the source points, found with the search grid
         self.shape = shape
         self.sp3 = sp3
         self.built = None
@@ -132,7 +133,7 @@ class _Far:
     def _build(self):
         if self.built is None:
             sp3, shape64 = self.sp3, np.asarray(self.shape, np.int64)
-            lo, hi = _knear.index_box(self.source_index, shape64)
+            lo, hi = self.box
             extent = hi - lo + 1
             # cells of about equal physical size, about sqrt(n / 4) points each on a surface
             n = self.source_index.size
