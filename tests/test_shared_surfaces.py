@@ -94,3 +94,13 @@ def test_table_uses_the_shared_sets():
     t = fastseg.conventions.table(pred, ref, spacing=sp)
     sd = fastseg.surface_distances(pred, ref, spacing=sp, convention="itk")
     assert t["hd95"].values["itk"] == fastseg.hd95(sd)
+
+
+@pytest.mark.parametrize("names", [["seg-metrics"], ["monai", "seg-metrics"], ["itk", "seg-metrics"],
+                                   ["itk"], ["medpy", "plastimatch"]])
+@pytest.mark.parametrize("case_id", ["blob3d-0", "border-blob3d", "blob2d-1"])
+def test_subsets_of_models_share_their_searches(names, case_id):
+    """Without the object model the voxels outside the other mask searched from its face boundary are
+    the boundary models' own; with it, every voxel there."""
+    convs = [PRESETS[n] for n in names] + [PRESETS["medpy"].replace(connectivity=2, edge="foreground")]
+    assert_same_sets(*cropped(*CASES[case_id]), convs)

@@ -8,12 +8,18 @@ distances_in_crop` gives for it, to the bit, but shares between the models what 
   models whose rules select the same voxels on this crop share them (plastimatch's adaptive edge is
   the background edge unless an axis of the crop has one voxel; the foreground edge is the background
   edge unless the crop touches the image edge);
-- models whose source points are the same voxels (every exact boundary model with the same
-  boundary, and the object model, whose distances of outside voxels are those to the other mask's
-  face boundary) make one ordered search per direction over the union of their query points. Each
-  query's distance depends only on the source points and the query itself, as long as the first list
-  of offsets resolves it (:func:`fastseg._engine.distances.distances_at`); when any query of the union
-  lies beyond that list, each model searches its own queries, as it does alone;
+- the exact models share their searches. The nearest voxel of a mask to a voxel outside it is a
+  voxel of its face boundary, and a boundary voxel under every connectivity and edge rule (its
+  neighbour one step towards the query is background inside the crop): so for every queried voxel
+  outside the other mask (the object model's non-zero distances, and the boundary voxels of every
+  exact model that lie there) the distance is the one to the other mask's face boundary, and one
+  search from that face boundary answers them all, with the face-boundary models' voxels inside the
+  other mask in the same search; each other boundary rule searches its voxels inside the other mask
+  from its own source points. Each query's distance depends only on the source points and the query
+  itself (a minimum of the same per-offset sums, in the same order, whichever of these source sets
+  holds the nearest point), as long as the first list of offsets resolves it
+  (:func:`fastseg._engine.distances.distances_at`); when any distance lies beyond that list, each
+  model searches its own queries, as it does alone;
 - plastimatch's two distance maps reuse one scratch buffer and are read at the query voxels only, in
   a thread of their own (the kernel releases the GIL) while the other models are computed.
 
@@ -36,6 +42,9 @@ __all__ = ["model_sets"]
 
 #: below this many voxels in the crop plastimatch's maps are computed on the calling thread
 THREAD_DANIELSSON = 1 << 16
+
+#: the rule of the face boundary with background beyond the crop: the object model's source points
+FACE = (1, None)
 
 
 def _outside(conv, shape3, is2d, edges):
@@ -90,20 +99,6 @@ def _resolved_first(d, pair):
         return True
     c_max = offsets(pair.shape, pair.sp3, line_axis(pair.shape, pair.sp3), tuning.SEARCH_TIERS[0])[3]
     return math.isinf(c_max) or float(np.max(d)) <= math.sqrt(c_max) * (1.0 - 1e-9)
-
-
-def _searched(pair, source, queries):
-    """Distances from each query array to the source points: one search over their union when every
-    distance is within the first offset list, else one search per array (module docstring)."""
-    distinct = list({id(q): q for q in queries}.values())
-    if len(distinct) == 1:
-        d = distances_at(source, pair.shape, pair.sp3, distinct[0])
-        return [d for _ in queries]
-    union = np.unique(np.concatenate(distinct))
-    du = distances_at(source, pair.shape, pair.sp3, union)
-    if _resolved_first(du, pair):
-        return [du[np.searchsorted(union, q)] for q in queries]
-    return [distances_at(source, pair.shape, pair.sp3, q) for q in queries]
 
 
 def _voxel_sets(d):
@@ -178,21 +173,65 @@ def model_sets(pc, rc, sp, convs, edges=None):
 
 
 def _exact_sets(pair, rules, daniel):
-    """The exact boundary models and the object model, grouped by their source points (the face
-    boundary with background beyond the crop is the object model's source too)."""
-    groups = {}
-    for key, rule in rules.items():
-        if key not in daniel:
-            groups.setdefault((1, None) if rule is None else rule, []).append(key)
+    """The exact boundary models and the object model (module docstring): per direction, one search
+    from the other mask's face boundary for every queried voxel outside the other mask and for the
+    face-boundary models' voxels inside it, and one per other boundary rule for its voxels inside the
+    other mask; each model as it is computed alone when a distance lies beyond the first offset list."""
+    exact = {key: rule for key, rule in rules.items() if key not in daniel}
+    if not exact:
+        return {}
+    dirs = [_shared(pair, side, exact) or _apart(pair, side, exact) for side in (0, 1)]
     out = {}
-    for source_rule, keys in groups.items():
-        dirs = []
-        for side in (0, 1):
-            source = pair.index(1 - side, source_rule)
-            dirs.append(_searched(pair, source, [pair.index(side, rules[key]) for key in keys]))
-        for i, key in enumerate(keys):
-            if rules[key] is None:
-                out[key] = (*_object_sets(pair, 0, dirs[0][i]), *_object_sets(pair, 1, dirs[1][i]))
-            else:
-                out[key] = (*_voxel_sets(dirs[0][i]), *_voxel_sets(dirs[1][i]))
+    for key, rule in exact.items():
+        if rule is None:
+            out[key] = (*_object_sets(pair, 0, dirs[0][key]), *_object_sets(pair, 1, dirs[1][key]))
+        else:
+            out[key] = (*_voxel_sets(dirs[0][key]), *_voxel_sets(dirs[1][key]))
+    return out
+
+
+def _apart(pair, side, exact):
+    """``{key: distances}`` from the queried voxels of mask ``side`` to the source points of each model
+    on the other mask, one search per model, as each is computed alone."""
+    return {key: distances_at(pair.index(1 - side, FACE if rule is None else rule), pair.shape, pair.sp3,
+                              pair.index(side, rule))
+            for key, rule in exact.items()}
+
+
+def _shared(pair, side, exact):
+    """As :func:`_apart` (in another order within each model: the sets are sorted afterwards, unit
+    weights), the searches shared (module docstring); None when a distance lies beyond the first
+    offset list of the ordered search."""
+    other = pair.masks[1 - side].reshape(-1)
+    rules = list(dict.fromkeys(rule for rule in exact.values() if rule is not None))
+    if any(rule is None for rule in exact.values()):
+        pool = pair.index(side, None)  # every voxel outside the other mask
+    else:  # the boundary voxels of any rule outside the other mask
+        marked = pair.boundary(side, rules[0]).copy()
+        for rule in rules[1:]:
+            marked |= pair.boundary(side, rule)
+        pool = np.flatnonzero(marked.reshape(-1) > other)
+    inside = {}
+    for rule in rules:
+        q = pair.index(side, rule)
+        inside[rule] = q[other[q] != 0]
+    face_in = inside.get(FACE, np.zeros(0, np.int64))
+    d = distances_at(pair.index(1 - side, FACE), pair.shape, pair.sp3,
+                     np.concatenate([pool, face_in]) if face_in.size else pool)
+    if not _resolved_first(d, pair):
+        return None
+    d_pool = d[:pool.size]
+    per_rule = {FACE: d[pool.size:]}
+    for rule in rules:
+        if rule != FACE:
+            per_rule[rule] = distances_at(pair.index(1 - side, rule), pair.shape, pair.sp3, inside[rule])
+            if not _resolved_first(per_rule[rule], pair):
+                return None
+    out = {}
+    for key, rule in exact.items():
+        if rule is None:
+            out[key] = d_pool
+        else:
+            near = pair.boundary(side, rule).reshape(-1)[pool] != 0
+            out[key] = np.concatenate([d_pool[near], per_rule[rule]])
     return out
