@@ -59,7 +59,7 @@ def _mixed_row(r00, r01, r10, r11, mixed, is2d):
 
 
 @jit
-def _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts, bslot, bindex, bcode, cursor, end, base):
+def _emit_row(r00, r01, r10, r11, mixed, words, where, lut, is2d, sl, counts, bslot, bindex, bcode, cursor, end, base):
     """The surface points of one lattice row's mixed corners: per corner, the slots of the voxels
     around it and, for each slot that does not fill it, the code; each point appended at ``cursor``
     to ``bslot`` / ``bindex`` (flat index ``base + i``) / ``bcode``, and ``counts[slot] += 1``.
@@ -67,41 +67,48 @@ def _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts, bslot, bi
     work inlined (a call per corner, with its dozens of array fields, cost more than the work).
 
     Most mixed corners see two values (a structure and background, or two structures): their codes
-    come from the raw values directly; three or more take the general slot-by-slot rule."""
+    come from the raw values directly, held in registers (the values around the corner, its smallest
+    and largest, and the bits equal to each); three or more take the general slot-by-slot rule."""
     nx = r00.size
     nb = 4 if is2d else 8
     full = 15 if is2d else 255
+    nmixed = 0
     for q in range(words.size):
         if words[q] == 0:  # 8 corners at a time: most of a row is far from any surface
             continue
-        for i in range(8 * q, 8 * q + 8):
-            if not mixed[i]:
-                continue
+        for i in range(8 * q, 8 * q + 8):  # the mixed ones listed without a branch per corner
+            where[nmixed] = i
+            nmixed += np.int64(mixed[i])
+    for e in range(nmixed):
+        i = where[e]
+        if True:
             lo = i >= 1
             hi = i < nx
-            if is2d:  # raw values (0 outside the array) into sl
-                sl[0] = r10[i - 1] if lo else 0
-                sl[1] = r10[i] if hi else 0
-                sl[2] = r11[i - 1] if lo else 0
-                sl[3] = r11[i] if hi else 0
+            il = i - 1 if lo else 0  # in range either way; the value is 0 outside the array
+            ih = i if hi else nx - 1
+            if is2d:
+                a0 = np.int64(r10[il]) if lo else np.int64(0)
+                a1 = np.int64(r10[ih]) if hi else np.int64(0)
+                a2 = np.int64(r11[il]) if lo else np.int64(0)
+                a3 = np.int64(r11[ih]) if hi else np.int64(0)
+                a4 = a5 = a6 = a7 = a0
+                hi_v = max(max(a0, a1), max(a2, a3))
+                lo_v = min(min(a0, a1), min(a2, a3))
             else:
-                sl[0] = r00[i - 1] if lo else 0
-                sl[1] = r00[i] if hi else 0
-                sl[2] = r01[i - 1] if lo else 0
-                sl[3] = r01[i] if hi else 0
-                sl[4] = r10[i - 1] if lo else 0
-                sl[5] = r10[i] if hi else 0
-                sl[6] = r11[i - 1] if lo else 0
-                sl[7] = r11[i] if hi else 0
-            v0 = sl[0]
-            v1 = v0
-            code0 = 0
-            for b in range(nb):
-                if sl[b] == v0:
-                    code0 |= 1 << b
-                else:
-                    v1 = sl[b]
-            code1 = _code_of(sl, nb, v1)
+                a0 = np.int64(r00[il]) if lo else np.int64(0)
+                a1 = np.int64(r00[ih]) if hi else np.int64(0)
+                a2 = np.int64(r01[il]) if lo else np.int64(0)
+                a3 = np.int64(r01[ih]) if hi else np.int64(0)
+                a4 = np.int64(r10[il]) if lo else np.int64(0)
+                a5 = np.int64(r10[ih]) if hi else np.int64(0)
+                a6 = np.int64(r11[il]) if lo else np.int64(0)
+                a7 = np.int64(r11[ih]) if hi else np.int64(0)
+                hi_v = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
+                lo_v = min(min(min(a0, a1), min(a2, a3)), min(min(a4, a5), min(a6, a7)))
+            v0 = a0
+            v1 = hi_v if hi_v != v0 else lo_v  # the other value when there are two
+            code0 = _bits(a0, a1, a2, a3, a4, a5, a6, a7, v0) & full
+            code1 = _bits(a0, a1, a2, a3, a4, a5, a6, a7, v1) & full
             if code0 | code1 == full:  # two values, the common case: a code each, neither full
                 s0 = lut[v0]
                 s1 = lut[v1]
@@ -118,8 +125,14 @@ def _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts, bslot, bi
                         counts[s] += 1
                         cursor += 1
                 continue
-            for b in range(nb):  # three or more values: slots, not raw values
-                sl[b] = lut[sl[b]]
+            sl[0] = lut[a0]  # three or more values: slots, not raw values
+            sl[1] = lut[a1]
+            sl[2] = lut[a2]
+            sl[3] = lut[a3]
+            sl[4] = lut[a4]
+            sl[5] = lut[a5]
+            sl[6] = lut[a6]
+            sl[7] = lut[a7]
             done = 0  # bits already given to a slot
             for b in range(nb):
                 if (done >> b) & 1:
@@ -137,6 +150,14 @@ def _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts, bslot, bi
                 counts[s] += 1
                 cursor += 1
     return cursor
+
+
+@jit
+def _bits(a0, a1, a2, a3, a4, a5, a6, a7, v):
+    """The bits ``b`` of the eight values ``a_b`` equal to ``v``."""
+    return (np.int64(a0 == v) | (np.int64(a1 == v) << 1) | (np.int64(a2 == v) << 2) | (np.int64(a3 == v) << 3)
+            | (np.int64(a4 == v) << 4) | (np.int64(a5 == v) << 5) | (np.int64(a6 == v) << 6)
+            | (np.int64(a7 == v) << 7))
 
 
 @jit
@@ -221,6 +242,7 @@ def surfels_of_rows(m, lut, nslots, is2d, rowval, r0, r1):
     zrow = np.zeros(nx, m.dtype)
     mixed = np.zeros(8 * ((lx + 7) // 8), np.bool_)  # whole words; the tail stays False
     words = mixed.view(np.uint64)
+    where = np.empty(mixed.size, np.int64)
     sl = np.empty(8, np.int64)
     counts = np.zeros(nslots, np.int64)
     bslot = np.empty(1024, np.int32)
@@ -242,7 +264,7 @@ def surfels_of_rows(m, lut, nslots, is2d, rowval, r0, r1):
             continue
         room = n + 8 * lx  # a corner has at most eight points
         bslot, bindex, bcode = _grow(bslot, room), _grow(bindex, room), _grow(bcode, room)
-        n = _emit_row(r00, r01, r10, r11, mixed, words, lut, is2d, sl, counts, bslot, bindex, bcode, n, room,
+        n = _emit_row(r00, r01, r10, r11, mixed, words, where, lut, is2d, sl, counts, bslot, bindex, bcode, n, room,
                       rr * lx)
     return bslot[:n], bindex[:n], bcode[:n]
 

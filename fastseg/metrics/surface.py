@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._engine.counts import NOT_EMPTY, counts_and_box, crop, empty_state
-from .._engine.distances import band_counts, crop_edges, distances_in_crop
+from .._engine.distances import band_counts, crop_edges, distances_in_crop, weighted_nearest_rank
 from .._kernels._jit import thread_limit
 from ..conventions import Convention, get_convention
 
@@ -142,14 +142,6 @@ def _resolve(pred, ref, spacing, convention, threads):
                              convention="fastseg" if convention is None else convention, threads=threads)
 
 
-def _weighted_nearest_rank(d, w, q):
-    if d.size == 0:
-        return math.inf
-    cum = np.cumsum(w) / np.sum(w)
-    idx = int(np.searchsorted(cum, q / 100.0))
-    return float(d[min(idx, d.size - 1)])
-
-
 def _floor_rank(d, q):
     """plastimatch's percentile of ``n`` sorted distances: the ``floor(q/100 n - 1)``-th smallest
     (0-based), the index computed in float32 as plastimatch does, clipped to the distances."""
@@ -176,8 +168,8 @@ def directed_hausdorff(sd, percentile=100.0):
     rule = sd.convention.percentile
     percentile = sd.convention.hd_percentile(percentile)
     if rule == "weighted_nearest_rank":
-        return (_weighted_nearest_rank(sd.pred_to_ref, sd.pred_weights, percentile),
-                _weighted_nearest_rank(sd.ref_to_pred, sd.ref_weights, percentile))
+        return (weighted_nearest_rank(sd.pred_to_ref, sd.pred_weights, percentile),
+                weighted_nearest_rank(sd.ref_to_pred, sd.ref_weights, percentile))
     if rule == "floor_rank_per_direction":
         return _floor_rank(sd.pred_to_ref, percentile), _floor_rank(sd.ref_to_pred, percentile)
     if rule == "linear_per_direction":
