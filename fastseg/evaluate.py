@@ -442,7 +442,8 @@ def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width
             sd = SurfaceDistances(e, e, e, e, state, conv, tuple(sp.tolist()))
         else:
             if surfaces is not None and len(members) == 1 and members[0] in surfaces.labels:
-                d_pr, w_p, d_rp, w_r = surfaces.distances(members[0], sp)
+                d_pr, w_p, d_rp, w_r = surfaces.distances(members[0], sp, (lc.bbox(members, "pred"),
+                                                                            lc.bbox(members, "ref")))
             else:
                 pc, rc = _crop_structure(p, r, members, box)
                 d_pr, w_p, d_rp, w_r = distances_in_crop(pc, rc, sp, conv, _edges(box, p.shape))

@@ -60,8 +60,8 @@ def test_label_surfels_equal_the_mask_kernel(seed, is2d, wide, shape, fill):
     start, index, codes = D.label_surfels(m, _lut(dtype, groups), len(groups), is2d)
     for slot, members in enumerate(groups):
         want_index, want_codes = _surfels_of_mask(np.isin(m, members), is2d)
-        same(index[start[slot]:start[slot + 1]], want_index)
-        same(codes[start[slot]:start[slot + 1]], want_codes)
+        assert same(index[start[slot]:start[slot + 1]], want_index)
+        assert same(codes[start[slot]:start[slot + 1]], want_codes)
 
 
 def _brute(source, query, shape, sp):
@@ -98,14 +98,14 @@ def _check_strays(seed, shape):
     want = _brute(source, query, shape, sp)
     np.testing.assert_allclose(search.distances_at(source, shape, sp, query), want, rtol=1e-12, atol=0)
     there, back = search.distance_pair(query, source, shape, sp)  # both directions, one grid
-    same(there, search.distances_at(source, shape, sp, query))
+    assert same(there, search.distances_at(source, shape, sp, query))
     np.testing.assert_allclose(back, _brute(query, source, shape, sp), rtol=1e-12, atol=0)
 
 
 def test_distances_at_empty_sets():
     sp = np.ones(3)
     assert search.distances_at(np.array([3]), (2, 3, 4), sp, np.zeros(0, np.int64)).size == 0
-    same(search.distances_at(np.zeros(0, np.int64), (2, 3, 4), sp, np.array([0, 5])), np.array([np.inf, np.inf]))
+    assert same(search.distances_at(np.zeros(0, np.int64), (2, 3, 4), sp, np.array([0, 5])), np.array([np.inf, np.inf]))
 
 
 @pytest.mark.parametrize("nchunks", [1, 3, 64])
@@ -137,8 +137,8 @@ def test_index_box_any_order():
     c = np.stack(np.unravel_index(idx, tuple(shape)), 1)
     for order in (idx, np.sort(idx)):
         lo, hi = nearest.index_box(order, shape)
-        same(lo, c.min(0))
-        same(hi, c.max(0))
+        assert same(lo, c.min(0))
+        assert same(hi, c.max(0))
 
 
 def _salted(pred, rng, count, labels):
@@ -178,11 +178,11 @@ def test_evaluate_salted_one_pass_equals_per_box(monkeypatch, shape, spacing, co
     one_pass = fastseg.evaluate(pred, ref, **kw)
     monkeypatch.setattr(tuning, "LABELWISE_BOXES", np.inf)
     per_box = fastseg.evaluate(pred, ref, **kw)
-    same([row["value"] for row in one_pass.rows], [row["value"] for row in per_box.rows])
+    assert same([row["value"] for row in one_pass.rows], [row["value"] for row in per_box.rows])
     for lab in (1, 2, 3, 5):
         single = dict(spacing=spacing, convention=convention)
-        same(one_pass["hd95"][lab], fastseg.hd95(pred == lab, ref == lab, **single))
-        same(one_pass["nsd@1.5"][lab], fastseg.nsd(pred == lab, ref == lab, tolerance=1.5, **single))
+        assert same(one_pass["hd95"][lab], fastseg.hd95(pred == lab, ref == lab, **single))
+        assert same(one_pass["nsd@1.5"][lab], fastseg.nsd(pred == lab, ref == lab, tolerance=1.5, **single))
     assert one_pass["hd"][4] == per_box["hd"][4] and one_pass["hd"][6] == per_box["hd"][6]
 
 
@@ -206,7 +206,50 @@ def test_label_boundaries_equal_the_mask_kernel(seed, is2d, connectivity, shape,
     start, index = D.label_boundaries(m, _lut(np.uint8, groups), len(groups), connectivity, is2d)
     for slot, members in enumerate(groups):
         mask = np.isin(m, members).astype(np.uint8)
-        same(index[start[slot]:start[slot + 1]], np.flatnonzero(surface.boundary_voxels(mask, connectivity, is2d, 4)))
+        assert same(index[start[slot]:start[slot + 1]], np.flatnonzero(surface.boundary_voxels(mask, connectivity, is2d, 4)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), is2d=st.booleans(), shape=st.tuples(st.integers(1, 9), st.integers(1, 11),
+                                                                            st.integers(1, 12)),
+       convention=st.sampled_from(["fastseg", "monai", "medpy"]), fill=st.sampled_from(["random", "blobs", "one"]))
+def test_label_point_boxes_from_voxel_boxes(seed, is2d, shape, convention, fill):
+    """The points' boxes ``evaluate`` derives from the labels' voxel boxes (without a pass over the
+    points) are the boxes of the points themselves, for surfels and boundary voxels: the search
+    relies on them being exact."""
+    from fastseg._engine.counts import count_labels
+
+    rng = np.random.default_rng(seed)
+    shape = shape[1:] if is2d else shape
+    maps = []
+    for _ in range(2):
+        if fill == "random":
+            m = rng.integers(0, 4, shape).astype(np.uint8)
+        else:
+            m = np.zeros(shape, np.uint8)
+            for v in (1, 2, 3):
+                if fill == "one":
+                    m[tuple(rng.integers(0, shape))] = v
+                    continue
+                lo = rng.integers(0, shape)
+                hi = lo + rng.integers(1, 6, len(shape))
+                m[tuple(slice(a, b) for a, b in zip(lo, hi))] = v
+        maps.append(m)
+    p, r = maps
+    lc = count_labels(p, r, None, p.shape, False)
+    labels = [lab for lab in (1, 2, 3) if lc.bbox([lab]) is not None]
+    if not labels:
+        return
+    ls = D.LabelSurfaces(p, r, labels, fastseg.conventions.get_convention(convention))
+    shape64 = np.asarray(ls.grid, np.int64)
+    for lab in labels:
+        ip, _, ir, _ = ls.points(lab)
+        for points, which in ((ip, "pred"), (ir, "ref")):
+            box = lc.bbox([lab], which)
+            assert (box is None) == (points.size == 0)
+            if box is not None:
+                for got, want in zip(ls._point_box(box), nearest.index_box(points, shape64)):
+                    assert same(got, want)
 
 
 def test_when_cheaper_declines_other_surfaces(monkeypatch):
@@ -240,14 +283,14 @@ def test_row_ranges_on_threads_change_nothing():
         surf = D.label_surfels(pred, lut, len(groups), False)
         bound = D.label_boundaries(pred, lut, len(groups), 2, False)
     with thread_limit(1):
-        same(D.label_surfels(pred, lut, len(groups), False), surf)
-        same(D.label_boundaries(pred, lut, len(groups), 2, False), bound)
+        assert same(D.label_surfels(pred, lut, len(groups), False), surf)
+        assert same(D.label_boundaries(pred, lut, len(groups), 2, False), bound)
     for slot, members in enumerate(groups):
         want_index, want_codes = _surfels_of_mask(np.isin(pred, members), False)
-        same(surf[1][surf[0][slot]:surf[0][slot + 1]], want_index)
-        same(surf[2][surf[0][slot]:surf[0][slot + 1]], want_codes)
+        assert same(surf[1][surf[0][slot]:surf[0][slot + 1]], want_index)
+        assert same(surf[2][surf[0][slot]:surf[0][slot + 1]], want_codes)
         mask = np.isin(pred, members).astype(np.uint8)
-        same(bound[1][bound[0][slot]:bound[0][slot + 1]], np.flatnonzero(surface.boundary_voxels(mask, 2, False, 4)))
+        assert same(bound[1][bound[0][slot]:bound[0][slot + 1]], np.flatnonzero(surface.boundary_voxels(mask, 2, False, 4)))
 
 
 def test_search_ranges_on_threads_change_nothing(monkeypatch):
@@ -263,6 +306,6 @@ def test_search_ranges_on_threads_change_nothing(monkeypatch):
         two = search.distance_pair(query, source, shape, sp)
     with thread_limit(1):
         one = search.distance_pair(query, source, shape, sp)
-    same(two, one)
+    assert same(two, one)
     pick = rng.choice(query.size, 400, replace=False)
     np.testing.assert_allclose(two[0][pick], _brute(source, query[pick], shape, sp), rtol=1e-12, atol=0)

@@ -397,6 +397,14 @@ class LabelSurfaces:
             return None
         return cls(p, r, labels, conv)
 
+    def _point_box(self, box):
+        """``(lo, hi)`` int64 (3,) on the points' grid of a voxel box (``distances``)."""
+        box = np.asarray(box, np.int64)
+        lo, hi = box[0::2], box[1::2] + (1 if self.surfels else 0)
+        if self.is2d:
+            lo, hi = np.concatenate([[0], lo]), np.concatenate([[0], hi])
+        return lo, hi
+
     def points(self, label):
         """``(index_pred, codes_pred, index_ref, codes_ref)`` of one label (codes None for voxels)."""
         s = self.labels[int(label)]
@@ -405,13 +413,19 @@ class LabelSurfaces:
             out += [index[start[s]:start[s + 1]], None if codes is None else codes[start[s]:start[s + 1]]]
         return tuple(out)
 
-    def distances(self, label, sp):
+    def distances(self, label, sp, boxes=None):
         """The directed distance sets of one label, as :func:`distances_in_crop` gives them for the
-        label's masks (the same values: the search depends only on the points' relative positions)."""
+        label's masks (the same values: the search depends only on the points' relative positions).
+        ``boxes``: the label's inclusive voxel boxes in pred and in ref (``[lo0, hi0, lo1, hi1, ...]``,
+        :meth:`fastseg._engine.counts.LabelConfusion.bbox`), which give its points' boxes without a
+        pass over them: the surfels of voxels ``lo .. hi`` span corners ``lo .. hi + 1`` on each axis
+        (the outer corners of the outermost voxels see outside), boundary voxels the voxels' box (the
+        outermost voxels have a face outside)."""
         ip, cp, ir, cr = self.points(label)
         sp, k = unit_spacing(sp)
         sp3 = spacing3(sp)
-        d_pr, d_rp = distance_pair(ip, ir, self.grid, sp3)
+        known = boxes is not None and all(b is not None for b in boxes)  # None: no point on that side
+        d_pr, d_rp = distance_pair(ip, ir, self.grid, sp3, [self._point_box(b) for b in boxes] if known else None)
         if not self.surfels:
             return _finish(d_pr, np.ones(ip.size), None, d_rp, np.ones(ir.size), None, None, k)
         table = _surfel_tables.areas(tuple(sp))

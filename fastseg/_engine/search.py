@@ -51,26 +51,28 @@ def distances_at(source_index, shape, sp3, query_index):
     return _Grid(query_index, source_index, shape, sp3).directed(0)
 
 
-def distance_pair(a, b, shape, sp3):
+def distance_pair(a, b, shape, sp3, boxes=None):
     """``(d_ab, d_ba)``: the distances from each point of ``a`` to the nearest of ``b`` and back, as
     :func:`distances_at` gives them; the search grid (it depends on both sets, and not on the
     direction) and the points' places in it are found once for both directions. ``a`` and ``b``:
-    increasing flat indices (the surface kernels' order)."""
-    grid = _Grid(a, b, shape, sp3)
+    increasing flat indices (the surface kernels' order). ``boxes``: the sets' boxes ``[(lo, hi),
+    (lo, hi)]`` (int64 (3,) each, inclusive) when the caller knows them, exactly (the search relies on
+    them); else they are found from the points."""
+    grid = _Grid(a, b, shape, sp3, boxes)
     return grid.directed(0), grid.directed(1)
 
 
 class _Grid:
     """The search grid of two point sets (module docstring) and their places in it."""
 
-    def __init__(self, a, b, shape, sp3):
+    def __init__(self, a, b, shape, sp3, boxes=None):
         self.sets = (a, b)
         self.shape = tuple(int(n) for n in shape)
         self.shape64 = np.asarray(self.shape, np.int64)
         self.sp3 = np.asarray(sp3, np.float64)
         if a.size == 0 or b.size == 0:
             return
-        self.boxes = [_knear.index_box(x, self.shape64) for x in (a, b)]
+        self.boxes = boxes or [_knear.index_box(x, self.shape64) for x in (a, b)]
         (alo, ahi), (blo, bhi) = self.boxes
         margin = np.ceil(tuning.SEARCH_MARGIN * float(self.sp3.min()) / self.sp3).astype(np.int64)
         self.glo = np.maximum(np.minimum(alo, blo), np.maximum(alo, blo) - margin)
@@ -102,18 +104,22 @@ class _Grid:
         else:
             qry, q_in, nq = self.sub[side]
             src, s_in, ns = self.sub[1 - side]
-            out = np.full(query_index.size, -1.0)
+            every = nq == query_index.size  # every query in the grid: its distances are the answer
+            out = None if every and ns else np.full(query_index.size, -1.0)
             if nq and ns:
                 partial = ns < source_index.size
-                d = _grid_distances(src[s_in] if partial else src, self.gshape, sp3,
-                                    qry[q_in] if nq < query_index.size else qry, far, partial)
+                d = _grid_distances(src[s_in] if partial else src, self.gshape, sp3, qry if every else qry[q_in],
+                                    far, partial)
                 if partial:  # sources outside the grid: keep what none of them can beat
                     slo, shi = self.boxes[1 - side]
                     bound = np.empty(d.size)
-                    _knear.outside_bound(query_index[q_in], self.shape64, sp3, self.glo, self.ghi,
-                                         slo < self.glo, shi > self.ghi, bound)
+                    _knear.outside_bound(query_index if every else query_index[q_in], self.shape64, sp3,
+                                         self.glo, self.ghi, slo < self.glo, shi > self.ghi, bound)
                     d[d >= bound * (1.0 - 1e-9)] = -1.0  # ties (perhaps rounded apart) too: the cell search
-                out[q_in] = d
+                if every:
+                    out = d
+                else:
+                    out[q_in] = d
         todo = np.flatnonzero(out < 0)
         if todo.size:
             out[todo] = far.distances(query_index[todo])
@@ -202,9 +208,9 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
         run_chunks(lambda lo, hi: _knear.line_chunk(f3, l3, lo, hi, big), chunk_ranges(before, n))
     shape64 = np.asarray(shape, np.int64)
     out = np.empty(query_index.size)
-    todo = np.arange(query_index.size)
+    todo = None  # every query: the first list searches them in place, without a copy
     for count in tuning.SEARCH_TIERS:
-        if count != tuning.SEARCH_TIERS[0]:
+        if todo is not None:
             transform = tuning.TRANSFORM_COST * n
             if partial or far.cost(todo.size) <= min(2 * todo.size * count, transform):
                 out[todo] = -1.0  # the cell search (or every pair) finishes them
@@ -212,13 +218,15 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
             if 2 * todo.size * count > transform:
                 break
         da, db, c, c_max = offsets(shape, sp3, r, count)
-        got = np.empty(todo.size)
-        qs = query_index[todo]
+        qs, got = (query_index, out) if todo is None else (query_index[todo], np.empty(todo.size))
         s_r = float(sp3[r])
         run_chunks(lambda lo, hi: _knear.search_chunk(lines, shape64, r, s_r, qs, da, db, c, c_max, got, lo, hi),
                    chunk_ranges(qs.size, 64 * qs.size))
-        out[todo] = got
-        todo = todo[got < 0]
+        if todo is None:
+            todo = np.flatnonzero(out < 0)
+        else:
+            out[todo] = got
+            todo = todo[got < 0]
         if todo.size == 0:
             return out
     if partial:
