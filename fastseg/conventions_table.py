@@ -143,13 +143,50 @@ def reasons(metric, conv, base, ndim, state):
     return tuple(out)
 
 
-def _metrics(sd, tolerances):
-    """{metric: value} of one preset from its SurfaceDistances."""
-    out = {"hd": hausdorff(sd), "hd95": hausdorff(sd, percentile=95.0), "assd": assd(sd), "masd": masd(sd)}
-    if tolerances:
-        for t, x in zip(tolerances, nsd(sd, tolerance=list(tolerances))):
-            out[f"nsd@{t:g}"] = x
+def _shared_key(conv, kind, param):
+    """What a metric of a non-empty pair reads of a convention besides its distance sets: presets of one
+    surface model with equal keys have the same value (the pooled and per-direction rules, the empty
+    rules and the name apart)."""
+    if kind == "hd":
+        return ("hd", param, conv.percentile, conv.aggregate, conv.hd_percentile(param))
+    if kind == "assd" and conv.assd == "pooled":
+        return ("assd",)
+    if kind == "nsd":
+        return ("nsd", param)
+    return ("masd",)  # masd, and assd as the mean of the two directed means (masd's value)
+
+
+def _derive(sd, wanted, memo, model):
+    """``{metric: value}`` of ``wanted`` (``[(metric, kind, parameter)]``, kind ``"hd"``, ``"assd"``,
+    ``"masd"`` or ``"nsd"``) from one preset's SurfaceDistances, of surface model ``model``. ``memo``:
+    the values already derived for other presets of the pair, by surface model and
+    :func:`_shared_key` (None: derive every one; empty pairs, where the empty rules decide)."""
+    tols = [t for _, kind, t in wanted if kind == "nsd"]
+    nsd_values = None
+    out = {}
+    for metric, kind, param in wanted:
+        k = None if memo is None else (model, _shared_key(sd.convention, kind, param))
+        if k is not None and k in memo:
+            out[metric] = memo[k]
+            continue
+        if kind == "hd":
+            value = hausdorff(sd, percentile=param)
+        elif kind == "nsd":
+            if nsd_values is None:
+                nsd_values = dict(zip(tols, nsd(sd, tolerance=tols)))
+            value = nsd_values[param]
+        else:
+            value = assd(sd) if kind == "assd" else masd(sd)
+        out[metric] = value
+        if k is not None:
+            memo[k] = value
     return out
+
+
+def _wanted(tolerances):
+    """The metrics of :func:`table` as :func:`_derive` takes them."""
+    return ([("hd", "hd", 100.0), ("hd95", "hd", 95.0), ("assd", "assd", None), ("masd", "masd", None)]
+            + [(f"nsd@{t:g}", "nsd", t) for t in tolerances])
 
 
 def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None):
@@ -208,6 +245,8 @@ def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None
             pc, rc = crop([p, r], box)
             sets = model_sets(pc, rc, sp, convs, crop_edges(box, p.shape))
     values, errors = {}, {}
+    wanted = _wanted(tols)
+    memo = {} if state == NOT_EMPTY else None
     for conv in convs:
         try:
             conv.check_empty(state)
@@ -220,7 +259,7 @@ def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None
         else:
             d_pr, w_p, d_rp, w_r = sets[conv.surface_key(p.ndim)]
             sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, spacing_out)
-        values[conv.name] = _metrics(sd, tols)
+        values[conv.name] = _derive(sd, wanted, memo, conv.surface_key(p.ndim))
     reference = "fastseg" if "fastseg" in names else names[0]
     base = convs[names.index(reference)]
     metrics = ["hd", "hd95", "assd", "masd"] + [f"nsd@{t:g}" for t in tols]
@@ -394,8 +433,9 @@ def by_structure(pred, ref, *, presets, spacing=None, labels=None, regions=None,
                 pc, rc = (np.ascontiguousarray(np.isin(m[sl], members)).view(np.uint8) for m in (p, r))
                 sets = model_sets(pc, rc, sp_c, convs, crop_edges(sl, p.shape))
             name = key if isinstance(key, str) else (names or {}).get(key, "")
+            memo = {}
             for conv in convs:
-                values_ = _preset_values(conv, state, sets, p.ndim, spacing_out, wanted)
+                values_ = _preset_values(conv, state, sets, p.ndim, spacing_out, wanted, memo)
                 for metric, _, _ in wanted:
                     row = {"label": key, "metric": preset_metric(metric, conv.name), "value": values_[metric],
                            "empty_state": state, "convention": conv.name}
@@ -405,7 +445,7 @@ def by_structure(pred, ref, *, presets, spacing=None, labels=None, regions=None,
     return rows
 
 
-def _preset_values(conv, state, sets, ndim, spacing, wanted):
+def _preset_values(conv, state, sets, ndim, spacing, wanted, memo):
     try:
         conv.check_empty(state)
     except ValueError:
@@ -416,14 +456,4 @@ def _preset_values(conv, state, sets, ndim, spacing, wanted):
     else:
         d_pr, w_p, d_rp, w_r = sets[conv.surface_key(ndim)]
         sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, spacing)
-    tols = [t for _, kind, t in wanted if kind == "nsd"]
-    nsd_values = dict(zip(tols, nsd(sd, tolerance=tols))) if tols else {}
-    out = {}
-    for metric, kind, param in wanted:
-        if kind == "hd":
-            out[metric] = hausdorff(sd, percentile=param)
-        elif kind == "nsd":
-            out[metric] = nsd_values[param]
-        else:
-            out[metric] = assd(sd) if kind == "assd" else masd(sd)
-    return out
+    return _derive(sd, wanted, memo if state == NOT_EMPTY else None, conv.surface_key(ndim))
