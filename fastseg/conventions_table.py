@@ -238,28 +238,34 @@ def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None
     p, r, sp, given = v.spatial_pair(pred, ref, spacing, "conventions.table")
     spacing_out = tuple(given.tolist())
     sets = {}
+    values, errors = {}, {}
+    wanted = _wanted(tols)
     with thread_limit(v.check_threads(threads)):
         n_pred, n_ref, box = counts_and_box(p, r)
         state = empty_state(n_pred, n_ref)
+        memo = {} if state == NOT_EMPTY else None
+        by_model = {}
+        for conv in convs:
+            try:
+                conv.check_empty(state)
+            except ValueError as exc:
+                errors[conv.name] = str(exc)
+                continue
+            by_model.setdefault(conv.surface_key(p.ndim), []).append(conv)
+
+        def derive(key, model):  # as each model's sets are ready (perhaps on a helper thread)
+            d_pr, w_p, d_rp, w_r = model
+            for conv in by_model.get(key, ()):
+                sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, spacing_out)
+                values[conv.name] = _derive(sd, wanted, memo, key)
+
         if box is not None:
             pc, rc = crop([p, r], box)
-            sets = model_sets(pc, rc, sp, convs, crop_edges(box, p.shape))
-    values, errors = {}, {}
-    wanted = _wanted(tols)
-    memo = {} if state == NOT_EMPTY else None
-    for conv in convs:
-        try:
-            conv.check_empty(state)
-        except ValueError as exc:
-            errors[conv.name] = str(exc)
-            continue
-        if box is None:
-            e = np.zeros(0)
-            sd = SurfaceDistances(e, e, e, e, state, conv, spacing_out)
+            sets = model_sets(pc, rc, sp, convs, crop_edges(box, p.shape), then=derive)
         else:
-            d_pr, w_p, d_rp, w_r = sets[conv.surface_key(p.ndim)]
-            sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, spacing_out)
-        values[conv.name] = _derive(sd, wanted, memo, conv.surface_key(p.ndim))
+            e = np.zeros(0)
+            for key in by_model:
+                derive(key, (e, e, e, e))
     reference = "fastseg" if "fastseg" in names else names[0]
     base = convs[names.index(reference)]
     metrics = ["hd", "hd95", "assd", "masd"] + [f"nsd@{t:g}" for t in tols]

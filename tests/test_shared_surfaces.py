@@ -104,3 +104,40 @@ def test_subsets_of_models_share_their_searches(names, case_id):
     the boundary models' own; with it, every voxel there."""
     convs = [PRESETS[n] for n in names] + [PRESETS["medpy"].replace(connectivity=2, edge="foreground")]
     assert_same_sets(*cropped(*CASES[case_id]), convs)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_task_runner_waits_for_dependencies_and_raises_the_first_error(threads):
+    from fastseg._engine.shared_surfaces import _run
+
+    seen = []
+    tasks = [("a", (), lambda: seen.append("a")), ("c", ("a", "b"), lambda: seen.append("c")),
+             ("b", (), lambda: seen.append("b"))]
+    _run(tasks[:1] + tasks[2:] + tasks[1:2] if threads == 1 else tasks, threads)
+    assert sorted(seen) == ["a", "b", "c"] and seen[-1] == "c"
+
+    def boom():
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        _run([("x", (), boom), ("y", ("x",), lambda: seen.append("y"))], threads)
+    assert "y" not in seen
+
+
+def test_then_is_called_once_per_model_with_its_sets():
+    pc, rc, sp, edges = cropped(*CASES["blob3d-0"])
+    calls = []
+    got = model_sets(pc, rc, sp, CONVS, edges, then=lambda key, sets: calls.append((key, sets)))
+    assert sorted(map(repr, (k for k, _ in calls))) == sorted(map(repr, got))
+    assert all(sets is got[key] for key, sets in calls)
+
+
+def test_same_bits_on_a_crop_large_enough_for_the_helper_thread():
+    """Above tuning.SMALL_WORK voxels the models' tasks run on two threads (the ones above are serial)."""
+    z, y, x = np.ogrid[:50, :100, :100]
+    ref = (z - 25) ** 2 / 2.0 + (y - 50) ** 2 + (x - 49) ** 2 < 34 ** 2
+    pred = (z - 24) ** 2 / 2.0 + (y - 52) ** 2 + (x - 50) ** 2 < 33 ** 2
+    pred[25, 2:98, 40:44] = True
+    pc, rc, sp, edges = cropped(pred, ref, (2.0, 0.9, 0.8))
+    assert pc.size >= fastseg._kernels.tuning.SMALL_WORK
+    assert_same_sets(pc, rc, sp, edges, CONVS, threads=2)

@@ -27,21 +27,19 @@ Surfel models are computed as :func:`distances_in_crop` computes them; so is eve
 outside ``PLAIN_SPACING`` (scaled by a power of two there).
 """
 import math
+import threading
 
 import numpy as np
 
 from .. import _validation as v
 from .._kernels import danielsson as _kdan
 from .._kernels import tuning
-from .._kernels._jit import num_threads, serial_if_small
+from .._kernels._jit import num_threads, serial_if_small, thread_limit
 from .counts import as3, spacing3
 from .distances import (boundary, distances_at, distances_in_crop, line_axis, offsets, sort_by_distance,
                         unit_spacing)
 
 __all__ = ["model_sets"]
-
-#: below this many voxels in the crop plastimatch's maps are computed on the calling thread
-THREAD_DANIELSSON = 1 << 16
 
 #: the rule of the face boundary with background beyond the crop: the object model's source points
 FACE = (1, None)
@@ -117,23 +115,81 @@ def _object_sets(pair, side, d_out):
     return d, w
 
 
-def _danielsson(pair, rule):
-    """plastimatch's distances from the boundary voxels of each mask to those of the other."""
+def _danielsson(pair, rule, side, local):
+    """plastimatch's distances from the boundary voxels of mask ``side`` to those of the other, in the
+    scratch buffer of the calling thread (``local.scratch``, allocated on its first map)."""
     s = np.asarray(pair.sp3[::-1], np.float32)
-    s2 = s * s
-    scratch = np.empty((_kdan.SCRATCH_ROWS, int(np.prod(pair.shape))), np.float32)
-    out = []
-    for side in (0, 1):
-        features = pair.boundary(1 - side, rule)
-        d = _kdan.danielsson_at(features, s2, pair.index(side, rule), scratch)
-        out.append(d.astype(np.float64))
-    return out
+    scratch = getattr(local, "scratch", None)
+    if scratch is None:
+        scratch = local.scratch = np.empty((_kdan.SCRATCH_ROWS, int(np.prod(pair.shape))), np.float32)
+    d = _kdan.danielsson_at(pair.boundary(1 - side, rule), s * s, pair.index(side, rule), scratch)
+    return d.astype(np.float64)
 
 
-def model_sets(pc, rc, sp, convs, edges=None):
+def _run(tasks, threads):
+    """Run ``tasks``, a list of ``(name, after, call)``: ``call()`` once every task named in ``after``
+    has run. With ``threads`` >= 2 the calling thread and one helper thread each take, when free,
+    the first task of the list that is ready (the kernels release the GIL; a task's own kernels run
+    on ``threads`` threads, numba's count being per thread); else they run in list order (where
+    every task comes after those it waits for). The first exception is raised here, once both
+    threads have stopped."""
+    if threads < 2:
+        for _, _, call in tasks:
+            call()
+        return
+    todo, done, failed = list(tasks), set(), []
+    cond = threading.Condition()
+
+    def ready():
+        for i, (_, after, _) in enumerate(todo):
+            if all(a in done for a in after):
+                return todo.pop(i)
+        return None
+
+    def work():
+        with thread_limit(threads):
+            while True:
+                with cond:
+                    task = None
+                    while task is None:
+                        if failed or not todo:
+                            return
+                        task = ready()
+                        if task is None:
+                            cond.wait()
+                try:
+                    task[2]()
+                except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
+                    with cond:
+                        failed.append(exc)
+                        cond.notify_all()
+                    return
+                with cond:
+                    done.add(task[0])
+                    cond.notify_all()
+
+    helper = threading.Thread(target=work, name="fastseg-models", daemon=True)
+    helper.start()
+    work()
+    helper.join()
+    if failed:
+        raise failed[0]
+
+
+def model_sets(pc, rc, sp, convs, edges=None, then=None):
     """``{surface_key: (d_pr, w_p, d_rp, w_r)}`` for the distinct surface models of ``convs`` on a
     cropped pair (C-ordered uint8, 2D or 3D, the union inside, as for :func:`distances_in_crop`),
-    each the same arrays :func:`distances_in_crop` gives for a convention of that model."""
+    each the same arrays :func:`distances_in_crop` gives for a convention of that model.
+
+    ``then``: called as ``then(key, sets)`` once per model as soon as its sets are complete, perhaps
+    on another thread than the caller's, and two models' calls perhaps at the same time.
+
+    On two threads or more (and crops above ``tuning.SMALL_WORK`` voxels) the work is a list of
+    tasks that the calling thread and one helper take as they become ready (:func:`_run`): each
+    direction of the exact models' searches, then the object model's sets and ``then``, each of
+    plastimatch's two maps, each model computed as :func:`distances_in_crop` computes it, and per
+    model its sorted sets and ``then``.
+    """
     models = {}
     for conv in convs:
         models.setdefault(conv.surface_key(pc.ndim), conv)
@@ -143,51 +199,61 @@ def model_sets(pc, rc, sp, convs, edges=None):
             alone[key] = conv  # as distances_in_crop computes it (surfels; scaled spacing; the error
         else:              # of a foreground edge without the crop's position)
             shared[key] = conv
-    out = {}
-    if not shared:
-        return {key: distances_in_crop(pc, rc, sp, conv, edges) for key, conv in models.items()}
-    pair = _Pair(pc, rc, sp)
+    out, raw = {}, {}
+
+    def store(name, make, *args):
+        def call():
+            raw[name] = make(*args)
+        return name, (), call
+
+    def finish(key, after, make, *args):
+        def call():
+            out[key] = make(*args)
+            if then is not None:
+                then(key, out[key])
+        return ("sets", key), after, call
+
+    pair = _Pair(pc, rc, sp) if shared else None
     rules = {key: (None if conv.surface == "object" else _rule(conv, pair, edges)) for key, conv in shared.items()}
     daniel = [key for key, conv in shared.items() if conv.transform == "danielsson"]
-    pending, pool = {}, None
-    with serial_if_small(pair.masks[0].size):
-        for key in daniel:
-            for side in (0, 1):  # here: the boundary kernel is parallel, the thread below is not
-                pair.index(side, rules[key])
-        if daniel and num_threads() >= 2 and pair.masks[0].size >= THREAD_DANIELSSON:
-            from concurrent.futures import ThreadPoolExecutor
-
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastseg-danielsson")
-            pending = {key: pool.submit(_danielsson, pair, rules[key]) for key in daniel}
-        try:
-            for key, conv in alone.items():
-                out[key] = distances_in_crop(pc, rc, sp, conv, edges)
-            out.update(_exact_sets(pair, rules, daniel))
-            for key in daniel:
-                d_pr, d_rp = pending[key].result() if key in pending else _danielsson(pair, rules[key])
-                out[key] = (*_voxel_sets(d_pr), *_voxel_sets(d_rp))
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
+    exact = {key: rule for key, rule in rules.items() if key not in daniel}
+    local = threading.local()
+    with serial_if_small(pc.size):
+        # the points that several tasks read, here (the boundary kernel is parallel; no two tasks
+        # compute the same one)
+        for rule in set(rules.values()) | ({FACE} if exact else set()):
+            for side in (0, 1):
+                if rule is not None:
+                    pair.index(side, rule)
+        tasks = []
+        if exact:
+            e = [("exact", 0), ("exact", 1)]
+            tasks += [store(e[side], _directed, pair, side, exact) for side in (0, 1)]
+            tasks += [finish(key, e, lambda k=key: _object_pair(pair, raw[e[0]][k], raw[e[1]][k]))
+                      for key, rule in exact.items() if rule is None]
+        tasks += [store((key, side), _danielsson, pair, rules[key], side, local) for key in daniel for side in (0, 1)]
+        tasks += [finish(key, (), distances_in_crop, pc, rc, sp, conv, edges) for key, conv in alone.items()]
+        if exact:
+            tasks += [finish(key, e, lambda k=key: _voxel_pair(raw[e[0]][k], raw[e[1]][k]))
+                      for key, rule in exact.items() if rule is not None]
+        tasks += [finish(key, [(key, 0), (key, 1)], lambda k=key: _voxel_pair(raw[(k, 0)], raw[(k, 1)]))
+                  for key in daniel]
+        _run(tasks, num_threads())
     return {key: out[key] for key in models}
 
 
-def _exact_sets(pair, rules, daniel):
-    """The exact boundary models and the object model (module docstring): per direction, one search
-    from the other mask's face boundary for every queried voxel outside the other mask and for the
-    face-boundary models' voxels inside it, and one per other boundary rule for its voxels inside the
-    other mask; each model as it is computed alone when a distance lies beyond the first offset list."""
-    exact = {key: rule for key, rule in rules.items() if key not in daniel}
-    if not exact:
-        return {}
-    dirs = [_shared(pair, side, exact) or _apart(pair, side, exact) for side in (0, 1)]
-    out = {}
-    for key, rule in exact.items():
-        if rule is None:
-            out[key] = (*_object_sets(pair, 0, dirs[0][key]), *_object_sets(pair, 1, dirs[1][key]))
-        else:
-            out[key] = (*_voxel_sets(dirs[0][key]), *_voxel_sets(dirs[1][key]))
-    return out
+def _directed(pair, side, exact):
+    """``{key: distances}`` of the exact models from mask ``side``: shared searches, or each model's
+    own when a distance lies beyond the first offset list."""
+    return _shared(pair, side, exact) or _apart(pair, side, exact)
+
+
+def _voxel_pair(d_pr, d_rp):
+    return (*_voxel_sets(d_pr), *_voxel_sets(d_rp))
+
+
+def _object_pair(pair, d_pr, d_rp):
+    return (*_object_sets(pair, 0, d_pr), *_object_sets(pair, 1, d_rp))
 
 
 def _apart(pair, side, exact):
