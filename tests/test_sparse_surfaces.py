@@ -102,6 +102,105 @@ def _check_strays(seed, shape):
     np.testing.assert_allclose(back, _brute(query, source, shape, sp), rtol=1e-12, atol=0)
 
 
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), reach=st.sampled_from([0, 1, 2, 4]), is2d=st.booleans(),
+       shape=st.tuples(st.integers(1, 30), st.integers(1, 40), st.integers(2, 40)), strays=st.booleans())
+def test_narrow_first_search_changes_nothing(seed, reach, is2d, shape, strays):
+    """The narrow first search (line distances filled only where its offsets read them) gives the
+    bits of the search over whole lines, and scipy's minimum over every pair: compact sets one or
+    a few voxels apart (what it resolves), and strays (what it leaves to the wider search)."""
+    rng = np.random.default_rng(seed)
+    shape = (1,) + shape[1:] if is2d else shape
+    sp = rng.uniform(0.3, 3.0, 3)
+    source = _scatter(rng, shape, int(rng.integers(1, 300)), int(rng.integers(0, 6)) if strays else 0)
+    shift = np.ravel_multi_index(tuple(np.minimum(rng.integers(0, 3, 3), np.array(shape) - 1)), shape)
+    query = np.unique(np.concatenate([np.minimum(source + shift, int(np.prod(shape)) - 1),
+                                      _scatter(rng, shape, 5, int(rng.integers(0, 6)) if strays else 0)]))
+    got = {}
+    for share in (np.inf, -1.0):  # always narrow first, never
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(tuning, "NARROW_MIN", 0)
+            mp.setattr(tuning, "NARROW_REACH", reach)
+            mp.setattr(tuning, "NARROW_SHARE", share)
+            got[share] = search.distance_pair(query, source, shape, sp)
+    assert same(got[np.inf], got[-1.0])
+    np.testing.assert_allclose(got[np.inf][0], _brute(source, query, shape, sp), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(got[np.inf][1], _brute(query, source, shape, sp), rtol=1e-12, atol=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), shape=st.tuples(st.integers(1, 8), st.integers(1, 9), st.integers(1, 12)),
+       ordered=st.booleans(), ra=st.integers(0, 3), rb=st.integers(0, 3))
+def test_row_extents_and_their_dilation(seed, shape, ordered, ra, rb):
+    """Row extents of points (any order) and their extremes over neighbouring rows against numpy."""
+    rng = np.random.default_rng(seed)
+    n0, n1, n2 = shape
+    index = rng.integers(0, n0 * n1 * n2, int(rng.integers(0, 40)))
+    index = np.unique(index) if ordered else index
+    lo, hi = np.full(n0 * n1, n2, np.int64), np.full(n0 * n1, -1, np.int64)
+    nearest.row_extents(index, n2, lo, hi)
+    want_lo, want_hi = np.full((n0, n1), n2), np.full((n0, n1), -1)
+    np.minimum.at(want_lo.reshape(-1), index // n2, index % n2)
+    np.maximum.at(want_hi.reshape(-1), index // n2, index % n2)
+    assert np.array_equal(lo, want_lo.reshape(-1)) and np.array_equal(hi, want_hi.reshape(-1))
+    out_lo, out_hi = np.empty(n0 * n1, np.int64), np.empty(n0 * n1, np.int64)
+    nearest.dilate_extents(lo, hi, n0, n1, ra, rb, out_lo, out_hi)
+    assert np.array_equal(lo, want_lo.reshape(-1))  # inputs untouched
+    for i0 in range(n0):
+        for i1 in range(n1):
+            near = (slice(max(0, i0 - ra), i0 + ra + 1), slice(max(0, i1 - rb), i1 + rb + 1))
+            assert out_lo[i0 * n1 + i1] == want_lo[near].min() and out_hi[i0 * n1 + i1] == want_hi[near].max()
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), is2d=st.booleans(), ordered=st.booleans(),
+       shape=st.tuples(st.integers(1, 20), st.integers(1, 30), st.integers(1, 40)),
+       shift=st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 3)))
+def test_staged_search_gives_the_bits_of_one_search(seed, is2d, ordered, shape, shift):
+    """Every stage (the own-row walk, the narrow search over partly filled lines, the search over
+    whole lines) gives each query the bits one ordered search over every offset of the grid gives:
+    compact sets, the query set a copy of the source set shifted by a few steps (most queries on a
+    source or a step along the row from one), queries in any order."""
+    rng = np.random.default_rng(seed)
+    shape = (1,) + shape[1:] if is2d else shape
+    sp = rng.uniform(0.3, 3.0, 3)
+    source = _scatter(rng, shape, int(rng.integers(1, 300)), 0)
+    coords = np.stack(np.unravel_index(source, shape), 1) + np.array(shift)
+    keep = np.all(coords < np.array(shape), axis=1)
+    query = np.ravel_multi_index(tuple(coords[keep].T), shape)
+    query = np.unique(np.concatenate([query, _scatter(rng, shape, 20, 0)]))
+    if not ordered:
+        query = rng.permutation(query)
+    lines = np.empty(int(np.prod(shape)), np.int32)
+    nearest.row_distances(source, lines.reshape(-1, shape[2]), 1)
+    want = np.empty(query.size)
+    sp[2] = sp.min() * 0.99  # the line axis: the last (the own-row walk takes only that one)
+    da, db, c, c_max = search.offsets(shape, sp, 2, 1 << 40)  # every offset of the grid
+    nearest.search(lines, np.array(shape, np.int64), 2, float(sp[2]), query, da, db, c, c_max, want, 1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tuning, "NARROW_MIN", 0)
+        got = search.distances_at(source, shape, sp, query)
+    assert same(got, want)
+
+
+def test_fill_spans_equal_whole_lines():
+    """The line distances filled on spans equal the whole lines' there, and nothing else is written."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        nrow, n = int(rng.integers(1, 6)), int(rng.integers(1, 40))
+        source = np.unique(rng.integers(0, nrow * n, int(rng.integers(0, 3 * n))))
+        whole = np.empty((nrow, n), np.int32)
+        nearest.row_chunk(source, whole, 0, nrow, np.int32(2 * n + 2))
+        lo, hi = rng.integers(-2, n + 1, nrow), rng.integers(-1, n, nrow)
+        lo, hi = np.maximum(lo, 0), np.minimum(hi, n - 1)
+        part = np.full((nrow, n), -7, np.int32)
+        nearest.span_chunk(source, part, lo, hi, 0, nrow, np.int32(2 * n + 2))
+        for j in range(nrow):
+            inside = np.zeros(n, bool)
+            inside[lo[j]:hi[j] + 1] = True
+            assert np.array_equal(part[j][inside], whole[j][inside]) and np.all(part[j][~inside] == -7)
+
+
 def test_distances_at_empty_sets():
     sp = np.ones(3)
     assert search.distances_at(np.array([3]), (2, 3, 4), sp, np.zeros(0, np.int64)).size == 0

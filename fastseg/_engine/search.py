@@ -191,13 +191,44 @@ def _coords(index, shape):
 def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
     """Distances by the ordered search on one grid (steps 1 and 2); -1 where the caller's cell search
     must finish: where it is the cheapest way, and with ``partial`` (some sources lie outside this
-    grid) wherever the first offset list leaves a query unresolved (the cell search sees them all)."""
+    grid) wherever the first offset list leaves a query unresolved (the cell search sees them all).
+
+    With the line axis last (rows), two narrower searches go first, each final where it is exact:
+    the nearest source on each query's own row, by walking both sorted lists (two segmentations of
+    one structure: every point on the other surface, and every point a step along the row from it);
+    then, for the rest, the offsets within ``tuning.NARROW_REACH`` steps over line distances filled
+    only where they read (:func:`_near_lines`); then every line whole."""
     n = int(np.prod(shape))
     r = line_axis(shape, sp3)
     lines = np.empty(n, np.int32)
+    shape64 = np.asarray(shape, np.int64)
+    s_r = float(sp3[r])
+    out = np.empty(query_index.size)
+    todo = None  # every query: the first list searches them in place, without a copy
+
+    def search(qs, got, da, db, c, c_max):
+        run_chunks(lambda lo, hi: _knear.search_chunk(lines, shape64, r, s_r, qs, da, db, c, c_max, got, lo, hi),
+                   chunk_ranges(qs.size, 64 * qs.size))
+
     if r == 2:
         rows = lines.reshape(-1, shape[2])
         big = np.int32(2 * shape[2] + 2)
+        sa, sb = float(sp3[0]), float(sp3[1])
+        c_first = min(sa * sa if shape[0] > 1 else math.inf, sb * sb if shape[1] > 1 else math.inf)
+        run_chunks(lambda lo, hi: _knear.row_nearest(query_index, source_index, shape[2], s_r, c_first, out, lo, hi),
+                   chunk_ranges(query_index.size, 16 * query_index.size))
+        todo = np.flatnonzero(out < 0)
+        if todo.size == 0:
+            return out
+        qs = query_index[todo]
+        near = _near_lines(source_index, shape, sp3, qs, rows, big)
+        if near is not None:
+            got = np.empty(todo.size)
+            search(qs, got, *near)
+            out[todo] = got
+            todo = todo[got < 0]
+            if todo.size == 0:
+                return out
         run_chunks(lambda lo, hi: _knear.row_chunk(source_index, rows, lo, hi, big), chunk_ranges(rows.shape[0], n))
     else:
         features = np.zeros(n, np.uint8)
@@ -206,22 +237,16 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
         f3, l3 = features.reshape(before, shape[r], -1), lines.reshape(before, shape[r], -1)
         big = np.int32(2 * shape[r] + 2)
         run_chunks(lambda lo, hi: _knear.line_chunk(f3, l3, lo, hi, big), chunk_ranges(before, n))
-    shape64 = np.asarray(shape, np.int64)
-    out = np.empty(query_index.size)
-    todo = None  # every query: the first list searches them in place, without a copy
-    for count in tuning.SEARCH_TIERS:
-        if todo is not None:
+    for tier, count in enumerate(tuning.SEARCH_TIERS):
+        if tier:
             transform = tuning.TRANSFORM_COST * n
             if partial or far.cost(todo.size) <= min(2 * todo.size * count, transform):
                 out[todo] = -1.0  # the cell search (or every pair) finishes them
                 return out
             if 2 * todo.size * count > transform:
                 break
-        da, db, c, c_max = offsets(shape, sp3, r, count)
         qs, got = (query_index, out) if todo is None else (query_index[todo], np.empty(todo.size))
-        s_r = float(sp3[r])
-        run_chunks(lambda lo, hi: _knear.search_chunk(lines, shape64, r, s_r, qs, da, db, c, c_max, got, lo, hi),
-                   chunk_ranges(qs.size, 64 * qs.size))
+        search(qs, got, *offsets(shape, sp3, r, count))
         if todo is None:
             todo = np.flatnonzero(out < 0)
         else:
@@ -237,6 +262,37 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
     _kedt.sq_distance_to_features_into(features.reshape(shape), sp3, sq, tuning.SMALL_TRANSFORM)
     out[todo] = np.sqrt(sq.reshape(-1)[query_index[todo]])
     return out
+
+
+def _near_lines(source_index, shape, sp3, query_index, rows, big):
+    """The narrow search (line axis 2): the line distances filled only where a search over the
+    offsets within ``tuning.NARROW_REACH`` steps reads them, from the smallest to the largest
+    position of the queries in the rows around each row (not the whole box: inside a structure no
+    query reads them); returns that offset list ``(da, db, c, c_max)`` to search ``query_index``
+    with, or None when those reads cover most of the grid (``tuning.NARROW_SHARE``) or the grid is
+    small.
+
+    ``c_max`` is the squared in-plane length of the nearest offset the list leaves out (beyond the
+    rows it spans): a query found at most that far is exact, as no unlisted line can hold a nearer
+    point; the others are searched again once every line is whole."""
+    n = rows.size
+    if n < tuning.NARROW_MIN or query_index.size == 0:
+        return None
+    sa, sb = float(sp3[0]), float(sp3[1])
+    reach = tuning.NARROW_REACH * min(sa, sb)
+    ra, rb = min(int(reach / sa), shape[0] - 1), min(int(reach / sb), shape[1] - 1)
+    ta, tb = sa * (ra + 1), sb * (rb + 1)  # the arithmetic of the offsets' c (_offset_list)
+    c_max = min(ta * ta if ra + 1 < shape[0] else math.inf, tb * tb if rb + 1 < shape[1] else math.inf)
+    extents = np.full(rows.shape[0], shape[2], np.int64), np.full(rows.shape[0], -1, np.int64)
+    _knear.row_extents(query_index, shape[2], *extents)
+    lo, hi = np.empty(rows.shape[0], np.int64), np.empty(rows.shape[0], np.int64)
+    _knear.dilate_extents(*extents, shape[0], shape[1], ra, rb, lo, hi)
+    span = int(np.sum(np.maximum(hi - lo + 1, 0)))
+    if span > tuning.NARROW_SHARE * n:
+        return None
+    run_chunks(lambda r0, r1: _knear.span_chunk(source_index, rows, lo, hi, r0, r1, big),
+               chunk_ranges(rows.shape[0], span))
+    return (*_offset_list(sa, sb, ra, rb, c_max), c_max)
 
 
 def line_axis(shape, sp3):

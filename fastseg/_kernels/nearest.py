@@ -70,6 +70,161 @@ def row_chunk(source, out, lo, hi, big):
 
 
 @jit
+def _fill_span(pos, s, e, base, o, big, x0, x1):
+    """:func:`_fill_row`'s values at positions ``x0 .. x1`` of the line only (the rest untouched)."""
+    if e == s:
+        for i in range(x0, x1 + 1):
+            o[i] = big
+        return
+    j = s
+    while j < e and pos[j] - base < x0:  # the first position at or past x0
+        j += 1
+    i = x0
+    while i <= x1:
+        if j < e:
+            nxt = pos[j] - base
+            stop = min(x1 + 1, nxt)
+            if j > s:
+                prv = pos[j - 1] - base
+                for t in range(i, stop):
+                    o[t] = min(t - prv, nxt - t)
+            else:
+                for t in range(i, stop):
+                    o[t] = nxt - t
+            if nxt > x1:
+                return
+            o[nxt] = 0
+            i = nxt + 1
+            j += 1
+        else:
+            prv = pos[j - 1] - base
+            for t in range(i, x1 + 1):
+                o[t] = t - prv
+            return
+
+
+@jit
+def span_chunk(source, out, lo, hi, r0, r1, big):
+    """:func:`row_chunk` on rows ``r0 .. r1 - 1`` at the positions ``lo[j] .. hi[j]`` of each row
+    ``j`` only (none where ``lo[j] > hi[j]``): the lines a search reads, and no more."""
+    n = out.shape[1]
+    s = np.searchsorted(source, r0 * n)
+    for j in range(r0, r1):
+        e = s
+        while e < source.size and source[e] < (j + 1) * n:
+            e += 1
+        if lo[j] <= hi[j]:
+            _fill_span(source, s, e, j * n, out[j], big, lo[j], hi[j])
+        s = e
+
+
+@jit
+def row_nearest(query, source, n2, s_r, c_first, out, q0, q1):
+    """The first step of the search for queries ``q0 .. q1 - 1``: the nearest source on the
+    query's own line (rows of ``n2`` along the line axis 2), from the two sorted flat-index lists
+    walked side by side (no line distances). Kept where no other line can hold a nearer source:
+    the squared distance ``(s_r * t)**2`` (the search's value at offset (0, 0)) is at most
+    ``c_first``, the squared in-plane length of the nearest other line; -1.0 elsewhere (and where
+    the line holds no source). Increasing queries walk the sources once; any order is answered."""
+    ns = source.size
+    if q0 >= q1:
+        return
+    k = np.searchsorted(source, query[q0])
+    last = query[q0]
+    row_start = np.int64(1)
+    row_end = np.int64(0)
+    for qi in range(q0, q1):
+        p = query[qi]
+        if p < last:  # not increasing: find the place again
+            k = np.searchsorted(source, p)
+        last = p
+        while k < ns and source[k] < p:
+            k += 1
+        if p < row_start or p >= row_end:
+            if row_end <= p < row_end + 4 * n2:  # a few rows on: steps, not a division
+                while p >= row_end:
+                    row_end += n2
+            else:
+                row_end = (p // n2 + 1) * n2
+            row_start = row_end - n2
+        t = np.int64(-1)
+        if k < ns and source[k] < row_end:
+            t = source[k] - p
+        if k > 0 and source[k - 1] >= row_start and (t < 0 or p - source[k - 1] < t):
+            t = p - source[k - 1]
+        out[qi] = -1.0
+        if t >= 0:
+            u = s_r * t
+            v = u * u
+            if v <= c_first:
+                out[qi] = np.sqrt(v)
+
+
+@jit
+def row_extents(index, n2, lo, hi):
+    """Per grid row (rows of ``n2``; flat ``index // n2``), the smallest and largest position along
+    it of the flat indices ``index`` (any order; increasing is fastest): ``lo`` / ``hi`` (int64,
+    one per row, filled beforehand with ``n2`` / -1: a row without one keeps them)."""
+    row_start = np.int64(1)
+    row_end = np.int64(0)
+    row = np.int64(-1)
+    a = n2  # the extremes of the current row, kept out of memory until the row ends
+    b = np.int64(-1)
+    for t in range(index.size):
+        p = index[t]
+        if p < row_start or p >= row_end:
+            if row >= 0:
+                lo[row] = min(lo[row], a)
+                hi[row] = max(hi[row], b)
+            if row_end <= p < row_end + 4 * n2:  # a few rows on: steps, not a division
+                while p >= row_end:
+                    row += 1
+                    row_end += n2
+                row_start = row_end - n2
+            else:
+                row = p // n2
+                row_start = row * n2
+                row_end = row_start + n2
+            a = n2
+            b = np.int64(-1)
+        x = p - row_start
+        a = min(a, x)
+        b = max(b, x)
+    if row >= 0:
+        lo[row] = min(lo[row], a)
+        hi[row] = max(hi[row], b)
+
+
+@jit
+def dilate_extents(lo, hi, n0, n1, ra, rb, out_lo, out_hi):
+    """Per row ``(i0, i1)`` of ``n0 x n1`` rows (flat ``i0 * n1 + i1``), the extremes of the
+    extents :func:`row_extents` gives over the rows within ``|d0| <= ra``, ``|d1| <= rb``: the
+    positions along each row that a search of those offsets around the points reads (``out_lo >
+    out_hi``: none). One axis at a time: along ``i1`` into the outputs, then along ``i0``; the
+    inputs are left as they are."""
+    lo1 = np.empty(n0 * n1, np.int64)
+    hi1 = np.empty(n0 * n1, np.int64)
+    for i0 in range(n0):
+        for i1 in range(n1):
+            a = lo[i0 * n1 + i1]
+            b = hi[i0 * n1 + i1]
+            for k in range(max(0, i1 - rb), min(n1, i1 + rb + 1)):
+                a = min(a, lo[i0 * n1 + k])
+                b = max(b, hi[i0 * n1 + k])
+            lo1[i0 * n1 + i1] = a
+            hi1[i0 * n1 + i1] = b
+    for i1 in range(n1):
+        for i0 in range(n0):
+            a = lo1[i0 * n1 + i1]
+            b = hi1[i0 * n1 + i1]
+            for k in range(max(0, i0 - ra), min(n0, i0 + ra + 1)):
+                a = min(a, lo1[k * n1 + i1])
+                b = max(b, hi1[k * n1 + i1])
+            out_lo[i0 * n1 + i1] = a
+            out_hi[i0 * n1 + i1] = b
+
+
+@jit
 def row_distances(source, out, nchunks):
     """Line distances along the last axis straight from the features' sorted flat indices.
 
