@@ -81,6 +81,9 @@ def cases():
     single = np.zeros((1, 1, 6), np.uint8)
     single[0, 0, 4] = 1
     out.append((single, np.ones(3)))  # 2D-like and 1D-like grids
+    for ni in (16, 17, 41):  # rows longer than a word of eight marks: the sweeps skip words of none
+        f = (rng.random((3, 5, ni)) < 0.03).astype(np.uint8)
+        out.append((f, np.array([2.5, 0.8, 0.7])))
     return out
 
 

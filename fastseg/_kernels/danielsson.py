@@ -86,15 +86,19 @@ def _test(di, dj, dk, sq, row, ni, s0, s1, s2, hits, step):
 
 
 @jit
-def _along(di, dj, dk, sq, row, ni, s0, s1, s2, hits):
+def _along(di, dj, dk, sq, row, ni, s0, s1, s2, hits, words):
     """The forward then backward sweep along ``i`` of the row starting at flat index ``row``: each
-    walks the chains of takes from the voxels :func:`_test` marks (module docstring)."""
+    walks the chains of takes from the voxels :func:`_test` marks (module docstring), skipping eight
+    unmarked voxels at a time where a word of ``words`` (the same bytes as ``hits``) is 0."""
     one = np.float32(1.0)
     _test(di, dj, dk, sq, row, ni, s0, s1, s2, hits, 1)
     i = 1
     while i < ni:
         if not hits[i]:
             i += 1
+            if (i & 7) == 0:  # hits[i:i + 8]; past ni - 1 the bytes are never written (0)
+                while i < ni and words[i >> 3] == 0:
+                    i += 8
             continue
         while i < ni:  # a chain: each take changes the vector the next step compares
             p = row + i - 1
@@ -112,6 +116,9 @@ def _along(di, dj, dk, sq, row, ni, s0, s1, s2, hits):
     while i >= 0:
         if not hits[i]:
             i -= 1
+            if (i & 7) == 7:  # hits[i - 7:i + 1], all written by this test (i <= ni - 3)
+                while i >= 0 and words[i >> 3] == 0:
+                    i -= 8
             continue
         while i >= 0:
             p = row + i + 1
@@ -127,15 +134,15 @@ def _along(di, dj, dk, sq, row, ni, s0, s1, s2, hits):
 
 
 @jit
-def _plane(di, dj, dk, sq, base, nj, ni, s0, s1, s2, hits):
+def _plane(di, dj, dk, sq, base, nj, ni, s0, s1, s2, hits, words):
     """The forward then backward ``j`` sweep of the plane starting at flat index ``base``."""
-    _along(di, dj, dk, sq, base, ni, s0, s1, s2, hits)
+    _along(di, dj, dk, sq, base, ni, s0, s1, s2, hits, words)
     for j in range(1, nj):
         _across(di, dj, dk, sq, base + (j - 1) * ni, base + j * ni, ni, 1, s0, s1, s2)
-        _along(di, dj, dk, sq, base + j * ni, ni, s0, s1, s2, hits)
+        _along(di, dj, dk, sq, base + j * ni, ni, s0, s1, s2, hits, words)
     for j in range(nj - 2, -1, -1):
         _across(di, dj, dk, sq, base + (j + 1) * ni, base + j * ni, ni, 1, s0, s1, s2)
-        _along(di, dj, dk, sq, base + j * ni, ni, s0, s1, s2, hits)
+        _along(di, dj, dk, sq, base + j * ni, ni, s0, s1, s2, hits, words)
 
 
 @jit
@@ -156,15 +163,16 @@ def _propagate(features, sp2, di, dj, dk, sq):
         dj[v] = x
         dk[v] = x
         sq[v] = np.float32(0.0) if known else np.float32(np.inf)
-    hits = np.zeros(ni, dtype=np.bool_)
+    words = np.zeros(ni // 8 + 2, dtype=np.uint64)  # hits, eight to a word, and zeros past the row
+    hits = words.view(np.bool_)
     plane = nj * ni
-    _plane(di, dj, dk, sq, 0, nj, ni, s0, s1, s2, hits)
+    _plane(di, dj, dk, sq, 0, nj, ni, s0, s1, s2, hits, words)
     for k in range(1, nk):
         _across(di, dj, dk, sq, (k - 1) * plane, k * plane, plane, 2, s0, s1, s2)
-        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2, hits)
+        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2, hits, words)
     for k in range(nk - 2, -1, -1):
         _across(di, dj, dk, sq, (k + 1) * plane, k * plane, plane, 2, s0, s1, s2)
-        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2, hits)
+        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2, hits, words)
 
 
 @jit
