@@ -59,10 +59,10 @@ def _mixed_row(r00, r01, r10, r11, mixed, is2d):
 
 
 @jit
-def _emit_row(r00, r01, r10, r11, mixed, words, where, lut, is2d, sl, counts, bslot, bindex, bcode, cursor, end, base):
+def _emit_row(r00, r01, r10, r11, mixed, words, where, lut, is2d, sl, bslot, bindex, bcode, cursor, end, base):
     """The surface points of one lattice row's mixed corners: per corner, the slots of the voxels
     around it and, for each slot that does not fill it, the code; each point appended at ``cursor``
-    to ``bslot`` / ``bindex`` (flat index ``base + i``) / ``bcode``, and ``counts[slot] += 1``.
+    to ``bslot`` / ``bindex`` (flat index ``base + i``) / ``bcode``.
     Returns the new cursor, or -1 when a point would pass ``end``. One call per row, the per-corner
     work inlined (a call per corner, with its dozens of array fields, cost more than the work).
 
@@ -116,14 +116,15 @@ def _emit_row(r00, r01, r10, r11, mixed, words, where, lut, is2d, sl, counts, bs
                     continue
                 if cursor + 2 > end:
                     return -1
-                for t in range(2):
-                    s = s0 if t == 0 else s1
-                    if s >= 0:
-                        bslot[cursor] = s
-                        bindex[cursor] = base + i
-                        bcode[cursor] = code0 if t == 0 else code1
-                        counts[s] += 1
-                        cursor += 1
+                # both written, each kept (the cursor moved past it) when it is a slot: no branch
+                bslot[cursor] = s0
+                bindex[cursor] = base + i
+                bcode[cursor] = code0
+                cursor += np.int64(s0 >= 0)
+                bslot[cursor] = s1
+                bindex[cursor] = base + i
+                bcode[cursor] = code1
+                cursor += np.int64(s1 >= 0)
                 continue
             sl[0] = lut[a0]  # three or more values: slots, not raw values
             sl[1] = lut[a1]
@@ -147,7 +148,6 @@ def _emit_row(r00, r01, r10, r11, mixed, words, where, lut, is2d, sl, counts, bs
                 bslot[cursor] = s
                 bindex[cursor] = base + i
                 bcode[cursor] = code
-                counts[s] += 1
                 cursor += 1
     return cursor
 
@@ -244,7 +244,6 @@ def surfels_of_rows(m, lut, nslots, is2d, rowval, r0, r1):
     words = mixed.view(np.uint64)
     where = np.empty(mixed.size, np.int64)
     sl = np.empty(8, np.int64)
-    counts = np.zeros(nslots, np.int64)
     bslot = np.empty(1024, np.int32)
     bindex = np.empty(1024, np.int64)
     bcode = np.empty(1024, np.uint8)
@@ -264,7 +263,7 @@ def surfels_of_rows(m, lut, nslots, is2d, rowval, r0, r1):
             continue
         room = n + 8 * lx  # a corner has at most eight points
         bslot, bindex, bcode = _grow(bslot, room), _grow(bindex, room), _grow(bcode, room)
-        n = _emit_row(r00, r01, r10, r11, mixed, words, where, lut, is2d, sl, counts, bslot, bindex, bcode, n, room,
+        n = _emit_row(r00, r01, r10, r11, mixed, words, where, lut, is2d, sl, bslot, bindex, bcode, n, room,
                       rr * lx)
     return bslot[:n], bindex[:n], bcode[:n]
 
