@@ -89,12 +89,12 @@ def sort_by_distance(d, w, codes=None, table=None):
         d = np.sort(d)
     else:
         values, class_of_code = _weight_classes(table)
-        dc = np.empty(d.size)
-        start = _korder.by_class(np.ascontiguousarray(d, np.float64), codes, class_of_code, values.size, dc)
+        dc, start, scratch = np.empty(d.size), np.zeros(values.size + 1, np.int64), np.empty(values.size, np.int64)
+        _korder.by_class(np.ascontiguousarray(d, np.float64), codes, class_of_code, dc, start, scratch)
         for k in np.flatnonzero(np.diff(start) > 1):
             dc[start[k]:start[k + 1]].sort()
         d, w = np.empty(d.size), np.empty(d.size)
-        _korder.merge_classes(dc, start, values, d, w)
+        _korder.merge_classes(dc, start, values, d, w, scratch)
     d.flags.writeable = False  # derived metrics rely on the order
     w.flags.writeable = False
     return d, w

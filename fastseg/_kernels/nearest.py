@@ -35,6 +35,21 @@ from ._jit import jit
 
 
 @jit
+def first_at_least(a, x, lo):
+    """The first ``i >= lo`` with ``a[i] >= x`` in the increasing int64 array ``a`` (``a.size`` if
+    none): a binary search written out (``np.searchsorted`` in a kernel compiles numba's generic
+    version, a third of a second on a first run)."""
+    hi = a.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@jit
 def _fill_row(pos, s, e, base, o, big):
     """One line ``o`` of length n: index distance to the nearest of the increasing positions
     ``pos[s:e] - base`` (``big`` everywhere if there is none). Each stretch between two positions is
@@ -60,7 +75,7 @@ def _fill_row(pos, s, e, base, o, big):
 @jit
 def row_chunk(source, out, lo, hi, big):
     n = out.shape[1]
-    s = np.searchsorted(source, lo * n)
+    s = first_at_least(source, lo * n, 0)
     for j in range(lo, hi):
         e = s
         while e < source.size and source[e] < (j + 1) * n:
@@ -108,7 +123,7 @@ def span_chunk(source, out, lo, hi, r0, r1, big):
     """:func:`row_chunk` on rows ``r0 .. r1 - 1`` at the positions ``lo[j] .. hi[j]`` of each row
     ``j`` only (none where ``lo[j] > hi[j]``): the lines a search reads, and no more."""
     n = out.shape[1]
-    s = np.searchsorted(source, r0 * n)
+    s = first_at_least(source, r0 * n, 0)
     for j in range(r0, r1):
         e = s
         while e < source.size and source[e] < (j + 1) * n:
@@ -129,14 +144,14 @@ def row_nearest(query, source, n2, s_r, c_first, out, q0, q1):
     ns = source.size
     if q0 >= q1:
         return
-    k = np.searchsorted(source, query[q0])
+    k = first_at_least(source, query[q0], 0)
     last = query[q0]
     row_start = np.int64(1)
     row_end = np.int64(0)
     for qi in range(q0, q1):
         p = query[qi]
         if p < last:  # not increasing: find the place again
-            k = np.searchsorted(source, p)
+            k = first_at_least(source, p, 0)
         last = p
         while k < ns and source[k] < p:
             k += 1

@@ -26,30 +26,32 @@ __all__ = ["by_class", "merge_classes", "rank_reaching"]
 
 
 @jit
-def by_class(d, codes, class_of_code, nclass, out):
-    """Stable counting sort of ``d`` by ``class_of_code[codes]`` into ``out``; returns the class
-    starts (int64, ``nclass + 1``): class ``k``'s distances are ``out[start[k]:start[k + 1]]``."""
-    start = np.zeros(nclass + 1, np.int64)
+def by_class(d, codes, class_of_code, out, start, pos):
+    """Stable counting sort of ``d`` by ``class_of_code[codes]`` into ``out``, with the class
+    starts in ``start`` (int64, zeros, one more than the classes): class ``k``'s distances are
+    ``out[start[k]:start[k + 1]]``. ``pos``: int64 scratch, one per class. (The caller allocates:
+    an allocation in a kernel compiles numba's, a first run's seconds add up.)"""
+    nclass = pos.size
     for i in range(codes.size):
         start[class_of_code[codes[i]] + 1] += 1
     for k in range(nclass):
         start[k + 1] += start[k]
-    pos = start[:nclass].copy()
+        pos[k] = start[k]
     for i in range(codes.size):
         k = class_of_code[codes[i]]
         out[pos[k]] = d[i]
         pos[k] += 1
-    return start
 
 
 @jit
-def merge_classes(dc, start, values, d_out, w_out):
+def merge_classes(dc, start, values, d_out, w_out, head):
     """Merge the sorted classes ``dc[start[k]:start[k + 1]]`` (weights ``values[k]``) into ``d_out``
     and ``w_out``: by distance, equal distances class by class (module docstring). NaN distances,
     which numpy's sort puts last, come last, class by class, as a stable sort of the concatenated
-    classes puts them."""
+    classes puts them. ``head``: int64 scratch, one per class."""
     nclass = values.size
-    head = start[:nclass].copy()
+    for k in range(nclass):
+        head[k] = start[k]
     o = 0
     while True:
         m = np.inf
