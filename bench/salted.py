@@ -201,22 +201,24 @@ BEGIN = "<!-- salted: written by python -m bench.salted --docs; edit the generat
 END = "<!-- /salted -->"
 
 
-def render(rows, threads, before=None):
-    """The docs section: the rows of this run, beside the same rows measured on older code."""
+def render(rows, threads, befores=(), size="full"):
+    """The docs section: the rows of this run, beside the same rows measured on older code (one
+    column per earlier run, oldest first)."""
     import datetime
 
-    meta = (before or {}).get("_meta") or {}
-    before = {r["name"]: r for r in (before or {}).get("rows", [])}
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    metas = [(b.get("_meta") or {}) for b in befores]
+    olds = [{r["name"]: r for r in b.get("rows", [])} for b in befores]
+    said = "; ".join(f"*{m.get('commit', 'older')}*: {m.get('what', 'the same script on older code')}, measured "
+                     f"{m.get('when', 'earlier')}" for m in metas)
     w = [BEGIN, "## Stray voxels and many structures (issue 13)", "",
-         f"`python -m bench.salted --threads {threads}` ({datetime.datetime.now():%Y-%m-%d %H:%M}, full cases, "
+         f"`python -m bench.salted --threads {threads}` ({datetime.datetime.now():%Y-%m-%d %H:%M}, {size} cases, "
          f"medians of interleaved runs, load average at the end {load}; the 2-core machine was shared with other "
          "jobs). Salted cases: the prediction with 1e-5 (organs10, organ) or 1e-4 (labels100) of its voxels set to "
-         "the structures' labels at random; every structure's bounding box then spans the image. *before*: the same "
-         f"script against the code before issue 13 ({meta.get('commit', 'an older commit')}, measured "
-         f"{meta.get('when', 'earlier')})"
-         if before else f"`python -m bench.salted --threads {threads}`", "",
-         "| check | what | before | now | target |", "|---|---|---|---|---|"]
+         "the structures' labels at random; every structure's bounding box then spans the image." +
+         (f" Earlier columns: {said}." if said else ""), "",
+         "| check | what | " + "".join(f"{m.get('commit', 'older')} | " for m in metas) + "now | target |",
+         "|---|---|" + "---|" * len(metas) + "---|---|"]
     targets = {"salt/organs10": "<= 1.5x", "salt/labels100": "<= 2x", "salt/organ-hd95": ">= 100x",
                "many/organs90": ">= 100x, <= 0.5 s (2 threads)", "many/organs90-loop": "-"}
 
@@ -228,8 +230,8 @@ def render(rows, threads, before=None):
         return f"fastseg {r['fastseg_s'] * 1e3:.0f} ms, peer {r['peer_s']:.1f} s: **{r['ratio']:.0f}x**"
 
     for r in rows:
-        w.append(f"| {r['name']} | {r['what']} | {cell(before.get(r['name']))} | {cell(r)} | "
-                 f"{targets.get(r['name'], '-')} |")
+        w.append(f"| {r['name']} | {r['what']} | " + "".join(f"{cell(o.get(r['name']))} | " for o in olds) +
+                 f"{cell(r)} | {targets.get(r['name'], '-')} |")
     w.append(END)
     return "\n".join(w)
 
@@ -250,7 +252,8 @@ def write_docs(section, path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="also write the rows to this file")
-    ap.add_argument("--before", help="rows of an older run (--json), shown beside this run's in --docs")
+    ap.add_argument("--before", action="append", default=[],
+                    help="rows of an older run (--json), shown beside this run's in --docs (repeatable, oldest first)")
     ap.add_argument("--docs", help="update this page's section (docs/benchmarks.md)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=5)
@@ -281,8 +284,11 @@ def main(argv=None):
     if a.docs:
         import json
 
-        before = json.load(open(a.before)) if a.before else None
-        write_docs(render(rows, a.threads or numba.get_num_threads(), before), a.docs)
+        befores = []
+        for path in a.before:
+            with open(path) as f:
+                befores.append(json.load(f))
+        write_docs(render(rows, a.threads or numba.get_num_threads(), befores, a.size), a.docs)
         print(f"updated {a.docs}")
     bad = failures(rows)
     for line in bad:
