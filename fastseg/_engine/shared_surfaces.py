@@ -26,6 +26,7 @@ distances_in_crop` gives for it, to the bit, but shares between the models what 
 Surfel models are computed as :func:`distances_in_crop` computes them; so is everything for spacings
 outside ``PLAIN_SPACING`` (scaled by a power of two there).
 """
+import functools
 import math
 import threading
 
@@ -185,10 +186,13 @@ def model_sets(pc, rc, sp, convs, edges=None, then=None):
     on another thread than the caller's, and two models' calls perhaps at the same time.
 
     On two threads or more (and crops above ``tuning.SMALL_WORK`` voxels) the work is a list of
-    tasks that the calling thread and one helper take as they become ready (:func:`_run`): each
-    direction of the exact models' searches, then the object model's sets and ``then``, each of
-    plastimatch's two maps, each model computed as :func:`distances_in_crop` computes it, and per
-    model its sorted sets and ``then``.
+    tasks that the calling thread and one helper take as they become ready (:func:`_run`): the
+    boundary voxels of each mask; one of plastimatch's two maps (long and serial) beside each
+    direction of the exact models' searches, then the object model's sets and ``then`` (its metrics
+    are the costliest to derive); the other map; each model computed as :func:`distances_in_crop`
+    computes it (the surfels: their kernels run on threads, which fills the end); per model its
+    sorted sets and ``then``. On the organ case the order changes the time by less than the noise of
+    a shared machine: the work is about all the CPU time of the two threads.
     """
     models = {}
     for conv in convs:
@@ -201,10 +205,10 @@ def model_sets(pc, rc, sp, convs, edges=None, then=None):
             shared[key] = conv
     out, raw = {}, {}
 
-    def store(name, make, *args):
+    def store(name, after, make, *args):
         def call():
             raw[name] = make(*args)
-        return name, (), call
+        return name, after, call
 
     def finish(key, after, make, *args):
         def call():
@@ -219,19 +223,20 @@ def model_sets(pc, rc, sp, convs, edges=None, then=None):
     exact = {key: rule for key, rule in rules.items() if key not in daniel}
     local = threading.local()
     with serial_if_small(pc.size):
-        # the points that several tasks read, here (the boundary kernel is parallel; no two tasks
-        # compute the same one)
-        for rule in set(rules.values()) | ({FACE} if exact else set()):
-            for side in (0, 1):
-                if rule is not None:
-                    pair.index(side, rule)
-        tasks = []
+        # the boundary voxels of each mask under every rule, one task per mask (the other tasks
+        # only read them)
+        points = [("points", 0), ("points", 1)] if shared else []
+        needed = set(rules.values()) | ({FACE} if exact else set())
+        tasks = [(name, (), functools.partial(_points, pair, side, needed)) for side, name in enumerate(points)]
+        maps = [store((key, side), points, _danielsson, pair, rules[key], side, local)
+                for key in daniel for side in (0, 1)]
+        tasks += maps[:1]  # a long serial task at once, the searches beside it
         if exact:
             e = [("exact", 0), ("exact", 1)]
-            tasks += [store(e[side], _directed, pair, side, exact) for side in (0, 1)]
+            tasks += [store(e[side], points, _directed, pair, side, exact) for side in (0, 1)]
             tasks += [finish(key, e, lambda k=key: _object_pair(pair, raw[e[0]][k], raw[e[1]][k]))
                       for key, rule in exact.items() if rule is None]
-        tasks += [store((key, side), _danielsson, pair, rules[key], side, local) for key in daniel for side in (0, 1)]
+        tasks += maps[1:]
         tasks += [finish(key, (), distances_in_crop, pc, rc, sp, conv, edges) for key, conv in alone.items()]
         if exact:
             tasks += [finish(key, e, lambda k=key: _voxel_pair(raw[e[0]][k], raw[e[1]][k]))
@@ -240,6 +245,13 @@ def model_sets(pc, rc, sp, convs, edges=None, then=None):
                   for key in daniel]
         _run(tasks, num_threads())
     return {key: out[key] for key in models}
+
+
+def _points(pair, side, rules):
+    """The boundary voxels of mask ``side`` under each of ``rules`` (None: none), and their indices."""
+    for rule in rules:
+        if rule is not None:
+            pair.index(side, rule)
 
 
 def _directed(pair, side, exact):
