@@ -433,15 +433,23 @@ def by_structure(pred, ref, *, presets, spacing=None, labels=None, regions=None,
         for key, members in structure_list(lc, labels, regions, ignore_label):
             state = lc.binary(members).empty_state
             box = lc.bbox(members)
-            sets = None
+            memo, values = {}, {}
+
+            def derive(model, sets, state=state, memo=memo, values=values):  # as each model is ready
+                for conv in convs:
+                    if sets is None or conv.surface_key(p.ndim) == model:
+                        values[conv.name] = _preset_values(conv, state, None if sets is None else {model: sets},
+                                                           p.ndim, spacing_out, wanted, memo)
+
             if box is not None:
                 sl = tuple(slice(int(box[2 * a]), int(box[2 * a + 1]) + 1) for a in range(p.ndim))
                 pc, rc = (np.ascontiguousarray(np.isin(m[sl], members)).view(np.uint8) for m in (p, r))
-                sets = model_sets(pc, rc, sp_c, convs, crop_edges(sl, p.shape))
+                model_sets(pc, rc, sp_c, convs, crop_edges(sl, p.shape), then=derive)
+            else:
+                derive(None, None)
             name = key if isinstance(key, str) else (names or {}).get(key, "")
-            memo = {}
             for conv in convs:
-                values_ = _preset_values(conv, state, sets, p.ndim, spacing_out, wanted, memo)
+                values_ = values[conv.name]
                 for metric, _, _ in wanted:
                     row = {"label": key, "metric": preset_metric(metric, conv.name), "value": values_[metric],
                            "empty_state": state, "convention": conv.name}
