@@ -15,7 +15,14 @@ box plus a margin.
 1. Queries inside the search grid: the ordered search around each query over the grid's line
    distances (:func:`fastseg._kernels.nearest.search_chunk`), against the sources inside the grid. A
    found distance is final when no source outside the grid can be nearer: the grid's faces beyond
-   which sources lie are farther than it (otherwise the query is left for step 3).
+   which sources lie are farther than it (otherwise the query is left for step 3). With the line
+   axis last, two narrower searches go first and keep what is exact: the nearest source on the
+   query's own row, found by walking the two sorted point lists side by side
+   (:func:`fastseg._kernels.nearest.row_nearest`: on two segmentations of one structure most surface
+   points lie on the other surface or a step along the row from it, and then no line distance is
+   filled at all), then the offsets within ``tuning.NARROW_REACH`` steps over line distances filled
+   only where those offsets read. Line distances over the whole grid are filled only for what is
+   left.
 2. Queries the first offset list leaves unresolved: a longer list, the full transform of the grid,
    or step 3, whichever bounds cheapest (``tuning.SEARCH_TIERS``).
 3. Everything else (queries outside the grid, far from every source): every pair when that is

@@ -20,6 +20,12 @@ largest area per grid point); ``a < b`` are the other two.
    Visited offsets: those with ``c`` below the answer, about ``pi * d**2 / (s_a * s_b)`` for a
    distance ``d``.
 
+With ``r = 2``, two shortcuts give the same bits where they apply: :func:`row_nearest` is the
+search at offset (0, 0) alone, read from the sorted feature list instead of line distances, and
+final when that value is at most the ``c`` of the nearest other line; :func:`span_chunk` fills line
+distances only at the positions a list of small offsets reads around the queries
+(:func:`row_extents`, :func:`dilate_extents`).
+
 The offset list holds the offsets with ``c <= c_max`` only (the caller bounds its length). A query
 whose best value exceeds ``c_max`` after the whole list is *unresolved* (-1 in the output): a nearer
 feature could sit at an offset beyond the list. The caller finishes those another way (a longer list
