@@ -141,3 +141,10 @@ def test_same_bits_on_a_crop_large_enough_for_the_helper_thread():
     pc, rc, sp, edges = cropped(pred, ref, (2.0, 0.9, 0.8))
     assert pc.size >= fastseg._kernels.tuning.SMALL_WORK
     assert_same_sets(pc, rc, sp, edges, CONVS, threads=2)
+
+
+def test_task_runner_refuses_a_task_that_waits_for_a_missing_one():
+    from fastseg._engine.shared_surfaces import _run
+
+    with pytest.raises(RuntimeError, match="not in the list"):
+        _run([("a", (), lambda: None), ("b", ("missing",), lambda: None)], 2)

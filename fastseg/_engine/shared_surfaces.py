@@ -20,8 +20,11 @@ distances_in_crop` gives for it, to the bit, but shares between the models what 
   holds the nearest point), as long as the first list of offsets resolves it
   (:func:`fastseg._engine.distances.distances_at`); when any distance lies beyond that list, each
   model searches its own queries, as it does alone;
-- plastimatch's two distance maps reuse one scratch buffer and are read at the query voxels only, in
-  a thread of their own (the kernel releases the GIL) while the other models are computed.
+- plastimatch's two distance maps are read at the query voxels only, each in a scratch buffer its
+  thread reuses;
+- on two threads or more, the calling thread and one helper run these pieces as tasks, side by side
+  (:func:`model_sets`), and each model's metrics can be derived as soon as its sets are ready
+  (``then``).
 
 Surfel models are computed as :func:`distances_in_crop` computes them; so is everything for spacings
 outside ``PLAIN_SPACING`` (scaled by a power of two there).
@@ -141,6 +144,7 @@ def _run(tasks, threads):
             call()
         return
     todo, done, failed = list(tasks), set(), []
+    running = [0]
     cond = threading.Condition()
 
     def ready():
@@ -159,16 +163,23 @@ def _run(tasks, threads):
                             return
                         task = ready()
                         if task is None:
+                            if not running[0]:  # nothing runs that could make a task ready
+                                failed.append(RuntimeError(f"tasks wait for tasks not in the list: {todo}"))
+                                cond.notify_all()
+                                return
                             cond.wait()
+                    running[0] += 1
                 try:
                     task[2]()
                 except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
                     with cond:
                         failed.append(exc)
+                        running[0] -= 1
                         cond.notify_all()
                     return
                 with cond:
                     done.add(task[0])
+                    running[0] -= 1
                     cond.notify_all()
 
     helper = threading.Thread(target=work, name="fastseg-models", daemon=True)
