@@ -122,6 +122,7 @@ def test_narrow_first_search_changes_nothing(seed, reach, is2d, shape, strays):
             mp.setattr(tuning, "NARROW_MIN", 0)
             mp.setattr(tuning, "NARROW_REACH", reach)
             mp.setattr(tuning, "NARROW_SHARE", share)
+            mp.setattr(tuning, "NARROW_SURE", 0.0)
             got[share] = search.distance_pair(query, source, shape, sp)
     assert same(got[np.inf], got[-1.0])
     np.testing.assert_allclose(got[np.inf][0], _brute(source, query, shape, sp), rtol=1e-12, atol=0)
@@ -179,8 +180,47 @@ def test_staged_search_gives_the_bits_of_one_search(seed, is2d, ordered, shape, 
     nearest.search(lines, np.array(shape, np.int64), 2, float(sp[2]), query, da, db, c, c_max, want, 1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tuning, "NARROW_MIN", 0)
+        mp.setattr(tuning, "NARROW_SURE", 0.0)
         got = search.distances_at(source, shape, sp, query)
     assert same(got, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), counts=st.sampled_from([(1, 9), (3, 30), (9, 300), (30, 1 << 40)]),
+       shape=st.tuples(st.integers(1, 12), st.integers(1, 15), st.integers(1, 20)))
+def test_search_goes_on_from_a_shorter_list(seed, counts, shape):
+    """A query a short offset list leaves unresolved, searched on with a longer list from the first
+    offset not below the short list's ``c_max`` and the best value it found, gets the bits (or the
+    unresolved mark) the longer list gives alone; the own-row walk marks its unresolved queries the
+    same way."""
+    rng = np.random.default_rng(seed)
+    sp = rng.uniform(0.3, 3.0, 3)
+    sp[2] = sp.min() * 0.99
+    n = int(np.prod(shape))
+    source = np.unique(rng.integers(0, n, int(rng.integers(1, 12))))
+    query = np.arange(n, dtype=np.int64)
+    lines = np.empty(n, np.int32)
+    nearest.row_distances(source, lines.reshape(-1, shape[2]), 1)
+    shape64 = np.array(shape, np.int64)
+    short, long_ = (search.offsets(shape, sp, 2, k) for k in counts)
+    first_out, alone = np.empty(n), np.empty(n)
+    nearest.search(lines, shape64, 2, float(sp[2]), query, *short, first_out, 1)
+    nearest.search(lines, shape64, 2, float(sp[2]), query, *long_, alone, 1)
+    todo = np.flatnonzero(first_out < 0)
+    assert np.all(first_out[first_out >= 0] == alone[first_out >= 0])
+    on = np.empty(todo.size)
+    start = int(np.searchsorted(long_[2], short[3]))
+    da, db, c, c_max = long_
+    nearest.search_chunk(lines, shape64, 2, float(sp[2]), query[todo], da[start:], db[start:], c[start:], c_max, on, 0,
+                         todo.size, -first_out[todo])
+    assert same(on, alone[todo])
+    walked = np.empty(n)
+    c_first = min(sp[0] ** 2 if shape[0] > 1 else np.inf, sp[1] ** 2 if shape[1] > 1 else np.inf)
+    nearest.row_nearest(query, source, shape[2], float(sp[2]), c_first, walked, 0, n)
+    one = search.offsets(shape, sp, 2, 1)  # offset (0, 0) alone
+    at_zero = np.empty(n)
+    nearest.search(lines, shape64, 2, float(sp[2]), query, one[0][:1], one[1][:1], one[2][:1], c_first, at_zero, 1)
+    assert same(walked, at_zero)
 
 
 def test_fill_spans_equal_whole_lines():

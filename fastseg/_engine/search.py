@@ -204,7 +204,8 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
     the nearest source on each query's own row, by walking both sorted lists (two segmentations of
     one structure: every point on the other surface, and every point a step along the row from it);
     then, for the rest, the offsets within ``tuning.NARROW_REACH`` steps over line distances filled
-    only where they read (:func:`_near_lines`); then every line whole."""
+    only where they read (:func:`_near_lines`); then every line whole. Each search goes on from
+    where the one before stopped (the offsets it has not seen, from the best value it found)."""
     n = int(np.prod(shape))
     r = line_axis(shape, sp3)
     lines = np.empty(n, np.int32)
@@ -212,26 +213,32 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
     s_r = float(sp3[r])
     out = np.empty(query_index.size)
     todo = None  # every query: the first list searches them in place, without a copy
+    seen = -1.0  # the offsets with c below this were searched for every query of todo
+    none = np.empty(0)
 
-    def search(qs, got, da, db, c, c_max):
-        run_chunks(lambda lo, hi: _knear.search_chunk(lines, shape64, r, s_r, qs, da, db, c, c_max, got, lo, hi),
-                   chunk_ranges(qs.size, 64 * qs.size))
+    def search(qs, got, da, db, c, c_max, best):
+        first = int(np.searchsorted(c, seen)) if seen > 0 else 0  # c = seen: perhaps left out before
+        da, db, c = da[first:], db[first:], c[first:]
+        run_chunks(lambda lo, hi: _knear.search_chunk(lines, shape64, r, s_r, qs, da, db, c, c_max, got, lo, hi,
+                                                      best), chunk_ranges(qs.size, 64 * qs.size))
 
     if r == 2:
         rows = lines.reshape(-1, shape[2])
         big = np.int32(2 * shape[2] + 2)
         sa, sb = float(sp3[0]), float(sp3[1])
-        c_first = min(sa * sa if shape[0] > 1 else math.inf, sb * sb if shape[1] > 1 else math.inf)
-        run_chunks(lambda lo, hi: _knear.row_nearest(query_index, source_index, shape[2], s_r, c_first, out, lo, hi),
+        seen = min(sa * sa if shape[0] > 1 else math.inf, sb * sb if shape[1] > 1 else math.inf)
+        run_chunks(lambda lo, hi: _knear.row_nearest(query_index, source_index, shape[2], s_r, seen, out, lo, hi),
                    chunk_ranges(query_index.size, 16 * query_index.size))
         todo = np.flatnonzero(out < 0)
         if todo.size == 0:
             return out
         qs = query_index[todo]
-        near = _near_lines(source_index, shape, sp3, qs, rows, big)
+        carry = -out[todo]
+        near = _near_lines(source_index, shape, sp3, qs, rows, big, carry)
         if near is not None:
             got = np.empty(todo.size)
-            search(qs, got, *near)
+            search(qs, got, *near, carry)
+            seen = near[3]
             out[todo] = got
             todo = todo[got < 0]
             if todo.size == 0:
@@ -252,16 +259,20 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
                 return out
             if 2 * todo.size * count > transform:
                 break
-        qs, got = (query_index, out) if todo is None else (query_index[todo], np.empty(todo.size))
-        search(qs, got, *offsets(shape, sp3, r, count))
+        listed = offsets(shape, sp3, r, count)
         if todo is None:
+            search(query_index, out, *listed, none)
             todo = np.flatnonzero(out < 0)
         else:
+            got = np.empty(todo.size)
+            search(query_index[todo], got, *listed, -out[todo])
             out[todo] = got
             todo = todo[got < 0]
+        seen = listed[3]
         if todo.size == 0:
             return out
     if partial:
+        out[todo] = -1.0
         return out  # -1 left: finished by the cell search
     features = np.zeros(n, np.uint8)
     features[source_index] = 1
@@ -271,13 +282,15 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
     return out
 
 
-def _near_lines(source_index, shape, sp3, query_index, rows, big):
+def _near_lines(source_index, shape, sp3, query_index, rows, big, carry):
     """The narrow search (line axis 2): the line distances filled only where a search over the
     offsets within ``tuning.NARROW_REACH`` steps reads them, from the smallest to the largest
     position of the queries in the rows around each row (not the whole box: inside a structure no
     query reads them); returns that offset list ``(da, db, c, c_max)`` to search ``query_index``
-    with, or None when those reads cover most of the grid (``tuning.NARROW_SHARE``) or the grid is
-    small.
+    with, or None when the grid is small, when those reads cover most of the grid
+    (``tuning.NARROW_SHARE``), or when it would leave most queries to the whole lines anyway: fewer
+    than ``tuning.NARROW_SURE`` of them are certain to be resolved, their point on their own row
+    (``carry``: the squared distance to it) lying within the list's reach.
 
     ``c_max`` is the squared in-plane length of the nearest offset the list leaves out (beyond the
     rows it spans): a query found at most that far is exact, as no unlisted line can hold a nearer
@@ -290,6 +303,8 @@ def _near_lines(source_index, shape, sp3, query_index, rows, big):
     ra, rb = min(int(reach / sa), shape[0] - 1), min(int(reach / sb), shape[1] - 1)
     ta, tb = sa * (ra + 1), sb * (rb + 1)  # the arithmetic of the offsets' c (_offset_list)
     c_max = min(ta * ta if ra + 1 < shape[0] else math.inf, tb * tb if rb + 1 < shape[1] else math.inf)
+    if np.count_nonzero(carry <= c_max) < tuning.NARROW_SURE * query_index.size:
+        return None
     extents = np.full(rows.shape[0], shape[2], np.int64), np.full(rows.shape[0], -1, np.int64)
     _knear.row_extents(query_index, shape[2], *extents)
     lo, hi = np.empty(rows.shape[0], np.int64), np.empty(rows.shape[0], np.int64)
