@@ -221,28 +221,28 @@ def dilate_extents(lo, hi, n0, n1, ra, rb, out_lo, out_hi):
     """Per row ``(i0, i1)`` of ``n0 x n1`` rows (flat ``i0 * n1 + i1``), the extremes of the
     extents :func:`row_extents` gives over the rows within ``|d0| <= ra``, ``|d1| <= rb``: the
     positions along each row that a search of those offsets around the points reads (``out_lo >
-    out_hi``: none). One axis at a time: along ``i1`` into the outputs, then along ``i0``; the
-    inputs are left as they are."""
+    out_hi``: none). One axis at a time: along ``i1`` into scratch, then along ``i0`` into the
+    outputs; the inputs are left as they are."""
     lo1 = np.empty(n0 * n1, np.int64)
     hi1 = np.empty(n0 * n1, np.int64)
-    for i0 in range(n0):
-        for i1 in range(n1):
-            a = lo[i0 * n1 + i1]
-            b = hi[i0 * n1 + i1]
-            for k in range(max(0, i1 - rb), min(n1, i1 + rb + 1)):
-                a = min(a, lo[i0 * n1 + k])
-                b = max(b, hi[i0 * n1 + k])
-            lo1[i0 * n1 + i1] = a
-            hi1[i0 * n1 + i1] = b
-    for i1 in range(n1):
-        for i0 in range(n0):
-            a = lo1[i0 * n1 + i1]
-            b = hi1[i0 * n1 + i1]
-            for k in range(max(0, i0 - ra), min(n0, i0 + ra + 1)):
-                a = min(a, lo1[k * n1 + i1])
-                b = max(b, hi1[k * n1 + i1])
-            out_lo[i0 * n1 + i1] = a
-            out_hi[i0 * n1 + i1] = b
+    _window_extremes(lo, hi, lo1, hi1, n0, n1, n1, 1, rb)
+    _window_extremes(lo1, hi1, out_lo, out_hi, n1, n0, 1, n1, ra)
+
+
+@jit
+def _window_extremes(lo, hi, out_lo, out_hi, lines, length, line_step, step, radius):
+    """Along each of ``lines`` lines of ``length`` (element ``i`` of line ``t`` at ``t * line_step +
+    i * step``), the smallest ``lo`` and largest ``hi`` within ``radius`` of each element."""
+    for t in range(lines):
+        base = t * line_step
+        for i in range(length):
+            a = lo[base + i * step]
+            b = hi[base + i * step]
+            for k in range(max(0, i - radius), min(length, i + radius + 1)):
+                a = min(a, lo[base + k * step])
+                b = max(b, hi[base + k * step])
+            out_lo[base + i * step] = a
+            out_hi[base + i * step] = b
 
 
 @jit
