@@ -83,8 +83,9 @@ def test_weighted_rank_edges():
     assert weighted_nearest_rank(d, np.ones(3), 100.0) == 3.0
     assert weighted_nearest_rank(d, np.ones(3), 0.0) == 1.0
     assert weighted_nearest_rank(d, np.array([0.0, 0.0, 1.0]), 50.0) == 3.0
-    # weights a caller made, with no positive finite total: numpy's answer
-    for w in (np.zeros(3), np.array([1.0, np.inf, 1.0]), np.array([1.0, np.nan, 1.0])):
+    # weights a caller made, with no positive finite total or another dtype: numpy's answer
+    for w in (np.zeros(3), np.array([1.0, np.inf, 1.0]), np.array([1.0, np.nan, 1.0]),
+              np.array([0.1, 0.7, 0.2], np.float32), np.array([1, 5, 2])):
         with np.errstate(invalid="ignore", divide="ignore"):
             want = _reference_rank(d, w, 95.0)
         assert weighted_nearest_rank(d, w, 95.0) == want

@@ -109,9 +109,9 @@ def weighted_nearest_rank(d, w, q):
         return math.inf
     total = np.sum(w)
     level = q / 100.0
-    if total > 0 and math.isfinite(total):
-        i = _korder.rank_reaching(np.ascontiguousarray(w, np.float64), float(total), level)
-    else:  # weights a caller made (zero, inf or NaN total): numpy's answer, warnings silenced
+    if w.dtype == np.float64 and total > 0 and math.isfinite(total):
+        i = _korder.rank_reaching(np.ascontiguousarray(w), float(total), level)
+    else:  # weights a caller made (another dtype; a zero, inf or NaN total): numpy's answer, quietly
         with np.errstate(invalid="ignore", divide="ignore"):
             i = int(np.searchsorted(np.cumsum(w) / total, level))
     return float(d[min(i, d.size - 1)])
