@@ -81,74 +81,73 @@ def _emit_row(r00, r01, r10, r11, mixed, words, where, lut, is2d, sl, bslot, bin
             nmixed += np.int64(mixed[i])
     for e in range(nmixed):
         i = where[e]
-        if True:
-            lo = i >= 1
-            hi = i < nx
-            il = i - 1 if lo else 0  # in range either way; the value is 0 outside the array
-            ih = i if hi else nx - 1
-            if is2d:
-                a0 = np.int64(r10[il]) if lo else np.int64(0)
-                a1 = np.int64(r10[ih]) if hi else np.int64(0)
-                a2 = np.int64(r11[il]) if lo else np.int64(0)
-                a3 = np.int64(r11[ih]) if hi else np.int64(0)
-                a4 = a5 = a6 = a7 = a0
-                hi_v = max(max(a0, a1), max(a2, a3))
-                lo_v = min(min(a0, a1), min(a2, a3))
-            else:
-                a0 = np.int64(r00[il]) if lo else np.int64(0)
-                a1 = np.int64(r00[ih]) if hi else np.int64(0)
-                a2 = np.int64(r01[il]) if lo else np.int64(0)
-                a3 = np.int64(r01[ih]) if hi else np.int64(0)
-                a4 = np.int64(r10[il]) if lo else np.int64(0)
-                a5 = np.int64(r10[ih]) if hi else np.int64(0)
-                a6 = np.int64(r11[il]) if lo else np.int64(0)
-                a7 = np.int64(r11[ih]) if hi else np.int64(0)
-                hi_v = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
-                lo_v = min(min(min(a0, a1), min(a2, a3)), min(min(a4, a5), min(a6, a7)))
-            v0 = a0
-            v1 = hi_v if hi_v != v0 else lo_v  # the other value when there are two
-            code0 = _bits(a0, a1, a2, a3, a4, a5, a6, a7, v0) & full
-            code1 = _bits(a0, a1, a2, a3, a4, a5, a6, a7, v1) & full
-            if code0 | code1 == full:  # two values, the common case: a code each, neither full
-                s0 = lut[v0]
-                s1 = lut[v1]
-                if s0 == s1:  # one slot holds both (a region): inside it
-                    continue
-                if cursor + 2 > end:
-                    return -1
-                # both written, each kept (the cursor moved past it) when it is a slot: no branch
-                bslot[cursor] = s0
-                bindex[cursor] = base + i
-                bcode[cursor] = code0
-                cursor += np.int64(s0 >= 0)
-                bslot[cursor] = s1
-                bindex[cursor] = base + i
-                bcode[cursor] = code1
-                cursor += np.int64(s1 >= 0)
+        lo = i >= 1
+        hi = i < nx
+        il = i - 1 if lo else 0  # in range either way; the value is 0 outside the array
+        ih = i if hi else nx - 1
+        if is2d:
+            a0 = np.int64(r10[il]) if lo else np.int64(0)
+            a1 = np.int64(r10[ih]) if hi else np.int64(0)
+            a2 = np.int64(r11[il]) if lo else np.int64(0)
+            a3 = np.int64(r11[ih]) if hi else np.int64(0)
+            a4 = a5 = a6 = a7 = a0
+            hi_v = max(max(a0, a1), max(a2, a3))
+            lo_v = min(min(a0, a1), min(a2, a3))
+        else:
+            a0 = np.int64(r00[il]) if lo else np.int64(0)
+            a1 = np.int64(r00[ih]) if hi else np.int64(0)
+            a2 = np.int64(r01[il]) if lo else np.int64(0)
+            a3 = np.int64(r01[ih]) if hi else np.int64(0)
+            a4 = np.int64(r10[il]) if lo else np.int64(0)
+            a5 = np.int64(r10[ih]) if hi else np.int64(0)
+            a6 = np.int64(r11[il]) if lo else np.int64(0)
+            a7 = np.int64(r11[ih]) if hi else np.int64(0)
+            hi_v = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
+            lo_v = min(min(min(a0, a1), min(a2, a3)), min(min(a4, a5), min(a6, a7)))
+        v0 = a0
+        v1 = hi_v if hi_v != v0 else lo_v  # the other value when there are two
+        code0 = _bits(a0, a1, a2, a3, a4, a5, a6, a7, v0) & full
+        code1 = _bits(a0, a1, a2, a3, a4, a5, a6, a7, v1) & full
+        if code0 | code1 == full:  # two values, the common case: a code each, neither full
+            s0 = lut[v0]
+            s1 = lut[v1]
+            if s0 == s1:  # one slot holds both (a region): inside it
                 continue
-            sl[0] = lut[a0]  # three or more values: slots, not raw values
-            sl[1] = lut[a1]
-            sl[2] = lut[a2]
-            sl[3] = lut[a3]
-            sl[4] = lut[a4]
-            sl[5] = lut[a5]
-            sl[6] = lut[a6]
-            sl[7] = lut[a7]
-            done = 0  # bits already given to a slot
-            for b in range(nb):
-                if (done >> b) & 1:
-                    continue
-                s = sl[b]
-                code = _code_of(sl, nb, s)
-                done |= code
-                if s < 0 or code == full:
-                    continue
-                if cursor >= end:
-                    return -1
-                bslot[cursor] = s
-                bindex[cursor] = base + i
-                bcode[cursor] = code
-                cursor += 1
+            if cursor + 2 > end:
+                return -1
+            # both written, each kept (the cursor moved past it) when it is a slot: no branch
+            bslot[cursor] = s0
+            bindex[cursor] = base + i
+            bcode[cursor] = code0
+            cursor += np.int64(s0 >= 0)
+            bslot[cursor] = s1
+            bindex[cursor] = base + i
+            bcode[cursor] = code1
+            cursor += np.int64(s1 >= 0)
+            continue
+        sl[0] = lut[a0]  # three or more values: slots, not raw values
+        sl[1] = lut[a1]
+        sl[2] = lut[a2]
+        sl[3] = lut[a3]
+        sl[4] = lut[a4]
+        sl[5] = lut[a5]
+        sl[6] = lut[a6]
+        sl[7] = lut[a7]
+        done = 0  # bits already given to a slot
+        for b in range(nb):
+            if (done >> b) & 1:
+                continue
+            s = sl[b]
+            code = _code_of(sl, nb, s)
+            done |= code
+            if s < 0 or code == full:
+                continue
+            if cursor >= end:
+                return -1
+            bslot[cursor] = s
+            bindex[cursor] = base + i
+            bcode[cursor] = code
+            cursor += 1
     return cursor
 
 
