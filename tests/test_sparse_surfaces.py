@@ -230,7 +230,7 @@ def test_fill_spans_equal_whole_lines():
         nrow, n = int(rng.integers(1, 6)), int(rng.integers(1, 40))
         source = np.unique(rng.integers(0, nrow * n, int(rng.integers(0, 3 * n))))
         whole = np.empty((nrow, n), np.int32)
-        nearest.row_chunk(source, whole, 0, nrow, np.int32(2 * n + 2))
+        nearest.row_distances(source, whole, 1)
         lo, hi = rng.integers(-2, n + 1, nrow), rng.integers(-1, n, nrow)
         lo, hi = np.maximum(lo, 0), np.minimum(hi, n - 1)
         part = np.full((nrow, n), -7, np.int32)

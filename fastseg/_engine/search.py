@@ -243,7 +243,9 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
             todo = todo[got < 0]
             if todo.size == 0:
                 return out
-        run_chunks(lambda lo, hi: _knear.row_chunk(source_index, rows, lo, hi, big), chunk_ranges(rows.shape[0], n))
+        whole = np.empty(0, np.int64)  # every row whole
+        run_chunks(lambda lo, hi: _knear.span_chunk(source_index, rows, whole, whole, lo, hi, big),
+                   chunk_ranges(rows.shape[0], n))
     else:
         features = np.zeros(n, np.uint8)
         features[source_index] = 1

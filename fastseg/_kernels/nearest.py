@@ -9,7 +9,8 @@ Grid: a 3D C-contiguous array ``(n0, n1, n2)`` (2D as ``(1, H, W)``), spacing ``
 axis ``r`` is the *line axis* (the one with the finest spacing, so that the other two span the
 largest area per grid point); ``a < b`` are the other two.
 
-1. :func:`row_distances` (``r = 2``, from the sorted feature indices) or :func:`line_distances`:
+1. :func:`row_distances` / :func:`span_chunk` (``r = 2``, from the sorted feature indices) or
+   :func:`line_distances`:
    for every grid point, the index distance along axis ``r`` to the nearest feature on its line;
    ``>= n_r`` when the line has none.
 2. :func:`search`: for a query ``p``, every feature ``f`` lies on the axis-``r`` line through
@@ -79,18 +80,6 @@ def _fill_row(pos, s, e, base, o, big):
 
 
 @jit
-def row_chunk(source, out, lo, hi, big):
-    n = out.shape[1]
-    s = first_at_least(source, lo * n, 0)
-    for j in range(lo, hi):
-        e = s
-        while e < source.size and source[e] < (j + 1) * n:
-            e += 1
-        _fill_row(source, s, e, j * n, out[j], big)
-        s = e
-
-
-@jit
 def _fill_span(pos, s, e, base, o, big, x0, x1):
     """:func:`_fill_row`'s values at positions ``x0 .. x1`` of the line only (the rest untouched)."""
     if e == s:
@@ -126,15 +115,19 @@ def _fill_span(pos, s, e, base, o, big, x0, x1):
 
 @jit
 def span_chunk(source, out, lo, hi, r0, r1, big):
-    """:func:`row_chunk` on rows ``r0 .. r1 - 1`` at the positions ``lo[j] .. hi[j]`` of each row
-    ``j`` only (none where ``lo[j] > hi[j]``): the lines a search reads, and no more."""
+    """Line distances of rows ``r0 .. r1 - 1`` of ``out`` (``(R, L)``, rows of the grid) from the
+    increasing flat indices ``source``: whole rows when ``lo`` is empty, else the positions
+    ``lo[j] .. hi[j]`` of each row ``j`` only (none where ``lo[j] > hi[j]``): the lines a search
+    reads, and no more. The features of a row are a contiguous run of ``source``."""
     n = out.shape[1]
     s = first_at_least(source, r0 * n, 0)
     for j in range(r0, r1):
         e = s
         while e < source.size and source[e] < (j + 1) * n:
             e += 1
-        if lo[j] <= hi[j]:
+        if lo.size == 0:
+            _fill_row(source, s, e, j * n, out[j], big)
+        elif lo[j] <= hi[j]:
             _fill_span(source, s, e, j * n, out[j], big, lo[j], hi[j])
         s = e
 
@@ -258,8 +251,9 @@ def row_distances(source, out, nchunks):
     """
     nrow, n = out.shape
     big = np.int32(2 * n + 2)
+    whole = np.empty(0, np.int64)  # no spans: whole rows
     for ch in range(nchunks):
-        row_chunk(source, out, nrow * ch // nchunks, nrow * (ch + 1) // nchunks, big)
+        span_chunk(source, out, whole, whole, nrow * ch // nchunks, nrow * (ch + 1) // nchunks, big)
 
 
 @jit
