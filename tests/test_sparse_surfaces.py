@@ -223,6 +223,38 @@ def test_search_goes_on_from_a_shorter_list(seed, counts, shape):
     assert same(walked, at_zero)
 
 
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), shape=st.tuples(st.integers(1, 9), st.integers(1, 11), st.integers(1, 40)),
+       count=st.sampled_from([1, 9, 60, 1 << 40]), density=st.sampled_from([0.02, 0.3, 0.9]),
+       carry=st.booleans())
+def test_runs_searched_together_give_each_querys_bits(seed, shape, count, density, carry):
+    """Queries on consecutive voxels of a row, searched together (``nearest.RUN_MIN`` or more of them),
+    get the bits each gets searched alone (one query per call), with and without a best value carried
+    in, through short lists (unresolved queries: the same negative mark), at the grid's edges, with
+    runs split by the row's end and by gaps."""
+    rng = np.random.default_rng(seed)
+    sp = rng.uniform(0.3, 3.0, 3)
+    sp[2] = sp.min() * 0.99
+    n = int(np.prod(shape))
+    source = np.unique(rng.integers(0, n, int(rng.integers(1, 12))))
+    query = np.flatnonzero(rng.random(n) < density).astype(np.int64)
+    lines = np.empty(n, np.int32)
+    nearest.row_distances(source, lines.reshape(-1, shape[2]), 1)
+    shape64 = np.array(shape, np.int64)
+    da, db, c, c_max = search.offsets(shape, sp, 2, count)
+    best0 = rng.uniform(0.0, 2.0 * float(np.max(sp)) ** 2, query.size) if carry else np.empty(0)
+    together, alone = np.empty(query.size), np.empty(query.size)
+    nearest.search_chunk(lines, shape64, 2, float(sp[2]), query, da, db, c, c_max, together, 0, query.size, best0)
+    for t in range(query.size):
+        nearest.search_chunk(lines, shape64, 2, float(sp[2]), query[t:t + 1], da, db, c, c_max, alone[t:t + 1], 0, 1,
+                             best0[t:t + 1] if carry else best0)
+    assert same(together, alone)
+    if not carry and count == 1 << 40 and query.size:  # the whole grid listed: exact against scipy
+        pts = np.stack(np.unravel_index(source, shape), 1) * sp
+        qs = np.stack(np.unravel_index(query, shape), 1) * sp
+        assert np.allclose(together, cdist(qs, pts).min(axis=1), rtol=1e-12, atol=1e-12)
+
+
 def test_fill_spans_equal_whole_lines():
     """The line distances filled on spans equal the whole lines' there, and nothing else is written."""
     rng = np.random.default_rng(3)
