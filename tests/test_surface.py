@@ -905,3 +905,44 @@ def test_sorted_pairs_equal_two_key_sort(seed, n, levels, n_weights):
     assert np.array_equal(ds, d[order]) and np.array_equal(ws, w[order])
     du, wu = _sorted(d.copy(), np.ones(n))
     assert np.array_equal(du, np.sort(d)) and np.array_equal(wu, np.ones(n))
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), sizes=st.tuples(st.integers(0, 40), st.integers(0, 40)),
+       kind=st.sampled_from(["continuous", "lattice", "ties", "inf", "nan", "huge"]),
+       q=st.one_of(st.sampled_from([0.0, 1.0, 50.0, 95.0, 99.0, 99.9, 100.0]), st.floats(0.0, 100.0)))
+def test_linear_percentiles_equal_numpys(seed, sizes, kind, q):
+    """The linear percentiles (per direction: MONAI's rule; pooled over both directions: MedPy's) read
+    from the sorted sets equal ``np.percentile`` of the sets (their concatenation when pooled) to the
+    bit: one or both sets empty, ties, lattice distances, infinite and NaN distances."""
+    rng = np.random.default_rng(seed)
+
+    def values(n):
+        if kind == "lattice":
+            d = np.sqrt(rng.integers(0, 30, n) * 0.64 + rng.integers(0, 4, n) * 6.25)
+        elif kind == "ties":
+            d = rng.choice([0.0, 0.8, 1.6, 2.5], n)
+        elif kind == "huge":
+            d = rng.uniform(0, 1e300, n)
+        else:
+            d = rng.exponential(3.0, n)
+        if kind in ("inf", "nan") and n:
+            d[rng.random(n) < 0.3] = np.inf if kind == "inf" else np.nan
+        return np.sort(d)  # NaN last, as the sets are kept
+
+    a, b = values(sizes[0]), values(sizes[1])
+    sd = {c: fastseg.SurfaceDistances(a, b, np.ones(a.size), np.ones(b.size), "none", get_convention(c))
+          for c in ("monai", "medpy")}
+    got = fastseg.metrics.surface.directed_hausdorff(sd["monai"], q)
+
+    def want(d, conv="monai"):
+        if d.size == 0:
+            return math.nan
+        with np.errstate(invalid="ignore"):
+            x = float(np.percentile(d, get_convention(conv).hd_percentile(q)))  # MONAI: 0 is the maximum
+        return math.inf if math.isnan(x) and not np.isnan(d).any() else x  # inf - inf: inf
+
+    assert same(got[0], want(a)) and same(got[1], want(b))
+    pooled = fastseg.metrics.surface.directed_hausdorff(sd["medpy"], q)
+    w = want(np.concatenate([a, b]), "medpy")
+    assert same(pooled[0], w) and same(pooled[1], w)
