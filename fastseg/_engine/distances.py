@@ -47,7 +47,7 @@ from .search import distance_pair, distances_at, line_axis, offsets
 
 __all__ = ["distances_in_crop", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries", "band_counts",
            "sort_by_distance", "distances_at", "line_axis", "offsets",
-           "unit_spacing", "PLAIN_SPACING", "boundary", "crop_edges"]
+           "unit_spacing", "PLAIN_SPACING", "boundary", "crop_edges", "unit_weights", "is_unit"]
 
 #: the structure (slot) of each value of a 0/1 uint8 mask for :func:`fastseg._kernels.surface.label_surfels`
 MASK_SLOT = np.full(256, -1, np.int32)
@@ -73,6 +73,19 @@ def unit_spacing(sp):
         return sp, 0
     k = math.frexp(hi)[1]
     return np.ldexp(sp, -k), k
+
+
+def unit_weights(n):
+    """The weights of ``n`` boundary or object voxels, 1.0 each: one read-only element seen ``n``
+    times (no memory: the object model's sets hold a million voxels), which :func:`is_unit`
+    recognises without reading them."""
+    return np.broadcast_to(np.float64(1.0), (int(n),))
+
+
+def is_unit(w):
+    """True for weights that are all 1.0 by construction (:func:`unit_weights`: one element, stride 0),
+    which the mean of the distances can skip (``d * 1.0`` is ``d``, bit for bit)."""
+    return w.ndim == 1 and w.size > 0 and w.strides[0] == 0 and w.dtype == np.float64 and w[0] == 1.0
 
 
 def sort_by_distance(d, w, codes=None, table=None):
@@ -213,7 +226,7 @@ def _surface(mask3, is2d, conv, table, edges=None):
         return index, weight, codes.shape, codes.reshape(-1)[index]
     edges = boundary(mask3, conv.connectivity, is2d, _outside(conv, mask3.shape, is2d, edges))
     index = np.flatnonzero(edges)
-    return index, np.ones(index.size), edges.shape, None
+    return index, unit_weights(index.size), edges.shape, None
 
 
 def _object_distances(p3, r3, is2d, sp3):
@@ -224,7 +237,7 @@ def _object_distances(p3, r3, is2d, sp3):
     source = np.flatnonzero(dense_boundary(r3, 1, is2d))
     d = np.zeros(index.size)
     d[index.size - out.size:] = np.sort(distances_at(source, p3.shape, sp3, out))  # > 0 after the 0s
-    w = np.ones(index.size)
+    w = unit_weights(index.size)
     d.flags.writeable = False
     w.flags.writeable = False
     return d, w
@@ -427,7 +440,7 @@ class LabelSurfaces:
         known = boxes is not None and all(b is not None for b in boxes)  # None: no point on that side
         d_pr, d_rp = distance_pair(ip, ir, self.grid, sp3, [self._point_box(b) for b in boxes] if known else None)
         if not self.surfels:
-            return _finish(d_pr, np.ones(ip.size), None, d_rp, np.ones(ir.size), None, None, k)
+            return _finish(d_pr, unit_weights(ip.size), None, d_rp, unit_weights(ir.size), None, None, k)
         table = _surfel_tables.areas(tuple(sp))
         return _finish(d_pr, None, cp, d_rp, None, cr, table, k)
 

@@ -43,7 +43,7 @@ from .._kernels import tuning
 from .._kernels._jit import num_threads, serial_if_small, thread_limit
 from .counts import as3, spacing3
 from .distances import (boundary, distances_at, distances_in_crop, line_axis, offsets, sort_by_distance,
-                        unit_spacing)
+                        unit_spacing, unit_weights)
 
 __all__ = ["model_sets"]
 
@@ -106,7 +106,7 @@ def _resolved_first(d, pair):
 
 
 def _voxel_sets(d):
-    return sort_by_distance(d, np.ones(d.size))
+    return sort_by_distance(d, unit_weights(d.size))
 
 
 def _object_sets(pair, side, d_out):
@@ -115,10 +115,8 @@ def _object_sets(pair, side, d_out):
     n = int(np.count_nonzero(pair.masks[side]))
     d = np.zeros(n)
     d[n - d_out.size:] = np.sort(d_out)
-    w = np.ones(n)
     d.flags.writeable = False
-    w.flags.writeable = False
-    return d, w
+    return d, unit_weights(n)
 
 
 def _danielsson(pair, rule, side, local):

@@ -19,7 +19,8 @@ import numpy as np
 
 from .. import _validation as v
 from .._engine.counts import NOT_EMPTY, counts_and_box, crop, empty_state
-from .._engine.distances import band_counts, crop_edges, distances_in_crop, weighted_nearest_rank
+from .._engine.distances import (band_counts, crop_edges, distances_in_crop, is_unit, unit_weights,
+                                 weighted_nearest_rank)
 from .._kernels._jit import thread_limit
 from ..conventions import Convention, get_convention
 
@@ -294,6 +295,8 @@ def hd95(pred, ref=None, *, spacing=None, convention=None, threads=None):
 
 
 def _mean(d, w):
+    if is_unit(w):  # boundary or object voxels: the sum of d * 1.0 is the sum of d, bit for bit
+        return float(np.sum(d) / d.size)
     sw = float(np.sum(w))
     if sw == 0:
         return math.nan
@@ -344,8 +347,10 @@ def assd(pred, ref=None, *, spacing=None, convention=None, threads=None):
     if sd.convention.assd == "mean_of_directed":
         return _masd_of(sd)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return _mean(np.concatenate([sd.pred_to_ref, sd.ref_to_pred]),
-                     np.concatenate([sd.pred_weights, sd.ref_weights]))
+        w_p, w_r = sd.pred_weights, sd.ref_weights
+        both = np.concatenate([sd.pred_to_ref, sd.ref_to_pred])
+        unit = (is_unit(w_p) or w_p.size == 0) and (is_unit(w_r) or w_r.size == 0)
+        return _mean(both, unit_weights(both.size) if unit else np.concatenate([w_p, w_r]))
 
 
 def _masd_of(sd):
