@@ -946,3 +946,28 @@ def test_linear_percentiles_equal_numpys(seed, sizes, kind, q):
     pooled = fastseg.metrics.surface.directed_hausdorff(sd["medpy"], q)
     w = want(np.concatenate([a, b]), "medpy")
     assert same(pooled[0], w) and same(pooled[1], w)
+
+
+@pytest.mark.parametrize("convention", ["monai", "medpy", "itk", "seg-metrics", "plastimatch"])
+def test_voxel_weights_are_unit_and_means_keep_their_bits(convention):
+    """Boundary and object voxels weigh 1.0 each, held as one read-only element (no memory for the
+    object model's million voxels); the means skip the multiplication by them and give the bits of
+    ``np.sum(d * w) / np.sum(w)`` with the weights as a real array of ones."""
+    from fastseg._engine.distances import is_unit
+
+    rng = np.random.default_rng(7)
+    ref = ndimage.binary_dilation(rng.random((14, 17, 19)) < 0.02, iterations=2)
+    pred = np.roll(ref, 2, axis=1) | (rng.random(ref.shape) < 0.01)
+    sd = fastseg.surface_distances(pred, ref, spacing=(2.5, 0.8, 0.7), convention=convention)
+    assert is_unit(sd.pred_weights) and is_unit(sd.ref_weights)
+    assert not sd.pred_weights.flags.writeable and sd.pred_weights.size == sd.pred_to_ref.size
+    ones = fastseg.SurfaceDistances(sd.pred_to_ref, sd.ref_to_pred, np.ones(sd.pred_to_ref.size),
+                                    np.ones(sd.ref_to_pred.size), sd.empty_state, sd.convention, sd.spacing)
+    assert not is_unit(ones.pred_weights)
+    for f in (fastseg.assd, fastseg.masd, fastseg.directed_means):
+        assert same(f(sd), f(ones))
+    d = np.concatenate([sd.pred_to_ref, sd.ref_to_pred])
+    w = np.ones(d.size)
+    pooled = float(np.sum(d * w) / float(np.sum(w)))
+    if get_convention(convention).assd == "pooled":
+        assert same(fastseg.assd(sd), pooled)
