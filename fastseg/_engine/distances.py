@@ -43,9 +43,9 @@ from .._kernels import tuning
 from .._kernels._jit import num_threads, serial_if_small, thread_limit
 from .counts import as3, spacing3
 from .chunks import chunk_ranges, run_chunks, side_by_side
-from .search import distance_pair, distances_at, line_axis, offsets
+from .search import distance_pair, distances_at, line_axis, offsets, pair_grid
 
-__all__ = ["distances_in_crop", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries", "band_counts",
+__all__ = ["distances_in_crop", "CropSurfaces", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries", "band_counts",
            "sort_by_distance", "distances_at", "line_axis", "offsets",
            "unit_spacing", "PLAIN_SPACING", "boundary", "crop_edges", "unit_weights", "is_unit"]
 
@@ -275,35 +275,70 @@ def distances_in_crop(pc, rc, sp, conv, edges=None):
     whose image edge is not a boundary (``edge="foreground"``), for which a crop alone cannot tell a
     voxel on the image edge from one on the crop's edge inside the image.
     """
-    if conv.surface == "voxel" and conv.edge == "foreground" and edges is None:
-        raise v.InputValueError(
-            f"the {conv.name!r} convention (the image edge is not a boundary) needs to know where the "
-            f"crop lies in the image, which this caller does not pass; compute this metric with "
-            f"fastseg.surface_distances / fastseg.hausdorff (per label) or fastseg.conventions.table."
-        )
-    is2d = pc.ndim == 2
-    if is2d and conv.surface == "surfel" and conv.plane == "slab":  # pymia: a 3D slab, 1.0 thick
-        pc, rc, sp, is2d = pc[:, :, None], rc[:, :, None], np.append(sp, 1.0), False
-    sp, k = unit_spacing(sp)
-    sp3 = spacing3(sp)
-    p3 = v.readonly(np.ascontiguousarray(as3(pc)))
-    r3 = v.readonly(np.ascontiguousarray(as3(rc)))
-    table = _surfel_tables.areas(tuple(sp)) if conv.surface == "surfel" else np.zeros(1)
-    cp = cr = None
-    with serial_if_small(p3.size):
-        if conv.surface == "object":
+    if conv.surface == "object":
+        is2d = pc.ndim == 2
+        sp, k = unit_spacing(sp)
+        sp3 = spacing3(sp)
+        p3 = v.readonly(np.ascontiguousarray(as3(pc)))
+        r3 = v.readonly(np.ascontiguousarray(as3(rc)))
+        with serial_if_small(p3.size):
             d_pr, wp = _object_distances(p3, r3, is2d, sp3)
             d_rp, wr = _object_distances(r3, p3, is2d, sp3)
-            if not k:
-                return d_pr, wp, d_rp, wr  # sorted already (0s first), unit weights
-        else:
-            ip, wp, shape, cp = _surface(p3, is2d, conv, table, edges)
-            ir, wr, _, cr = _surface(r3, is2d, conv, table, edges)
-            if conv.transform == "danielsson":
-                d_pr, d_rp = _danielsson_distances(ip, ir, shape, sp3)
-            else:
-                d_pr, d_rp = distance_pair(ip, ir, shape, sp3)
-    return _finish(d_pr, wp, cp, d_rp, wr, cr, table, k)
+        if not k:
+            return d_pr, wp, d_rp, wr  # sorted already (0s first), unit weights
+        return _finish(d_pr, wp, None, d_rp, wr, None, None, k)
+    s = CropSurfaces(pc, rc, sp, conv, edges)
+    if conv.transform == "danielsson":
+        with serial_if_small(s.size):
+            d_pr, d_rp = _danielsson_distances(s.points[0], s.points[1], s.shape, s.sp3)
+    else:
+        d_pr, d_rp = s.directed(0), s.directed(1)
+    return s.sets(d_pr, d_rp)
+
+
+class CropSurfaces:
+    """:func:`distances_in_crop` of a surface model other than the object model, in stages that a
+    caller may run as separate tasks: the surface elements of both masks and their search grid
+    (``CropSurfaces(pc, rc, sp, conv, edges)``: arguments and errors as distances_in_crop's), the
+    distances from each side (:meth:`directed`: independent, on two threads at once if need be),
+    and the sorted sets (:meth:`sets`), the same arrays as distances_in_crop's.
+
+    Attributes: ``points`` (the flat indices of each mask's elements on the grid ``shape``), ``sp3``
+    (the spacing, scaled by ``2**-k`` outside :data:`PLAIN_SPACING`), ``size`` (voxels of the crop).
+    """
+
+    def __init__(self, pc, rc, sp, conv, edges=None):
+        if conv.surface == "voxel" and conv.edge == "foreground" and edges is None:
+            raise v.InputValueError(
+                f"the {conv.name!r} convention (the image edge is not a boundary) needs to know where the "
+                f"crop lies in the image, which this caller does not pass; compute this metric with "
+                f"fastseg.surface_distances / fastseg.hausdorff (per label) or fastseg.conventions.table."
+            )
+        if conv.surface == "object":
+            raise v.InputValueError("CropSurfaces: the object model has no surface elements (distances_in_crop).")
+        is2d = pc.ndim == 2
+        if is2d and conv.surface == "surfel" and conv.plane == "slab":  # pymia: a 3D slab, 1.0 thick
+            pc, rc, sp, is2d = pc[:, :, None], rc[:, :, None], np.append(sp, 1.0), False
+        sp, self._k = unit_spacing(sp)
+        self.sp3 = spacing3(sp)
+        p3 = v.readonly(np.ascontiguousarray(as3(pc)))
+        r3 = v.readonly(np.ascontiguousarray(as3(rc)))
+        self.size = p3.size
+        self._table = _surfel_tables.areas(tuple(sp)) if conv.surface == "surfel" else np.zeros(1)
+        with serial_if_small(self.size):
+            ip, self._wp, self.shape, self._cp = _surface(p3, is2d, conv, self._table, edges)
+            ir, self._wr, _, self._cr = _surface(r3, is2d, conv, self._table, edges)
+            self.points = (ip, ir)
+            self._grid = None if conv.transform == "danielsson" else pair_grid(ip, ir, self.shape, self.sp3)
+
+    def directed(self, side):
+        """Distances from the elements of mask ``side`` (0: pred) to the other's (exact search)."""
+        with serial_if_small(self.size):
+            return self._grid.directed(side)
+
+    def sets(self, d_pr, d_rp):
+        """``(d_pr, w_p, d_rp, w_r)`` from the two directed distances, as distances_in_crop returns them."""
+        return _finish(d_pr, self._wp, self._cp, d_rp, self._wr, self._cr, self._table, self._k)
 
 
 def _finish(d_pr, wp, cp, d_rp, wr, cr, table, k):

@@ -44,7 +44,7 @@ from .._kernels import nearest as _knear
 from .._kernels import tuning
 from .chunks import chunk_ranges, run_chunks
 
-__all__ = ["distances_at", "distance_pair", "line_axis", "offsets"]
+__all__ = ["pair_grid", "distances_at", "distance_pair", "line_axis", "offsets"]
 
 
 def distances_at(source_index, shape, sp3, query_index):
@@ -65,8 +65,15 @@ def distance_pair(a, b, shape, sp3, boxes=None):
     increasing flat indices (the surface kernels' order). ``boxes``: the sets' boxes ``[(lo, hi),
     (lo, hi)]`` (int64 (3,) each, inclusive) when the caller knows them, exactly (the search relies on
     them); else they are found from the points."""
-    grid = _Grid(a, b, shape, sp3, boxes)
+    grid = pair_grid(a, b, shape, sp3, boxes)
     return grid.directed(0), grid.directed(1)
+
+
+def pair_grid(a, b, shape, sp3, boxes=None):
+    """:func:`distance_pair` in two steps: the grid of the two sets, whose ``directed(side)`` gives
+    the distances from set ``side`` (0: ``a``) to the other; the two directions are independent
+    (callers may run them on two threads)."""
+    return _Grid(a, b, shape, sp3, boxes)
 
 
 class _Grid:

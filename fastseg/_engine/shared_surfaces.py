@@ -42,8 +42,8 @@ from .._kernels import danielsson as _kdan
 from .._kernels import tuning
 from .._kernels._jit import num_threads, serial_if_small, thread_limit
 from .counts import as3, spacing3
-from .distances import (boundary, distances_at, distances_in_crop, line_axis, offsets, sort_by_distance,
-                        unit_spacing, unit_weights)
+from .distances import (CropSurfaces, boundary, distances_at, distances_in_crop, line_axis, offsets,
+                        sort_by_distance, unit_spacing, unit_weights)
 
 __all__ = ["model_sets"]
 
@@ -242,14 +242,28 @@ def model_sets(pc, rc, sp, convs, edges=None, then=None):
         tasks = [(name, (), functools.partial(_points, pair, side, needed)) for side, name in enumerate(points)]
         maps = [store((key, side), points, _danielsson, pair, rules[key], side, local)
                 for key in daniel for side in (0, 1)]
+        # surfel models in stages (their elements and grid, each direction, the sets): smaller tasks
+        # keep both threads busy to the end
+        staged = [key for key, conv in alone.items() if conv.surface == "surfel"]
+        tasks += [store(("surface", key), (), CropSurfaces, pc, rc, sp, alone[key], edges) for key in staged]
         tasks += maps[:1]  # a long serial task at once, the searches beside it
+        directions = [store(("surface", key, side), [("surface", key)],
+                            lambda k=key, side=side: raw[("surface", k)].directed(side))
+                      for side in (0, 1) for key in staged]
         if exact:
             e = [("exact", 0), ("exact", 1)]
             tasks += [store(e[side], points, _directed, pair, side, exact) for side in (0, 1)]
+            tasks += directions
             tasks += [finish(key, e, lambda k=key: _object_pair(pair, raw[e[0]][k], raw[e[1]][k]))
                       for key, rule in exact.items() if rule is None]
+        else:
+            tasks += directions
         tasks += maps[1:]
-        tasks += [finish(key, (), distances_in_crop, pc, rc, sp, conv, edges) for key, conv in alone.items()]
+        tasks += [finish(key, [("surface", key, 0), ("surface", key, 1)],
+                         lambda k=key: raw[("surface", k)].sets(raw[("surface", k, 0)], raw[("surface", k, 1)]))
+                  for key in staged]
+        tasks += [finish(key, (), distances_in_crop, pc, rc, sp, conv, edges) for key, conv in alone.items()
+                  if key not in staged]
         if exact:
             tasks += [finish(key, e, lambda k=key: _voxel_pair(raw[e[0]][k], raw[e[1]][k]))
                       for key, rule in exact.items() if rule is not None]

@@ -220,7 +220,7 @@ def directed_hausdorff(sd, percentile=100.0):
         return _linear((sd.pred_to_ref,), percentile), _linear((sd.ref_to_pred,), percentile)
     if percentile == 100.0:
         both = [d.max() for d in (sd.pred_to_ref, sd.ref_to_pred) if d.size]
-        pooled = float(max(both)) if both else math.nan
+        pooled = float(np.max(both)) if both else math.nan  # NaN propagates, as in np.percentile
         return pooled, pooled
     pooled = _linear((sd.pred_to_ref, sd.ref_to_pred), percentile)
     return pooled, pooled
