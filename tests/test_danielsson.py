@@ -1,6 +1,6 @@
 """The plastimatch distance map (fastseg._kernels.danielsson) against a plain transcription of
-plastimatch's sweeps: the kernel skips the steps of the sweeps along ``i`` that change nothing and
-walks only the chains of takes; the result must be the same float32 bits as the plain sweeps."""
+plastimatch's sweeps: the kernel tests the steps of the sweeps along ``i`` 64 at a time and walks only
+the chains of takes; the result must be the same float32 bits as the plain sweeps."""
 import numpy as np
 import pytest
 
@@ -81,9 +81,29 @@ def cases():
     single = np.zeros((1, 1, 6), np.uint8)
     single[0, 0, 4] = 1
     out.append((single, np.ones(3)))  # 2D-like and 1D-like grids
-    for ni in (16, 17, 41):  # rows longer than a word of eight marks: the sweeps skip words of none
+    for ni in (16, 17, 41):
         f = (rng.random((3, 5, ni)) < 0.03).astype(np.uint8)
         out.append((f, np.array([2.5, 0.8, 0.7])))
+    # rows of one word of test bits or more (64 steps at a time, the last word overlapping the one
+    # before), sparse and dense so that chains of takes cross words, in both directions
+    for n, ni in enumerate((63, 64, 65, 66, 127, 128, 129, 130, 200, 255)):
+        density = [0.004, 0.03, 0.3][n % 3]
+        f = (rng.random((2, 4, ni)) < density).astype(np.uint8)
+        out.append((f, np.array([2.5, 0.8, 0.7])))
+    long_row = np.zeros((1, 3, 300), np.uint8)
+    long_row[0, 1, 5] = 1  # one chain the length of the row, forward and backward
+    long_row[0, 2, 290] = 1
+    out.append((long_row, np.array([1.0, 0.6, 0.6])))
+    out.append((np.zeros((1, 2, 150), np.uint8), np.ones(3)))  # long rows, no feature
+    for shape in ((1, 1, 1), (1, 1, 2), (1, 2, 1), (2, 1, 1)):  # a single voxel; rows of one voxel
+        f = np.zeros(shape, np.uint8)
+        f.flat[-1] = 1
+        out.append((f, np.ones(3)))
+    out.append((np.zeros((1, 1, 1), np.uint8), np.ones(3)))
+    f2d = (rng.random((1, 37, 90)) < 0.02).astype(bool)  # 2D data, bool features
+    out.append((f2d, np.array([1.0, 0.35, 0.35])))
+    f = (rng.random((4, 6, 70)) < 0.05).astype(np.uint8)
+    out.append((f, np.array([5.0, 0.3, 1.7])))  # strongly anisotropic
     return out
 
 
@@ -106,3 +126,52 @@ def test_same_bits_as_the_plain_sweeps(case):
 def test_no_feature_gives_the_float32_maximum():
     f = np.zeros((2, 3, 4), np.uint8)
     assert (kd.danielsson(f, np.ones(3, np.float32)) == BIG).all()
+
+
+def long_row_cases():
+    """Random grids of rows longer than a word of test bits, at densities from sparse to dense."""
+    rng = np.random.default_rng(3)
+    out = []
+    for n in range(40):
+        shape = (int(rng.integers(1, 4)), int(rng.integers(1, 9)), int(rng.integers(60, 200)))
+        f = (rng.random(shape) < [0.005, 0.02, 0.08, 0.3][n % 4]).astype(np.uint8)
+        sp = rng.choice([0.3, 0.8, 1.0, 2.5, 3.1, 7.0], 3)
+        out.append((f, sp))
+    return out
+
+
+@pytest.mark.parametrize("case", range(len(long_row_cases())))
+def test_same_bits_as_the_plain_sweeps_long_rows(case):
+    f, sp = long_row_cases()[case]
+    sp2 = (np.asarray(sp, np.float32) ** 2).astype(np.float32)
+    want = plain_danielsson(f, sp2)
+    np.testing.assert_array_equal(kd.danielsson(f, sp2).view(np.uint32), want.view(np.uint32))
+
+
+def seeded_case(seed):
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 3)), int(rng.integers(1, 10)), int(rng.integers(60, 140)))
+    f = (rng.random(shape) < [0.02, 0.08, 0.3][seed % 3]).astype(np.uint8)
+    sp = rng.choice([0.3, 0.8, 1.0, 2.5, 3.1, 7.0], 3)
+    return f, sp
+
+
+# Grids (found by search) where a word of test bits has a bit set inside a chain of takes, in the
+# forward or the backward sweep along i: a bit the chain made stale, which the walk must not follow.
+@pytest.mark.parametrize("seed", [2536, 97, 2828, 3836, 5470, 5301, 4364, 3797, 1585, 983])
+def test_same_bits_as_the_plain_sweeps_stale_bits(seed):
+    f, sp = seeded_case(seed)
+    sp2 = (np.asarray(sp, np.float32) ** 2).astype(np.float32)
+    want = plain_danielsson(f, sp2)
+    np.testing.assert_array_equal(kd.danielsson(f, sp2).view(np.uint32), want.view(np.uint32))
+
+
+def test_same_bits_as_the_plain_sweeps_on_a_larger_grid():
+    """Several planes of long rows with ring-shaped features: many chains of takes, in every sweep."""
+    rng = np.random.default_rng(7)
+    k, j, i = np.meshgrid(np.arange(5), np.arange(23), np.arange(150), indexing="ij")
+    r = np.sqrt(((i - 70) * 0.7) ** 2 + ((j - 11) * 0.9) ** 2 + ((k - 2) * 2.5) ** 2)
+    f = ((np.abs(r - 20) < 0.8) | (rng.random(r.shape) < 0.002)).astype(np.uint8)
+    sp2 = (np.asarray([0.7, 0.9, 2.5], np.float32) ** 2).astype(np.float32)
+    want = plain_danielsson(f, sp2)
+    np.testing.assert_array_equal(kd.danielsson(f, sp2).view(np.uint32), want.view(np.uint32))

@@ -17,13 +17,27 @@ reproduces plastimatch's ``Distance_map`` (native Danielsson, the default of ``p
 The squared length of each voxel's vector is kept alongside it (``sq``; +inf for "unknown", whose
 float32 square overflows): plastimatch recomputes it from the vector with the same operations, and
 "skip an unknown source, take any known vector for an unknown target" is then the one comparison
-``new < sq``. Row and plane propagations are written branch-free (selects) so that they vectorise;
-the sweeps along ``i`` are sequential by nature, but most of their steps change nothing (on an organ
-pair 4% take a vector): each sweep first tests every step against the row as it stands, branch-free
-(vectorised), and walks sequentially only the chains of takes that start where a test succeeds. A step
-whose predecessor took nothing in this sweep compares the same numbers as the test did, so the result
-is the same bits as the plain sequential sweep (the tests compare both). Rows and planes are passed as
-slices so that the propagations across them vectorise.
+``new < sq``. Row and plane propagations are written branch-free (selects) so that they vectorise.
+
+The sweeps along ``i`` are sequential by nature, but most of their steps change nothing (on an organ
+pair 4% take a vector). Each sweep tests 64 steps at a time against the row as it stands, branch-free
+(vectorised), into the bits of one 64-bit word, and walks sequentially only the chains of takes that
+start at a set bit, found with a count of trailing (forward sweep) or leading (backward sweep) zeros;
+a chain's first step is the test's own take, and the chunk after a chain starts where the chain
+stopped. A step whose predecessor took nothing in this sweep compares the same numbers as the test
+did, so the result is the same bits as the plain sequential sweep (the tests compare both). Along a
+chain only the ``i`` component changes, so its ``j`` and ``k`` terms are computed once; the sum keeps
+plastimatch's order, ``((a*a)*s_i + (b*b)*s_j) + (c*c)*s_k``.
+
+The whole sweep of one plane (both ``j`` sweeps, their row propagations and the sweeps along ``i``) is
+one kernel with its loops written out: a jitted helper called per row or per chain takes its arrays
+reference-counted, and slices cost as much again; measured, the chains walked in a helper took several
+times as long as written out. Array indices are unsigned, so that numba adds no negative-index
+wraparound and the loops vectorise. A plane's first visit initialises its voxels from the features
+in the same pass as the propagation from the previous plane (the same values as initialising the
+whole grid first, without writing and re-reading it): one pass fewer over the grid. Skipping the
+sweep along ``i`` of a row that nothing changed since its last one is exact but did not pay: noting
+"anything taken" in the vectorised propagations cost more than the skipped rows saved.
 
 :func:`danielsson` returns the whole map; :func:`danielsson_at` only its values at given voxels, in
 scratch arrays the caller allocates once for several maps of one grid (the pages of a fresh
@@ -33,151 +47,226 @@ import numpy as np
 
 from ._jit import jit
 
+try:  # LLVM's cttz / ctlz (one instruction on current CPUs)
+    from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
+except ImportError:  # pragma: no cover - a numba without them: the same counts, slower
+    @jit
+    def trailing_zeros(m):
+        n = np.uint64(0)
+        while not (m >> n) & np.uint64(1):
+            n += np.uint64(1)
+        return n
+
+    @jit
+    def leading_zeros(m):
+        n = np.uint64(0)
+        while not (m << n) >> np.uint64(63):
+            n += np.uint64(1)
+        return n
+
 __all__ = ["danielsson", "danielsson_at", "SCRATCH_ROWS"]
 
 #: rows of the float32 scratch array of :func:`danielsson_at`: the vector (i, j, k) and its squared length
 SCRATCH_ROWS = 4
 
+_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+
 
 @jit
-def _across(di, dj, dk, sq, src, dst, count, axis, s0, s1, s2):
-    """Propagate ``count`` voxels from ``src`` to ``dst`` (flat starts of two rows or planes, which do
-    not overlap) one step along ``axis`` (1 = j, 2 = k); independent voxels, branch-free."""
+def _first(flat, di, dj, dk, sq, src, dst, count, s0, s1, s2):
+    """A plane's first visit: initialise the ``count`` voxels from flat index ``dst`` from the features
+    (0 on a feature, unknown elsewhere), then propagate them one step along ``k`` from ``src`` (the
+    previous plane; -1: none), in one pass; branch-free."""
     one = np.float32(1.0)
     zero = np.float32(0.0)
-    bj = one if axis == 1 else zero
-    bk = zero if axis == 1 else one
-    si = di[src:src + count]
-    sj = dj[src:src + count]
-    sk = dk[src:src + count]
-    ti = di[dst:dst + count]
-    tj = dj[dst:dst + count]
-    tk = dk[dst:dst + count]
-    tq = sq[dst:dst + count]
-    for t in range(count):
-        a = si[t]
-        b = sj[t] + bj  # + 0.0 leaves every float32 (and the float32 maximum) as it is
-        c = sk[t] + bk
+    big = np.float32(3.4028234663852886e38)
+    inf = np.float32(np.inf)
+    q = np.uint64(dst)
+    if src < 0:
+        for t in range(np.uint64(count)):
+            y = q + t
+            known = flat[y] != 0
+            x0 = zero if known else big
+            di[y] = x0
+            dj[y] = x0
+            dk[y] = x0
+            sq[y] = zero if known else inf
+        return
+    p = np.uint64(src)
+    for t in range(np.uint64(count)):
+        x = p + t
+        y = q + t
+        known = flat[y] != 0
+        a = di[x]
+        b = dj[x]
+        c = dk[x] + one
         s = a * a * s0 + b * b * s1 + c * c * s2
-        take = s < tq[t]
-        ti[t] = a if take else ti[t]
-        tj[t] = b if take else tj[t]
-        tk[t] = c if take else tk[t]
-        tq[t] = s if take else tq[t]
+        q0 = zero if known else inf  # the initial squared length: the across compares with it
+        take = s < q0
+        x0 = zero if known else big
+        di[y] = a if take else x0
+        dj[y] = b if take else x0
+        dk[y] = c if take else x0
+        sq[y] = s if take else q0
 
 
 @jit
-def _test(di, dj, dk, sq, row, ni, s0, s1, s2, hits, step):
-    """``hits[t]``: whether voxel ``row + t`` would take the vector of ``row + t - step`` as the row
-    stands (``step`` 1: the forward sweep, t in 1..ni-1; -1: the backward one, t in 0..ni-2)."""
+def _kacross(di, dj, dk, sq, src, dst, count, s0, s1, s2):
+    """Propagate ``count`` voxels from ``src`` to ``dst`` (flat starts of two planes, which do not
+    overlap) one step along ``k``; independent voxels, branch-free."""
     one = np.float32(1.0)
-    lo = row if step == 1 else row + 1
-    to = row + 1 if step == 1 else row
-    h0 = 1 if step == 1 else 0
-    pi = di[lo:lo + ni - 1]
-    pj = dj[lo:lo + ni - 1]
-    pk = dk[lo:lo + ni - 1]
-    q = sq[to:to + ni - 1]
-    h = hits[h0:h0 + ni - 1]
-    for t in range(ni - 1):
-        a = pi[t] + one
-        s = a * a * s0 + pj[t] * pj[t] * s1 + pk[t] * pk[t] * s2
-        h[t] = s < q[t]
+    p = np.uint64(src)
+    q = np.uint64(dst)
+    for t in range(np.uint64(count)):
+        x = p + t
+        y = q + t
+        a = di[x]
+        b = dj[x]
+        c = dk[x] + one  # + 1.0 leaves the float32 maximum (unknown) as it is
+        s = a * a * s0 + b * b * s1 + c * c * s2
+        take = s < sq[y]
+        di[y] = a if take else di[y]
+        dj[y] = b if take else dj[y]
+        dk[y] = c if take else dk[y]
+        sq[y] = s if take else sq[y]
 
 
 @jit
-def _along(di, dj, dk, sq, row, ni, s0, s1, s2, hits, words):
-    """The forward then backward sweep along ``i`` of the row starting at flat index ``row``: each
-    walks the chains of takes from the voxels :func:`_test` marks (module docstring), skipping eight
-    unmarked voxels at a time where a word of ``words`` (the same bytes as ``hits``) is 0."""
+def _plane(di, dj, dk, sq, base, nj, ni, s0, s1, s2):
+    """The forward then backward ``j`` sweep of the plane starting at flat index ``base``: each row
+    propagated from the previous one (none for the first row of the forward sweep), then swept along
+    ``i`` forward and backward (module docstring)."""
     one = np.float32(1.0)
-    _test(di, dj, dk, sq, row, ni, s0, s1, s2, hits, 1)
-    i = 1
-    while i < ni:
-        if not hits[i]:
-            i += 1
-            if (i & 7) == 0:  # hits[i:i + 8]; past ni - 1 the bytes are never written (0)
-                while i < ni and words[i >> 3] == 0:
-                    i += 8
-            continue
-        while i < ni:  # a chain: each take changes the vector the next step compares
-            p = row + i - 1
-            a = di[p] + one
-            s = a * a * s0 + dj[p] * dj[p] * s1 + dk[p] * dk[p] * s2
-            i += 1
-            if not s < sq[p + 1]:
-                break
-            di[p + 1] = a
-            dj[p + 1] = dj[p]
-            dk[p + 1] = dk[p]
-            sq[p + 1] = s
-    _test(di, dj, dk, sq, row, ni, s0, s1, s2, hits, -1)
-    i = ni - 2
-    while i >= 0:
-        if not hits[i]:
-            i -= 1
-            if (i & 7) == 7:  # hits[i - 7:i + 1], all written by this test (i <= ni - 3)
-                while i >= 0 and words[i >> 3] == 0:
-                    i -= 8
-            continue
+    w = max(min(ni - 1, 64), 0)  # steps tested at a time: a word of bits
+    uw = np.uint64(w)
+    for jj in range(2 * nj - 1):
+        if jj < nj:  # forward sweep: rows 0 .. nj - 1
+            j = jj
+            src = j - 1
+        else:  # backward sweep: rows nj - 2 .. 0
+            j = 2 * nj - 2 - jj
+            src = j + 1
+        row = base + j * ni
+        if jj != 0:  # across from row src, one step along j; branch-free
+            p = np.uint64(base + src * ni)
+            q = np.uint64(row)
+            for t in range(np.uint64(ni)):
+                x = p + t
+                y = q + t
+                a = di[x]
+                b = dj[x] + one
+                c = dk[x]
+                s = a * a * s0 + b * b * s1 + c * c * s2
+                take = s < sq[y]
+                di[y] = a if take else di[y]
+                dj[y] = b if take else dj[y]
+                dk[y] = c if take else dk[y]
+                sq[y] = s if take else sq[y]
+        # forward along i: voxel t takes from t - 1. i: the first voxel not decided yet
+        i = 1
+        while i < ni:
+            c0 = min(i, ni - w)  # bit u: voxel c0 + u; the last word overlaps decided voxels
+            p = np.uint64(row + c0 - 1)
+            m = np.uint64(0)
+            for u in range(uw):
+                x = p + u
+                a = di[x] + one
+                s = a * a * s0 + dj[x] * dj[x] * s1 + dk[x] * dk[x] * s2
+                m |= np.uint64(s < sq[x + np.uint64(1)]) << u
+            m &= _ONES << np.uint64(i - c0)
+            while m:
+                t = c0 + np.int64(trailing_zeros(m))  # a chain of takes starts at t
+                v = row + t - 1
+                a = di[v]
+                b = dj[v]
+                c = dk[v]
+                bb = b * b * s1
+                cc = c * c * s2
+                x = t
+                while True:  # the first step takes (the test said so, and nothing it read has changed)
+                    a = a + one
+                    s = a * a * s0 + bb + cc
+                    di[row + x] = a
+                    dj[row + x] = b
+                    dk[row + x] = c
+                    sq[row + x] = s
+                    x += 1
+                    if x == ni:
+                        break
+                    a1 = a + one
+                    if not a1 * a1 * s0 + bb + cc < sq[row + x]:
+                        break
+                i = x + 1  # voxel x took nothing: from x + 1 on, the test's bits hold again
+                if i - c0 >= w:
+                    break
+                m &= _ONES << np.uint64(i - c0)
+            i = max(i, c0 + w)
+        # backward along i: voxel t takes from t + 1. i: the last voxel not decided yet
+        i = ni - 2
         while i >= 0:
-            p = row + i + 1
-            a = di[p] + one
-            s = a * a * s0 + dj[p] * dj[p] * s1 + dk[p] * dk[p] * s2
-            i -= 1
-            if not s < sq[p - 1]:
-                break
-            di[p - 1] = a
-            dj[p - 1] = dj[p]
-            dk[p - 1] = dk[p]
-            sq[p - 1] = s
-
-
-@jit
-def _plane(di, dj, dk, sq, base, nj, ni, s0, s1, s2, hits, words):
-    """The forward then backward ``j`` sweep of the plane starting at flat index ``base``."""
-    _along(di, dj, dk, sq, base, ni, s0, s1, s2, hits, words)
-    for j in range(1, nj):
-        _across(di, dj, dk, sq, base + (j - 1) * ni, base + j * ni, ni, 1, s0, s1, s2)
-        _along(di, dj, dk, sq, base + j * ni, ni, s0, s1, s2, hits, words)
-    for j in range(nj - 2, -1, -1):
-        _across(di, dj, dk, sq, base + (j + 1) * ni, base + j * ni, ni, 1, s0, s1, s2)
-        _along(di, dj, dk, sq, base + j * ni, ni, s0, s1, s2, hits, words)
+            c0 = max(i - w + 1, 0)  # bit u: voxel c0 + u; the first word overlaps decided voxels
+            p = np.uint64(row + c0 + 1)
+            m = np.uint64(0)
+            for u in range(uw):
+                x = p + u
+                a = di[x] + one
+                s = a * a * s0 + dj[x] * dj[x] * s1 + dk[x] * dk[x] * s2
+                m |= np.uint64(s < sq[x - np.uint64(1)]) << u
+            if i - c0 < 63:
+                m &= _ONES >> np.uint64(63 - (i - c0))
+            while m:
+                t = c0 + 63 - np.int64(leading_zeros(m))
+                v = row + t + 1
+                a = di[v]
+                b = dj[v]
+                c = dk[v]
+                bb = b * b * s1
+                cc = c * c * s2
+                x = t
+                while True:
+                    a = a + one
+                    s = a * a * s0 + bb + cc
+                    di[row + x] = a
+                    dj[row + x] = b
+                    dk[row + x] = c
+                    sq[row + x] = s
+                    x -= 1
+                    if x < 0:
+                        break
+                    a1 = a + one
+                    if not a1 * a1 * s0 + bb + cc < sq[row + x]:
+                        break
+                i = x - 1
+                if i < c0:
+                    break
+                m &= _ONES >> np.uint64(63 - (i - c0))
+            i = min(i, c0 - 1)
 
 
 @jit
 def _propagate(features, sp2, di, dj, dk, sq):
     """The vectors of every voxel of a ``(K, J, I)`` grid after plastimatch's sweeps, in ``di``,
-    ``dj``, ``dk`` (flat float32, ``sq`` their squared lengths)."""
+    ``dj``, ``dk`` (flat float32, ``sq`` their squared lengths); their content on entry is ignored."""
     nk, nj, ni = features.shape
     n = nk * nj * ni
-    big = np.float32(3.4028234663852886e38)
     s0 = sp2[0]
     s1 = sp2[1]
     s2 = sp2[2]
     flat = features.reshape(n)
-    for v in range(n):
-        known = flat[v] != 0
-        x = np.float32(0.0) if known else big
-        di[v] = x
-        dj[v] = x
-        dk[v] = x
-        sq[v] = np.float32(0.0) if known else np.float32(np.inf)
-    words = np.zeros(ni // 8 + 2, dtype=np.uint64)  # hits, eight to a word, and zeros past the row
-    hits = words.view(np.bool_)
     plane = nj * ni
-    _plane(di, dj, dk, sq, 0, nj, ni, s0, s1, s2, hits, words)
-    for k in range(1, nk):
-        _across(di, dj, dk, sq, (k - 1) * plane, k * plane, plane, 2, s0, s1, s2)
-        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2, hits, words)
+    for k in range(nk):
+        _first(flat, di, dj, dk, sq, (k - 1) * plane if k > 0 else -1, k * plane, plane, s0, s1, s2)
+        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2)
     for k in range(nk - 2, -1, -1):
-        _across(di, dj, dk, sq, (k + 1) * plane, k * plane, plane, 2, s0, s1, s2)
-        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2, hits, words)
+        _kacross(di, dj, dk, sq, (k + 1) * plane, k * plane, plane, s0, s1, s2)
+        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2)
 
 
 @jit
-def _length(di, dj, dk, v, s0, s1, s2, big):
-    d = np.sqrt(di[v] * di[v] * s0 + dj[v] * dj[v] * s1 + dk[v] * dk[v] * s2)
+def _length(a, b, c, s0, s1, s2):
+    """The length of vector ``(a, b, c)``: float32, the float32 maximum for unknown."""
+    big = np.float32(3.4028234663852886e38)
+    d = np.sqrt(a * a * s0 + b * b * s1 + c * c * s2)
     return big if d >= big else d
 
 
@@ -187,15 +276,13 @@ def danielsson(features, sp2):
     0``) by plastimatch's vector propagation; the float32 maximum where there is no feature."""
     nk, nj, ni = features.shape
     n = nk * nj * ni
-    big = np.float32(3.4028234663852886e38)
-    di = np.empty(n, dtype=np.float32)
-    dj = np.empty(n, dtype=np.float32)
-    dk = np.empty(n, dtype=np.float32)
-    sq = np.empty(n, dtype=np.float32)
-    _propagate(features, sp2, di, dj, dk, sq)
+    vec = np.empty((SCRATCH_ROWS, n), dtype=np.float32)
+    _propagate(features, sp2, vec[0], vec[1], vec[2], vec[3])
+    di, dj, dk = vec[0], vec[1], vec[2]
+    s0, s1, s2 = sp2[0], sp2[1], sp2[2]
     out = np.empty(n, dtype=np.float32)
     for v in range(n):
-        out[v] = _length(di, dj, dk, v, sp2[0], sp2[1], sp2[2], big)
+        out[v] = _length(di[v], dj[v], dk[v], s0, s1, s2)
     return out.reshape(nk, nj, ni)
 
 
@@ -205,9 +292,11 @@ def danielsson_at(features, sp2, query, scratch):
 
     ``scratch``: float32 ``(SCRATCH_ROWS, K * J * I)``, any content; the caller may reuse it for the
     next map of a grid of the same size."""
-    big = np.float32(3.4028234663852886e38)
     _propagate(features, sp2, scratch[0], scratch[1], scratch[2], scratch[3])
+    di, dj, dk = scratch[0], scratch[1], scratch[2]
+    s0, s1, s2 = sp2[0], sp2[1], sp2[2]
     out = np.empty(query.size, dtype=np.float32)
     for t in range(query.size):
-        out[t] = _length(scratch[0], scratch[1], scratch[2], query[t], sp2[0], sp2[1], sp2[2], big)
+        v = query[t]
+        out[t] = _length(di[v], dj[v], dk[v], s0, s1, s2)
     return out
