@@ -228,10 +228,12 @@ def test_search_goes_on_from_a_shorter_list(seed, counts, shape):
        count=st.sampled_from([1, 9, 60, 1 << 40]), density=st.sampled_from([0.02, 0.3, 0.9]),
        carry=st.booleans())
 def test_runs_searched_together_give_each_querys_bits(seed, shape, count, density, carry):
-    """Queries on consecutive voxels of a row, searched together (``nearest.RUN_MIN`` or more of them),
-    get the bits each gets searched alone (one query per call), with and without a best value carried
-    in, through short lists (unresolved queries: the same negative mark), at the grid's edges, with
-    runs split by the row's end and by gaps."""
+    """Queries on consecutive voxels of a row are searched together, one offset at a time for the
+    whole run; each gets the bits of the search's definition, computed here over the whole offset
+    list without stopping early: the smallest ``c + (s_r * line)**2`` (and the best value carried
+    in), its square root when at most ``c_max``, else minus it (unresolved). Also query by query
+    (runs of one), with and without a carried value, through short lists, at the grid's edges,
+    with runs split by the row's end and by gaps; against scipy when the list is the whole grid."""
     rng = np.random.default_rng(seed)
     sp = rng.uniform(0.3, 3.0, 3)
     sp[2] = sp.min() * 0.99
@@ -248,7 +250,18 @@ def test_runs_searched_together_give_each_querys_bits(seed, shape, count, densit
     for t in range(query.size):
         nearest.search_chunk(lines, shape64, 2, float(sp[2]), query[t:t + 1], da, db, c, c_max, alone[t:t + 1], 0, 1,
                              best0[t:t + 1] if carry else best0)
-    assert same(together, alone)
+    want = np.empty(query.size)
+    grid = lines.reshape(shape)
+    for t, (i0, i1, i2) in enumerate(zip(*np.unravel_index(query, shape))):
+        j0, j1 = i0 + da, i1 + db
+        inside = (j0 >= 0) & (j0 < shape[0]) & (j1 >= 0) & (j1 < shape[1])
+        line = grid[j0[inside], j1[inside], i2]
+        u = float(sp[2]) * line
+        v = c[inside] + u * u
+        best = min(float(best0[t]) if carry else np.inf, float(np.min(v[line < shape[2]], initial=np.inf)))
+        want[t] = np.sqrt(best) if best <= c_max else -best
+    assert same(together, want)
+    assert same(alone, want)
     if not carry and count == 1 << 40 and query.size:  # the whole grid listed: exact against scipy
         pts = np.stack(np.unravel_index(source, shape), 1) * sp
         qs = np.stack(np.unravel_index(query, shape), 1) * sp

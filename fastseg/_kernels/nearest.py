@@ -29,7 +29,7 @@ distances only at the positions a list of small offsets reads around the queries
 
 Queries on consecutive voxels of a row (``r = 2``: the voxels of a region more than those of a
 surface) are searched together, offset by offset, over the run's consecutive line distances: a loop
-that vectorises (:func:`_search_run`), each query with the bits of its own search.
+that vectorises (:func:`search_chunk`), each query with the bits of its own search.
 
 The offset list holds the offsets with ``c <= c_max`` only (the caller bounds its length). A query
 whose best value exceeds ``c_max`` after the whole list is *unresolved* (negative in the output:
@@ -61,78 +61,51 @@ def first_at_least(a, x, lo):
 
 
 @jit
-def _fill_row(pos, s, e, base, o, big):
-    """One line ``o`` of length n: index distance to the nearest of the increasing positions
-    ``pos[s:e] - base`` (``big`` everywhere if there is none). Each stretch between two positions is
-    one loop without a carried dependency (vectorised)."""
-    n = o.size
-    if e == s:
-        for i in range(n):
-            o[i] = big
-        return
-    first = pos[s] - base
-    for i in range(first):
-        o[i] = first - i
-    for j in range(s, e - 1):
-        lo = pos[j] - base
-        hi = pos[j + 1] - base
-        for i in range(lo, hi):
-            o[i] = min(i - lo, hi - i)
-    last = pos[e - 1] - base
-    for i in range(last, n):
-        o[i] = i - last
-
-
-@jit
-def _fill_span(pos, s, e, base, o, big, x0, x1):
-    """:func:`_fill_row`'s values at positions ``x0 .. x1`` of the line only (the rest untouched)."""
-    if e == s:
-        for i in range(x0, x1 + 1):
-            o[i] = big
-        return
-    j = s
-    while j < e and pos[j] - base < x0:  # the first position at or past x0
-        j += 1
-    i = x0
-    while i <= x1:
-        if j < e:
-            nxt = pos[j] - base
-            stop = min(x1 + 1, nxt)
-            if j > s:
-                prv = pos[j - 1] - base
-                for t in range(i, stop):
-                    o[t] = min(t - prv, nxt - t)
-            else:
-                for t in range(i, stop):
-                    o[t] = nxt - t
-            if nxt > x1:
-                return
-            o[nxt] = 0
-            i = nxt + 1
-            j += 1
-        else:
-            prv = pos[j - 1] - base
-            for t in range(i, x1 + 1):
-                o[t] = t - prv
-            return
-
-
-@jit
 def span_chunk(source, out, lo, hi, r0, r1, big):
     """Line distances of rows ``r0 .. r1 - 1`` of ``out`` (``(R, L)``, rows of the grid) from the
     increasing flat indices ``source``: whole rows when ``lo`` is empty, else the positions
-    ``lo[j] .. hi[j]`` of each row ``j`` only (none where ``lo[j] > hi[j]``): the lines a search
-    reads, and no more. The features of a row are a contiguous run of ``source``."""
+    ``lo[j] .. hi[j]`` of each row ``j`` only (none where ``lo[j] > hi[j]``; the rest untouched): the
+    lines a search reads, and no more. The features of a row are a contiguous run of ``source``;
+    each stretch between two of them is one loop without a carried dependency (vectorised). One
+    kernel, no helpers: a helper kernel is compiled on its own and again inlined into its callers
+    (a first run compiled 0.6 s for this with two helpers)."""
     n = out.shape[1]
     s = first_at_least(source, r0 * n, 0)
     for j in range(r0, r1):
         e = s
         while e < source.size and source[e] < (j + 1) * n:
             e += 1
-        if lo.size == 0:
-            _fill_row(source, s, e, j * n, out[j], big)
-        elif lo[j] <= hi[j]:
-            _fill_span(source, s, e, j * n, out[j], big, lo[j], hi[j])
+        x0, x1 = (0, n - 1) if lo.size == 0 else (lo[j], hi[j])
+        o = out[j]
+        base = j * n
+        f = s  # the first feature at or past x0
+        while f < e and source[f] - base < x0:
+            f += 1
+        i = x0
+        while i <= x1:
+            if f == e:  # past the last feature: the distance back to it, or none
+                if f == s:
+                    for t in range(i, x1 + 1):
+                        o[t] = big
+                else:
+                    prv = source[f - 1] - base
+                    for t in range(i, x1 + 1):
+                        o[t] = t - prv
+                break
+            nxt = source[f] - base
+            stop = min(x1 + 1, nxt)
+            if f > s:
+                prv = source[f - 1] - base
+                for t in range(i, stop):
+                    o[t] = min(t - prv, nxt - t)
+            else:
+                for t in range(i, stop):
+                    o[t] = nxt - t
+            if nxt > x1:
+                break
+            o[nxt] = 0
+            i = nxt + 1
+            f += 1
         s = e
 
 
@@ -290,58 +263,14 @@ def line_distances(features, out, nchunks):
         line_chunk(features, out, na * ch // nchunks, na * (ch + 1) // nchunks, big)
 
 
-#: queries on consecutive voxels of one row searched together from this many on (:func:`_search_run`)
-RUN_MIN = 4
-
-
-@jit
-def _search_run(lines, p, m, ia, ib, na, nb, nr, sa_, sb_, s_r, da, db, c, c_max, out, qi, best0, best):
-    """:func:`search_chunk` for the ``m`` queries ``qi .. qi + m - 1`` on the consecutive voxels
-    ``p .. p + m - 1`` of row ``(ia, ib)`` (line axis 2), one offset at a time for all of them: the
-    line distances they read at an offset are consecutive, so the loop over them vectorises. A
-    query's search stops at the first offset with ``c`` not below its best value; here the run
-    goes on while any query of it is unfinished, the finished ones dropped from its two ends. An
-    offset past a query's stop cannot lower its best (``c + u*u >= c`` in floating point too), so
-    each query gets the bits of its own search."""
-    inf = np.inf
-    for t in range(m):
-        best[t] = best0[qi + t] if best0.size else inf
-    lo = 0
-    hi = m
-    for o in range(c.size):
-        co = c[o]
-        while lo < hi and best[lo] <= co:
-            lo += 1
-        while hi > lo and best[hi - 1] <= co:
-            hi -= 1
-        if lo == hi:
-            break
-        ja = ia + da[o]
-        jb = ib + db[o]
-        if ja < 0 or ja >= na or jb < 0 or jb >= nb:
-            continue
-        base = p + da[o] * sa_ + db[o] * sb_
-        seg = lines[base + lo:base + hi]  # slices indexed from 0: no negative-index wrap, so it vectorises
-        bs = best[lo:hi]
-        for t in range(hi - lo):
-            tt = seg[t]
-            u = s_r * tt
-            v = co + u * u
-            b = bs[t]
-            take = (tt < nr) & (v < b)
-            bs[t] = v if take else b
-    for t in range(m):
-        b = best[t]
-        out[qi + t] = np.sqrt(b) if b <= c_max else -b
-
-
 @jit
 def search_chunk(lines, shape, r, s_r, query, da, db, c, c_max, out, q0, q1, best0):
     """:func:`search` for queries ``q0 .. q1 - 1``, each query's best squared value so far
     ``best0[qi]`` (``best0`` empty: none, +inf). To go on from a shorter list, pass the offsets from
     the first one not below its ``c_max`` (slices: a loop from a variable first offset measured 30 %
-    slower). With line axis 2, queries on ``RUN_MIN`` or more consecutive voxels of a row (the
-    voxels of a region, more than those of a surface) are searched together (:func:`_search_run`)."""
+    slower). With line axis 2, queries on consecutive voxels of a row (the voxels of a region, more
+    than those of a surface) are searched together (one loop: a helper kernel inlined here was
+    optimised twice on a first run, 0.26 s more compilation)."""
     n0, n1, n2 = shape[0], shape[1], shape[2]
     a = 0 if r != 0 else 1
     b = 2 if r != 2 else 1
@@ -356,7 +285,7 @@ def search_chunk(lines, shape, r, s_r, query, da, db, c, c_max, out, q0, q1, bes
     inf = np.inf
     if q0 >= q1:
         return
-    run_best = np.empty(n2 if r == 2 else 0)
+    best = np.empty(n2 if r == 2 else 1)  # the best squared value of each query of a run
     # with r = 2 the in-plane position is the row (ia, ib): followed along increasing queries, a
     # few rows at a time, instead of two integer divisions per query (15% of the search on an
     # organ surface); any other step is computed
@@ -381,33 +310,45 @@ def search_chunk(lines, shape, r, s_r, query, da, db, c, c_max, out, q0, q1, bes
                     ia += 1
             while qi + m < q1 and query[qi + m] == p + m and p + m < row_end:
                 m += 1
-            if m >= RUN_MIN:
-                _search_run(lines, p, m, ia, ib, na, nb, nr, sa_, sb_, s_r, da, db, c, c_max, out, qi, best0,
-                            run_best)
-                qi += m
-                continue
         else:
             idx = (p // (n1 * n2), (p // n2) % n1, p % n2)
             ia = idx[a]
             ib = idx[b]
-        for qj in range(qi, qi + m):  # a short run (r = 2), or one query: its own search
-            pj = query[qj]
-            best = best0[qj] if best0.size else inf
-            for o in range(k):
-                co = c[o]
-                if co >= best:
-                    break
-                ja = ia + da[o]
-                jb = ib + db[o]
-                if ja < 0 or ja >= na or jb < 0 or jb >= nb:
-                    continue
-                t = lines[pj + da[o] * sa_ + db[o] * sb_]
-                if t < nr:
-                    u = s_r * t
-                    v = co + u * u
-                    if v < best:
-                        best = v
-            out[qj] = np.sqrt(best) if best <= c_max else -best
+        # the queries qi .. qi + m - 1 on the voxels p .. p + m - 1 of row (ia, ib) (m = 1: one
+        # query; any line axis): one offset at a time for all of them, over their consecutive line
+        # distances (a loop that vectorises). A query's own search would stop at the first offset
+        # with c not below its best value; the run goes on while any of its queries is unfinished,
+        # the finished ones dropped from its two ends. An offset past a query's stop cannot lower
+        # its best (c + u*u >= c in floating point too): each query gets the bits of its own search.
+        for t in range(m):
+            best[t] = best0[qi + t] if best0.size else inf
+        lo = 0
+        hi = m
+        for o in range(k):
+            co = c[o]
+            while lo < hi and best[lo] <= co:
+                lo += 1
+            while hi > lo and best[hi - 1] <= co:
+                hi -= 1
+            if lo == hi:
+                break
+            ja = ia + da[o]
+            jb = ib + db[o]
+            if ja < 0 or ja >= na or jb < 0 or jb >= nb:
+                continue
+            base = p + da[o] * sa_ + db[o] * sb_
+            seg = lines[base + lo:base + hi]  # slices indexed from 0: no negative-index wrap, so it vectorises
+            bs = best[lo:hi]
+            for t in range(hi - lo):
+                tt = seg[t]
+                u = s_r * tt
+                v = co + u * u
+                b0 = bs[t]
+                take = (tt < nr) & (v < b0)
+                bs[t] = v if take else b0
+        for t in range(m):
+            b0 = best[t]
+            out[qi + t] = np.sqrt(b0) if b0 <= c_max else -b0
         qi += m
 
 
