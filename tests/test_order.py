@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from fastseg import _surfel_tables
-from fastseg._engine.distances import sort_by_distance, weighted_nearest_rank
+from fastseg._engine.sets import sort_by_distance, weighted_nearest_rank
 
 SPACINGS = [(1.0, 1.0, 1.0), (1.5, 0.8, 0.8), (2.5, 0.7, 0.9), (0.8, 0.8)]
 

@@ -891,7 +891,7 @@ def test_bounds(case, conv_id):
 def test_sorted_pairs_equal_two_key_sort(seed, n, levels, n_weights):
     """Distance then weight, as ``np.lexsort((w, d))`` orders them: ties, long runs, inf, and codes
     of equal weight included (surfel weights are ``table[code]``)."""
-    from fastseg._engine.distances import sort_by_distance as _sorted
+    from fastseg._engine.sets import sort_by_distance as _sorted
 
     rng = np.random.default_rng(seed)
     table = np.zeros(256)
@@ -953,7 +953,7 @@ def test_voxel_weights_are_unit_and_means_keep_their_bits(convention):
     """Boundary and object voxels weigh 1.0 each, held as one read-only element (no memory for the
     object model's million voxels); the means skip the multiplication by them and give the bits of
     ``np.sum(d * w) / np.sum(w)`` with the weights as a real array of ones."""
-    from fastseg._engine.distances import is_unit
+    from fastseg._engine.sets import is_unit
 
     rng = np.random.default_rng(7)
     ref = ndimage.binary_dilation(rng.random((14, 17, 19)) < 0.02, iterations=2)

@@ -37,17 +37,16 @@ from .. import _validation as v
 from .._kernels import danielsson as _kdan
 from .._kernels import edt as _kedt
 from .._kernels import label_surface as _klabel
-from .._kernels import order as _korder
 from .._kernels import surface as _ksurf
 from .._kernels import tuning
 from .._kernels._jit import num_threads, serial_if_small, thread_limit
 from .counts import as3, spacing3
 from .chunks import chunk_ranges, run_chunks, side_by_side
 from .search import distance_pair, distances_at, line_axis, offsets, pair_grid
+from .sets import sort_by_distance, unit_weights
 
 __all__ = ["distances_in_crop", "CropSurfaces", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries", "band_counts",
-           "sort_by_distance", "distances_at", "line_axis", "offsets",
-           "unit_spacing", "PLAIN_SPACING", "boundary", "crop_edges", "unit_weights", "is_unit"]
+           "distances_at", "line_axis", "offsets", "unit_spacing", "PLAIN_SPACING", "boundary", "crop_edges"]
 
 #: the structure (slot) of each value of a 0/1 uint8 mask for :func:`fastseg._kernels.surface.label_surfels`
 MASK_SLOT = np.full(256, -1, np.int32)
@@ -73,78 +72,6 @@ def unit_spacing(sp):
         return sp, 0
     k = math.frexp(hi)[1]
     return np.ldexp(sp, -k), k
-
-
-def unit_weights(n):
-    """The weights of ``n`` boundary or object voxels, 1.0 each: one read-only element seen ``n``
-    times (no memory: the object model's sets hold a million voxels), which :func:`is_unit`
-    recognises without reading them."""
-    return np.broadcast_to(np.float64(1.0), (int(n),))
-
-
-def is_unit(w):
-    """True for weights that are all 1.0 by construction (:func:`unit_weights`: one element, stride 0),
-    which the mean of the distances can skip (``d * 1.0`` is ``d``, bit for bit)."""
-    return w.ndim == 1 and w.size > 0 and w.strides[0] == 0 and w.dtype == np.float64 and w[0] == 1.0
-
-
-def sort_by_distance(d, w, codes=None, table=None):
-    """Sort by distance, ties by weight (the order surface-distance uses).
-
-    Unit weights (voxel mode, ``codes`` None) need no permutation: a plain sort. Surfels: each
-    weight is ``table[code]``, a handful of distinct values (weight classes), so the distances are
-    put in class order, each class sorted on its own (its weights are all equal) and the classes
-    merged by distance, equal distances in class (weight) order (:mod:`fastseg._kernels.order`). On
-    the 82 organs of ``bench.cases.organs90`` (8.3M surfels): 0.03 s against 0.16 s for a stable
-    argsort of the class-ordered runs (and 0.01 s for a plain sort of the distances alone).
-    """
-    if codes is None:
-        d = np.sort(d)
-    else:
-        values, class_of_code = _weight_classes(table)
-        dc, start, scratch = np.empty(d.size), np.zeros(values.size + 1, np.int64), np.empty(values.size, np.int64)
-        _korder.by_class(np.ascontiguousarray(d, np.float64), codes, class_of_code, dc, start, scratch)
-        for k in np.flatnonzero(np.diff(start) > 1):
-            dc[start[k]:start[k + 1]].sort()
-        d, w = np.empty(d.size), np.empty(d.size)
-        _korder.merge_classes(dc, start, values, d, w, scratch)
-    d.flags.writeable = False  # derived metrics rely on the order
-    w.flags.writeable = False
-    return d, w
-
-
-def weighted_nearest_rank(d, w, q):
-    """The ``q``-th percentile of sorted distances ``d`` with weights ``w`` by the nearest rank on
-    the cumulative weight: ``d[i]`` for the first ``i`` whose share of the total weight reaches
-    ``q / 100`` (``inf`` for no distance). The bits of ``np.searchsorted(np.cumsum(w) / np.sum(w),
-    q / 100)``, in one pass that stops at the answer (:func:`fastseg._kernels.order.rank_reaching`)."""
-    if d.size == 0:
-        return math.inf
-    total = np.sum(w)
-    level = q / 100.0
-    if w.dtype == np.float64 and total > 0 and math.isfinite(total):
-        i = _korder.rank_reaching(np.ascontiguousarray(w), float(total), level)
-    else:  # weights a caller made (another dtype; a zero, inf or NaN total): numpy's answer, quietly
-        with np.errstate(invalid="ignore", divide="ignore"):
-            i = int(np.searchsorted(np.cumsum(w) / total, level))
-    return float(d[min(i, d.size - 1)])
-
-
-_CLASSES = {}
-
-
-def _weight_classes(table):
-    """``(values, class_of_code)``: a surfel area table's distinct areas, increasing, and each code's
-    class (uint8); kept per table (one per spacing in use)."""
-    key = table.tobytes()
-    got = _CLASSES.get(key)
-    if got is None:
-        values, cls = np.unique(table, return_inverse=True)
-        got = (values.astype(np.float64), cls.astype(np.uint8))  # 256 codes: at most 256 classes
-        if len(_CLASSES) >= 64:
-            _CLASSES.clear()
-        _CLASSES[key] = got
-    return got
 
 
 def crop_edges(box, shape):

@@ -43,7 +43,8 @@ from .._kernels import tuning
 from .._kernels._jit import num_threads, serial_if_small, thread_limit
 from .counts import as3, spacing3
 from .distances import (CropSurfaces, boundary, distances_at, distances_in_crop, line_axis, offsets,
-                        sort_by_distance, unit_spacing, unit_weights)
+                        unit_spacing)
+from .sets import sort_by_distance, unit_weights
 
 __all__ = ["model_sets"]
 

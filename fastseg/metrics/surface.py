@@ -19,8 +19,8 @@ import numpy as np
 
 from .. import _validation as v
 from .._engine.counts import NOT_EMPTY, counts_and_box, crop, empty_state
-from .._engine.distances import (band_counts, crop_edges, distances_in_crop, is_unit, unit_weights,
-                                 weighted_nearest_rank)
+from .._engine.distances import band_counts, crop_edges, distances_in_crop
+from .._engine.sets import floor_rank, is_unit, linear_percentile, unit_weights, weighted_nearest_rank
 from .._kernels._jit import thread_limit
 from ..conventions import Convention, get_convention
 
@@ -143,67 +143,6 @@ def _resolve(pred, ref, spacing, convention, threads):
                              convention="fastseg" if convention is None else convention, threads=threads)
 
 
-def _floor_rank(d, q):
-    """plastimatch's percentile of ``n`` sorted distances: the ``floor(q/100 n - 1)``-th smallest
-    (0-based), the index computed in float32 as plastimatch does, clipped to the distances."""
-    if d.size == 0:
-        return math.nan
-    f32 = np.float32
-    k = math.floor(float(f32(f32(q / 100.0) * f32(d.size)) - f32(1.0)))
-    return float(d[min(max(k, 0), d.size - 1)])
-
-
-def _linear(parts, q):
-    """numpy's linear percentile (``np.percentile(np.concatenate(parts), q)``, to the bit) of one or
-    more sorted sets (NaN last, as :class:`SurfaceDistances` holds them), without partitioning them:
-    the two order statistics it interpolates are read from the sorted sets (:func:`_kth`), and
-    interpolated with numpy's operations (``_lerp``: from the lower one below 0.5, from the upper one
-    from 0.5 on). On the object model's sets of a million voxels this is a microsecond instead of a
-    partition of a few milliseconds."""
-    n = sum(d.size for d in parts)
-    if n == 0:
-        return math.nan
-    if any(d.size and math.isnan(d[-1]) for d in parts):
-        return math.nan
-    virtual = (n - 1) * (q / 100.0)
-    if virtual >= n - 1:  # numpy takes the last element for both, and its gamma from index -1
-        lo = hi = n - 1
-        gamma = virtual + 1.0
-    else:
-        lo = math.floor(virtual)
-        hi = lo + 1
-        gamma = virtual - lo
-    a, b = _kth(parts, lo), _kth(parts, hi)
-    with np.errstate(invalid="ignore"):
-        diff = b - a
-        value = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
-    # between two infinite distances (a mask without surface under edge="foreground": it fills the
-    # image) the interpolation is inf - inf: the percentile is inf
-    return math.inf if math.isnan(value) else float(value)
-
-
-def _kth(parts, k):
-    """The ``k``-th smallest (from 0) of one or two sorted sets taken together."""
-    if len(parts) == 1:
-        return parts[0][k]
-    a, b = parts
-    # the number i of a's elements among the k + 1 smallest: the least i with a[i] >= b[k - i]
-    # (a's element at the cut not below b's last one taken); ties from either side give one value
-    lo, hi = max(0, k + 1 - b.size), min(k + 1, a.size)
-    while lo < hi:
-        i = (lo + hi) // 2
-        if a[i] < b[k - i]:
-            lo = i + 1
-        else:
-            hi = i
-    i = lo
-    if i == 0:
-        return b[k]
-    if i == k + 1:
-        return a[k]
-    return max(a[i - 1], b[k - i])
-
-
 def directed_hausdorff(sd, percentile=100.0):
     """``(q-th percentile of pred->ref, q-th percentile of ref->pred)`` under the convention's rule
     (for ``linear_pooled`` both entries are the pooled value)."""
@@ -213,16 +152,16 @@ def directed_hausdorff(sd, percentile=100.0):
         return (weighted_nearest_rank(sd.pred_to_ref, sd.pred_weights, percentile),
                 weighted_nearest_rank(sd.ref_to_pred, sd.ref_weights, percentile))
     if rule == "floor_rank_per_direction":
-        return _floor_rank(sd.pred_to_ref, percentile), _floor_rank(sd.ref_to_pred, percentile)
+        return floor_rank(sd.pred_to_ref, percentile), floor_rank(sd.ref_to_pred, percentile)
     if rule == "linear_per_direction":
         if percentile == 100.0:
             return tuple(float(d.max()) if d.size else math.nan for d in (sd.pred_to_ref, sd.ref_to_pred))
-        return _linear((sd.pred_to_ref,), percentile), _linear((sd.ref_to_pred,), percentile)
+        return linear_percentile((sd.pred_to_ref,), percentile), linear_percentile((sd.ref_to_pred,), percentile)
     if percentile == 100.0:
         both = [d.max() for d in (sd.pred_to_ref, sd.ref_to_pred) if d.size]
         pooled = float(np.max(both)) if both else math.nan  # NaN propagates, as in np.percentile
         return pooled, pooled
-    pooled = _linear((sd.pred_to_ref, sd.ref_to_pred), percentile)
+    pooled = linear_percentile((sd.pred_to_ref, sd.ref_to_pred), percentile)
     return pooled, pooled
 
 
