@@ -62,7 +62,6 @@ def jit(func=None, *, parallel=False):
 
 prange = numba.prange
 
-
 # --- numba's cache ------------------------------------------------------------------------------
 
 _warned = False
@@ -276,3 +275,30 @@ def pool_started():
     from numba.np.ufunc import parallel
 
     return getattr(parallel, "_is_initialized", True) is not False
+
+
+# --- bit counts ----------------------------------------------------------------------------------
+
+# The count of trailing / leading zero bits of a non-zero uint64, for kernels that walk the set bits
+# of a word: LLVM's cttz / ctlz (one instruction on current CPUs), which numba keeps in an internal
+# module; a numba without them gets the same counts by the loops below (slower; tested against them).
+@jit
+def trailing_zeros_loop(m):
+    n = numpy.uint64(0)
+    while not (m >> n) & numpy.uint64(1):
+        n += numpy.uint64(1)
+    return n
+
+
+@jit
+def leading_zeros_loop(m):
+    n = numpy.uint64(0)
+    while not (m << n) >> numpy.uint64(63):
+        n += numpy.uint64(1)
+    return n
+
+
+try:
+    from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
+except ImportError:  # pragma: no cover - depends on the numba version
+    trailing_zeros, leading_zeros = trailing_zeros_loop, leading_zeros_loop
