@@ -14,32 +14,20 @@ exact for nearly every voxel and longer for a few (the known limitation of vecto
 reproduces plastimatch's ``Distance_map`` (native Danielsson, the default of ``plastimatch dice
 --hausdorff``) operation for operation, so its float32 results are the same bits.
 
-The squared length of each voxel's vector (``sq``; +inf for "unknown", whose float32 square
-overflows) is kept alongside it while its plane is swept: plastimatch recomputes it from the vector
-with the same operations, and "skip an unknown source, take any known vector for an unknown target"
-is then the one comparison ``new < sq``. It is always that function of the vector, so it is kept for
-one plane only (an array of a plane, which stays in cache) and recomputed from the vector when a plane
-is visited again: the grid holds the three components only, a quarter less memory traffic in the
-passes between planes. Row and plane propagations are written branch-free (selects) so that they
-vectorise.
+The squared length of each voxel's vector is kept alongside it (``sq``; +inf for "unknown", whose
+float32 square overflows): plastimatch recomputes it from the vector with the same operations, and
+"skip an unknown source, take any known vector for an unknown target" is then the one comparison
+``new < sq``. Row and plane propagations are written branch-free (selects) so that they vectorise.
 
 The sweeps along ``i`` are sequential by nature, but most of their steps change nothing (on an organ
-pair 4% take a vector). A row's steps are tested all at once, branch-free (vectorised), into one flag
-byte per voxel (packed 64 to a word by a multiplication), and only the chains of takes that start at a
-set bit are walked sequentially, found with a count of trailing (forward sweep) or leading (backward
-sweep) zeros; a chain's first step is the test's own take, and the search resumes after the voxel
-where the chain stopped. A step whose predecessor took nothing in this sweep compares the same
-numbers as the test did, so the result is the same bits as the plain sequential sweep (the tests
-compare both). Along a chain only the ``i`` component changes, so its ``j`` and ``k`` terms are
-computed once; the sum keeps plastimatch's order, ``((a*a)*s_i + (b*b)*s_j) + (c*c)*s_k``.
-
-Both directions share one test: the row propagation computes, for every voxel of the row, the squared
-length of its vector one step longer along ``i`` (``cand``), and the forward flag of voxel ``x`` is
-``cand[x-1] < sq[x]``, the backward one ``cand[x+1] < sq[x]``. The backward flags are then corrected
-where the forward walk changed the row: a chain ``t .. x-1`` clears the flags ``t-1 .. x-2`` (their
-source is the chain's next voxel, whose vector is one step longer than theirs: its candidate is never
-smaller, float32 rounding being monotone) and sets flag ``x-1`` from ``cand[x]`` (voxel ``x`` took
-nothing) against the chain's last length; every other flag read voxels the walk did not change.
+pair 4% take a vector). Each sweep tests 64 steps at a time against the row as it stands, branch-free
+(vectorised), into the bits of one 64-bit word, and walks sequentially only the chains of takes that
+start at a set bit, found with a count of trailing (forward sweep) or leading (backward sweep) zeros;
+a chain's first step is the test's own take, and the chunk after a chain starts where the chain
+stopped. A step whose predecessor took nothing in this sweep compares the same numbers as the test
+did, so the result is the same bits as the plain sequential sweep (the tests compare both). Along a
+chain only the ``i`` component changes, so its ``j`` and ``k`` terms are computed once; the sum keeps
+plastimatch's order, ``((a*a)*s_i + (b*b)*s_j) + (c*c)*s_k``.
 
 The whole sweep of one plane (both ``j`` sweeps, their row propagations and the sweeps along ``i``) is
 one kernel with its loops written out: a jitted helper called per row or per chain takes its arrays
@@ -78,8 +66,7 @@ except ImportError:  # pragma: no cover - a numba without them: the same counts,
 
 __all__ = ["danielsson", "danielsson_at", "SCRATCH_ROWS"]
 
-#: rows of the float32 scratch array of :func:`danielsson_at`: the vector (i, j, k), and the squared
-#: lengths of the plane being swept (the first ``J * I`` of the last row)
+#: rows of the float32 scratch array of :func:`danielsson_at`: the vector (i, j, k) and its squared length
 SCRATCH_ROWS = 4
 
 _ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -89,7 +76,7 @@ _ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 def _first(flat, di, dj, dk, sq, src, dst, count, s0, s1, s2):
     """A plane's first visit: initialise the ``count`` voxels from flat index ``dst`` from the features
     (0 on a feature, unknown elsewhere), then propagate them one step along ``k`` from ``src`` (the
-    previous plane; -1: none), in one pass; branch-free. ``sq``: the plane's squared lengths."""
+    previous plane; -1: none), in one pass; branch-free."""
     one = np.float32(1.0)
     zero = np.float32(0.0)
     big = np.float32(3.4028234663852886e38)
@@ -103,7 +90,7 @@ def _first(flat, di, dj, dk, sq, src, dst, count, s0, s1, s2):
             di[y] = x0
             dj[y] = x0
             dk[y] = x0
-            sq[t] = zero if known else inf
+            sq[y] = zero if known else inf
         return
     p = np.uint64(src)
     for t in range(np.uint64(count)):
@@ -120,14 +107,13 @@ def _first(flat, di, dj, dk, sq, src, dst, count, s0, s1, s2):
         di[y] = a if take else x0
         dj[y] = b if take else x0
         dk[y] = c if take else x0
-        sq[t] = s if take else q0
+        sq[y] = s if take else q0
 
 
 @jit
 def _kacross(di, dj, dk, sq, src, dst, count, s0, s1, s2):
     """Propagate ``count`` voxels from ``src`` to ``dst`` (flat starts of two planes, which do not
-    overlap) one step along ``k``; independent voxels, branch-free. ``sq``: the squared lengths of
-    the plane ``dst``, written (those of its vectors as they come in are recomputed)."""
+    overlap) one step along ``k``; independent voxels, branch-free."""
     one = np.float32(1.0)
     p = np.uint64(src)
     q = np.uint64(dst)
@@ -138,80 +124,56 @@ def _kacross(di, dj, dk, sq, src, dst, count, s0, s1, s2):
         b = dj[x]
         c = dk[x] + one  # + 1.0 leaves the float32 maximum (unknown) as it is
         s = a * a * s0 + b * b * s1 + c * c * s2
-        a0 = di[y]
-        b0 = dj[y]
-        c0 = dk[y]
-        q0 = a0 * a0 * s0 + b0 * b0 * s1 + c0 * c0 * s2
-        take = s < q0
-        di[y] = a if take else a0
-        dj[y] = b if take else b0
-        dk[y] = c if take else c0
-        sq[t] = s if take else q0
+        take = s < sq[y]
+        di[y] = a if take else di[y]
+        dj[y] = b if take else dj[y]
+        dk[y] = c if take else dk[y]
+        sq[y] = s if take else sq[y]
 
 
 @jit
-def _plane(di, dj, dk, sq, base, nj, ni, s0, s1, s2, fw, fl, bw, bl, cand):
-    """The forward then backward ``j`` sweep of the plane starting at flat index ``base`` (``sq``: its
-    squared lengths, from 0): each row propagated from the previous one (none for the first row of
-    the forward sweep), then swept along ``i`` forward and backward (module docstring). ``fl``, ``bl``:
-    the forward and backward flag bytes of a row (zero from ``ni`` on), ``fw``, ``bw`` the same
-    memory as words; ``cand``: a row of squared lengths one step longer along ``i``."""
+def _plane(di, dj, dk, sq, base, nj, ni, s0, s1, s2):
+    """The forward then backward ``j`` sweep of the plane starting at flat index ``base``: each row
+    propagated from the previous one (none for the first row of the forward sweep), then swept along
+    ``i`` forward and backward (module docstring)."""
     one = np.float32(1.0)
-    nw = (ni + 63) // 64
-    magic = np.uint64(0x0102040810204080)
-    uni = np.uint64(ni)
+    w = max(min(ni - 1, 64), 0)  # steps tested at a time: a word of bits
+    uw = np.uint64(w)
     for jj in range(2 * nj - 1):
-        if jj < nj:
+        if jj < nj:  # forward sweep: rows 0 .. nj - 1
             j = jj
             src = j - 1
-        else:
+        else:  # backward sweep: rows nj - 2 .. 0
             j = 2 * nj - 2 - jj
             src = j + 1
         row = base + j * ni
-        q = np.uint64(row)
-        rs = j * ni
-        qs = np.uint64(rs)
-        if jj != 0:  # across from row src, one step along j; branch-free; and the row's cand
+        if jj != 0:  # across from row src, one step along j; branch-free
             p = np.uint64(base + src * ni)
-            for t in range(uni):
+            q = np.uint64(row)
+            for t in range(np.uint64(ni)):
                 x = p + t
                 y = q + t
                 a = di[x]
                 b = dj[x] + one
                 c = dk[x]
                 s = a * a * s0 + b * b * s1 + c * c * s2
-                take = s < sq[qs + t]
-                a2 = a if take else di[y]
-                b2 = b if take else dj[y]
-                c2 = c if take else dk[y]
-                di[y] = a2
-                dj[y] = b2
-                dk[y] = c2
-                sq[qs + t] = s if take else sq[qs + t]
-                a3 = a2 + one
-                cand[t] = a3 * a3 * s0 + b2 * b2 * s1 + c2 * c2 * s2
-        else:  # the forward sweep's first row: its cand only
-            for t in range(uni):
-                y = q + t
-                a3 = di[y] + one
-                cand[t] = a3 * a3 * s0 + dj[y] * dj[y] * s1 + dk[y] * dk[y] * s2
-        if ni < 2:
-            continue
-        # the flags of both sweeps along i: voxel x takes from x - 1 (fl[x]), from x + 1 (bl[x])
-        for u in range(uni - np.uint64(1)):
-            fl[u + np.uint64(1)] = cand[u] < sq[qs + u + np.uint64(1)]
-            bl[u] = cand[u + np.uint64(1)] < sq[qs + u]
-        # forward along i. i: the first voxel not decided yet
+                take = s < sq[y]
+                di[y] = a if take else di[y]
+                dj[y] = b if take else dj[y]
+                dk[y] = c if take else dk[y]
+                sq[y] = s if take else sq[y]
+        # forward along i: voxel t takes from t - 1. i: the first voxel not decided yet
         i = 1
-        for wd in range(nw):
-            c0 = wd * 64
-            if i >= c0 + 64:
-                continue
+        while i < ni:
+            c0 = min(i, ni - w)  # bit u: voxel c0 + u; the last word overlaps decided voxels
+            p = np.uint64(row + c0 - 1)
             m = np.uint64(0)
-            for b8 in range(8):  # bit u: voxel c0 + u (8 flag bytes of 0 or 1 into 8 bits)
-                m |= ((fw[wd * 8 + b8] * magic) >> np.uint64(56)) << np.uint64(8 * b8)
-            if i > c0:
-                m &= _ONES << np.uint64(i - c0)
+            for u in range(uw):
+                x = p + u
+                a = di[x] + one
+                s = a * a * s0 + dj[x] * dj[x] * s1 + dk[x] * dk[x] * s2
+                m |= np.uint64(s < sq[x + np.uint64(1)]) << u
+            m &= _ONES << np.uint64(i - c0)
             while m:
                 t = c0 + np.int64(trailing_zeros(m))  # a chain of takes starts at t
                 v = row + t - 1
@@ -221,35 +183,35 @@ def _plane(di, dj, dk, sq, base, nj, ni, s0, s1, s2, fw, fl, bw, bl, cand):
                 bb = b * b * s1
                 cc = c * c * s2
                 x = t
-                while True:  # the first step takes (the flag said so, and nothing it read has changed)
+                while True:  # the first step takes (the test said so, and nothing it read has changed)
                     a = a + one
                     s = a * a * s0 + bb + cc
                     di[row + x] = a
                     dj[row + x] = b
                     dk[row + x] = c
-                    sq[rs + x] = s
-                    bl[x - 1] = False  # x - 1 would take from x, one step longer: never smaller
+                    sq[row + x] = s
                     x += 1
                     if x == ni:
                         break
                     a1 = a + one
-                    if not a1 * a1 * s0 + bb + cc < sq[rs + x]:
+                    if not a1 * a1 * s0 + bb + cc < sq[row + x]:
                         break
-                if x < ni:  # x took nothing: its cand stands, against the chain's last length
-                    bl[x - 1] = cand[x] < s
-                i = x + 1  # voxel x took nothing: from x + 1 on, the flags hold again
-                if i - c0 >= 64:
+                i = x + 1  # voxel x took nothing: from x + 1 on, the test's bits hold again
+                if i - c0 >= w:
                     break
                 m &= _ONES << np.uint64(i - c0)
-        # backward along i (flags as corrected by the forward walk). i: the last voxel not decided yet
+            i = max(i, c0 + w)
+        # backward along i: voxel t takes from t + 1. i: the last voxel not decided yet
         i = ni - 2
-        for wd in range(nw - 1, -1, -1):
-            c0 = wd * 64
-            if i < c0:
-                continue
+        while i >= 0:
+            c0 = max(i - w + 1, 0)  # bit u: voxel c0 + u; the first word overlaps decided voxels
+            p = np.uint64(row + c0 + 1)
             m = np.uint64(0)
-            for b8 in range(8):
-                m |= ((bw[wd * 8 + b8] * magic) >> np.uint64(56)) << np.uint64(8 * b8)
+            for u in range(uw):
+                x = p + u
+                a = di[x] + one
+                s = a * a * s0 + dj[x] * dj[x] * s1 + dk[x] * dk[x] * s2
+                m |= np.uint64(s < sq[x - np.uint64(1)]) << u
             if i - c0 < 63:
                 m &= _ONES >> np.uint64(63 - (i - c0))
             while m:
@@ -267,24 +229,24 @@ def _plane(di, dj, dk, sq, base, nj, ni, s0, s1, s2, fw, fl, bw, bl, cand):
                     di[row + x] = a
                     dj[row + x] = b
                     dk[row + x] = c
-                    sq[rs + x] = s
+                    sq[row + x] = s
                     x -= 1
                     if x < 0:
                         break
                     a1 = a + one
-                    if not a1 * a1 * s0 + bb + cc < sq[rs + x]:
+                    if not a1 * a1 * s0 + bb + cc < sq[row + x]:
                         break
                 i = x - 1
                 if i < c0:
                     break
                 m &= _ONES >> np.uint64(63 - (i - c0))
+            i = min(i, c0 - 1)
 
 
 @jit
 def _propagate(features, sp2, di, dj, dk, sq):
     """The vectors of every voxel of a ``(K, J, I)`` grid after plastimatch's sweeps, in ``di``,
-    ``dj``, ``dk`` (flat float32); ``sq`` (at least ``J * I``) holds the squared lengths of the plane
-    being swept. Their content on entry is ignored."""
+    ``dj``, ``dk`` (flat float32, ``sq`` their squared lengths); their content on entry is ignored."""
     nk, nj, ni = features.shape
     n = nk * nj * ni
     s0 = sp2[0]
@@ -292,18 +254,12 @@ def _propagate(features, sp2, di, dj, dk, sq):
     s2 = sp2[2]
     flat = features.reshape(n)
     plane = nj * ni
-    fw = np.zeros((ni + 63) // 64 * 8, np.uint64)  # flag bytes, padded with zeros to whole words
-    fl = fw.view(np.uint8)
-    bw = np.zeros((ni + 63) // 64 * 8, np.uint64)
-    bl = bw.view(np.uint8)
-    cand = np.empty(ni, np.float32)
-    sq = sq[:plane]  # squared lengths of the plane being swept
     for k in range(nk):
         _first(flat, di, dj, dk, sq, (k - 1) * plane if k > 0 else -1, k * plane, plane, s0, s1, s2)
-        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2, fw, fl, bw, bl, cand)
+        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2)
     for k in range(nk - 2, -1, -1):
         _kacross(di, dj, dk, sq, (k + 1) * plane, k * plane, plane, s0, s1, s2)
-        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2, fw, fl, bw, bl, cand)
+        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2)
 
 
 @jit
