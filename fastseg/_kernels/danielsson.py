@@ -45,24 +45,7 @@ allocation cost as much as a sweep).
 """
 import numpy as np
 
-from ._jit import jit
-
-try:  # LLVM's cttz / ctlz (one instruction on current CPUs)
-    from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
-except ImportError:  # pragma: no cover - a numba without them: the same counts, slower
-    @jit
-    def trailing_zeros(m):
-        n = np.uint64(0)
-        while not (m >> n) & np.uint64(1):
-            n += np.uint64(1)
-        return n
-
-    @jit
-    def leading_zeros(m):
-        n = np.uint64(0)
-        while not (m << n) >> np.uint64(63):
-            n += np.uint64(1)
-        return n
+from ._jit import jit, leading_zeros, trailing_zeros  # LLVM's ctlz / cttz (the house module's)
 
 __all__ = ["danielsson", "danielsson_at", "SCRATCH_ROWS"]
 
