@@ -37,7 +37,8 @@ class SurfaceDistances:
     ----------
     pred_to_ref, ref_to_pred : ndarray of float64, shape (n_pred,), (n_ref,)
         Distance from each surface element of one mask to the nearest surface element of the other,
-        sorted ascending (ties by weight). ``+inf`` when the other mask has no surface.
+        sorted ascending (ties by weight). ``+inf`` when the other mask has no surface. The
+        percentile rules read the sorted order (a set built by hand must be sorted the same way).
     pred_weights, ref_weights : ndarray of float64
         Weight of each element in the same order: physical area (3D) or length (2D) of each surfel in
         surfel mode, 1.0 per boundary voxel in voxel mode. Metrics use only their ratios; for a spacing
