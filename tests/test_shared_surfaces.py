@@ -148,3 +148,32 @@ def test_task_runner_refuses_a_task_that_waits_for_a_missing_one():
 
     with pytest.raises(RuntimeError, match="not in the list"):
         _run([("a", (), lambda: None), ("b", ("missing",), lambda: None)], 2)
+
+
+@pytest.mark.parametrize("case_id", sorted(ALL)[:12])
+def test_crop_surfaces_stages_in_any_order(case_id):
+    """``CropSurfaces`` (distances_in_crop in stages, as model_sets runs a surfel model as tasks): the
+    two directions searched in either order, or on two threads at once, give the arrays of
+    distances_in_crop, for the surfel and boundary models (2D and 3D; pymia's 2D slab; one-sided
+    empties); the object model has no stages and is refused by name."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastseg._engine.distances import CropSurfaces
+
+    pred, ref, sp = ALL[case_id]
+    if not (np.any(pred) or np.any(ref)):
+        return
+    pc, rc, sp, edges = cropped(pred, ref, sp)
+    for name in ("fastseg", "pymia", "monai", "seg-metrics"):
+        conv = PRESETS[name]
+        want = distances_in_crop(pc, rc, sp, conv, edges)
+        stages = CropSurfaces(pc, rc, sp, conv, edges)
+        d1, d0 = stages.directed(1), stages.directed(0)
+        with ThreadPoolExecutor(2) as pool:
+            t0, t1 = pool.submit(stages.directed, 0), pool.submit(stages.directed, 1)
+            both = (t0.result(), t1.result())
+        for got in (stages.sets(d0, d1), stages.sets(*both)):
+            for g, w in zip(got, want):
+                assert np.array_equal(np.asarray(g), np.asarray(w))
+    with pytest.raises(ValueError, match="object model"):
+        CropSurfaces(pc, rc, sp, PRESETS["itk"], edges)
