@@ -178,8 +178,8 @@ def _danielsson_distances(ip, ir, shape, sp3):
     def one(query, source):
         features = np.zeros(int(np.prod(shape)), np.uint8)
         features[source] = 1
-        dmap = _kdan.danielsson(features.reshape(shape), s * s)
-        return dmap.reshape(-1)[query].astype(np.float64)
+        scratch = np.empty((_kdan.SCRATCH_ROWS, features.size), np.float32)
+        return _kdan.danielsson_at(features.reshape(shape), s * s, query, scratch).astype(np.float64)
 
     if num_threads() < 2 or ip.size + ir.size < 4096:
         return one(ip, ir), one(ir, ip)

@@ -237,49 +237,50 @@ def _propagate(features, sp2, di, dj, dk, sq):
     s2 = sp2[2]
     flat = features.reshape(n)
     plane = nj * ni
-    for k in range(nk):
-        _first(flat, di, dj, dk, sq, (k - 1) * plane if k > 0 else -1, k * plane, plane, s0, s1, s2)
-        _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2)
-    for k in range(nk - 2, -1, -1):
-        _kacross(di, dj, dk, sq, (k + 1) * plane, k * plane, plane, s0, s1, s2)
+    # the planes k = 0 .. nk - 1 (each first visit initialised in the pass from the previous plane),
+    # then nk - 2 .. 0 (propagated from the next one): one loop, so that the plane sweep, the
+    # largest kernel, is inlined here once (a first run compiles it again at every call site)
+    for step in range(2 * nk - 1):
+        if step < nk:
+            k = step
+            _first(flat, di, dj, dk, sq, (k - 1) * plane if k > 0 else -1, k * plane, plane, s0, s1, s2)
+        else:
+            k = 2 * nk - 2 - step
+            _kacross(di, dj, dk, sq, (k + 1) * plane, k * plane, plane, s0, s1, s2)
         _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2)
 
 
 @jit
-def _length(a, b, c, s0, s1, s2):
-    """The length of vector ``(a, b, c)``: float32, the float32 maximum for unknown."""
+def _lengths(di, dj, dk, query, sp2, out):
+    """``out[t]``: the length of the vector at flat index ``query[t]``, float32 (the float32 maximum
+    for unknown)."""
     big = np.float32(3.4028234663852886e38)
-    d = np.sqrt(a * a * s0 + b * b * s1 + c * c * s2)
-    return big if d >= big else d
+    s0, s1, s2 = sp2[0], sp2[1], sp2[2]
+    for t in range(query.size):
+        v = query[t]
+        a = di[v]
+        b = dj[v]
+        c = dk[v]
+        d = np.sqrt(a * a * s0 + b * b * s1 + c * c * s2)
+        out[t] = big if d >= big else d
 
 
-@jit
+def danielsson_at(features, sp2, query, scratch):
+    """The values of :func:`danielsson` at the flat indices ``query`` only (float32, same bits).
+
+    ``scratch``: float32 ``(SCRATCH_ROWS, K * J * I)``, any content; the caller may reuse it for the
+    next map of a grid of the same size. Python calling two kernels (the sweeps, then the lengths):
+    a kernel calling the sweeps would compile them once more on a first run."""
+    _propagate(features, sp2, scratch[0], scratch[1], scratch[2], scratch[3])
+    out = np.empty(query.size, dtype=np.float32)
+    _lengths(scratch[0], scratch[1], scratch[2], np.asarray(query, np.int64), sp2, out)
+    return out
+
+
 def danielsson(features, sp2):
     """float32 distance from every voxel of a ``(K, J, I)`` grid to a feature voxel (``features !=
     0``) by plastimatch's vector propagation; the float32 maximum where there is no feature."""
     nk, nj, ni = features.shape
     n = nk * nj * ni
-    vec = np.empty((SCRATCH_ROWS, n), dtype=np.float32)
-    _propagate(features, sp2, vec[0], vec[1], vec[2], vec[3])
-    di, dj, dk = vec[0], vec[1], vec[2]
-    s0, s1, s2 = sp2[0], sp2[1], sp2[2]
-    out = np.empty(n, dtype=np.float32)
-    for v in range(n):
-        out[v] = _length(di[v], dj[v], dk[v], s0, s1, s2)
-    return out.reshape(nk, nj, ni)
-
-
-@jit
-def danielsson_at(features, sp2, query, scratch):
-    """The values of :func:`danielsson` at the flat indices ``query`` only (float32, same bits).
-
-    ``scratch``: float32 ``(SCRATCH_ROWS, K * J * I)``, any content; the caller may reuse it for the
-    next map of a grid of the same size."""
-    _propagate(features, sp2, scratch[0], scratch[1], scratch[2], scratch[3])
-    di, dj, dk = scratch[0], scratch[1], scratch[2]
-    s0, s1, s2 = sp2[0], sp2[1], sp2[2]
-    out = np.empty(query.size, dtype=np.float32)
-    for t in range(query.size):
-        v = query[t]
-        out[t] = _length(di[v], dj[v], dk[v], s0, s1, s2)
-    return out
+    scratch = np.empty((SCRATCH_ROWS, n), dtype=np.float32)
+    return danielsson_at(features, sp2, np.arange(n, dtype=np.int64), scratch).reshape(nk, nj, ni)

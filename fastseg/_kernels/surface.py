@@ -73,7 +73,8 @@ def boundary_chunk(mask, out, wide, nwide, narrow, nnarrow, is2d, lo, hi):
             for i in range(nx):
                 orow[i] = row[i] != 0
             continue
-        w[:] = row
+        for i in range(nx):  # a loop, not w[:] = row: that compiles numba's shape-error message (1.4 s)
+            w[i] = row[i]
         for t in range(1, nwide):
             nb = mask[k + wide[t, 0], j + wide[t, 1]]
             for i in range(nx):
