@@ -45,8 +45,9 @@ from .chunks import chunk_ranges, run_chunks, side_by_side
 from .search import distance_pair, distances_at, line_axis, offsets, pair_grid
 from .sets import sort_by_distance, unit_weights
 
-__all__ = ["distances_in_crop", "CropSurfaces", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries", "band_counts",
-           "distances_at", "line_axis", "offsets", "unit_spacing", "PLAIN_SPACING", "boundary", "crop_edges"]
+__all__ = ["distances_in_crop", "CropSurfaces", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries",
+           "band_counts", "distances_at", "line_axis", "offsets", "unit_spacing", "PLAIN_SPACING", "boundary",
+           "crop_edges"]
 
 #: the structure (slot) of each value of a 0/1 uint8 mask for :func:`fastseg._kernels.surface.label_surfels`
 MASK_SLOT = np.full(256, -1, np.int32)

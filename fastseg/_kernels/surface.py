@@ -24,7 +24,7 @@ Surfels (Nikolov et al.'s surface Dice, DeepMind's ``surface-distance``)
 """
 import numpy as np
 
-from ._jit import jit, prange
+from ._jit import jit
 
 
 @jit
@@ -91,15 +91,14 @@ def boundary_chunk(mask, out, wide, nwide, narrow, nnarrow, is2d, lo, hi):
             orow[i] = (row[i] != 0) & (inner == 0)
 
 
-@jit
 def boundary_voxels(mask, connectivity, is2d, nchunks):
     """Boundary voxels of a ``(Z, Y, X)`` uint8 mask.
 
     ``connectivity`` 1 = faces, 2 = faces + edges, 3 = all 26 neighbours (in 2D 1 = 4-neighbours,
     2 = 8-neighbours; values above the dimension count as the full neighbourhood). With
     ``is2d`` only axes 1 and 2 are neighbour axes (pass 2D images as ``(1, H, W)``). The rows
-    ``(k, j)`` are split into ``nchunks`` chunks (:func:`boundary_chunk`), run in turn here; the
-    engine runs them on threads side by side (``fastseg._engine.chunks``: no numba parallel loop
+    ``(k, j)`` are split into ``nchunks`` chunks (:func:`boundary_chunk`), run in turn here (Python);
+    the engine runs them on threads side by side (``fastseg._engine.chunks``: no numba parallel loop
     to compile on a first run).
 
     Returns a uint8 array of the mask's shape: 1 where ``mask != 0`` and some neighbour (inside the
@@ -116,99 +115,70 @@ def boundary_voxels(mask, connectivity, is2d, nchunks):
     return out
 
 
-@jit
-def _corner_row(mask, zrow, col, crow, k, j, is2d):
-    """Neighbour codes of lattice row ``(k, j)`` written into ``crow`` (length X+1); returns the
-    number of surface corners in the row. ``zrow`` is a zero row of length X, ``col`` scratch of
-    length X+1."""
-    nz, ny, nx = mask.shape
-    # the voxel rows seen by this lattice row: (slice k-1+a, row j-1+b) -> bit 4a + 2b (+ c)
-    if is2d:
-        r00 = zrow
-        r01 = zrow
-        r10 = mask[0, j - 1] if j >= 1 else zrow
-        r11 = mask[0, j] if j < ny else zrow
-    else:
-        r00 = mask[k - 1, j - 1] if (k >= 1 and j >= 1) else zrow
-        r01 = mask[k - 1, j] if (k >= 1 and j < ny) else zrow
-        r10 = mask[k, j - 1] if (k < nz and j >= 1) else zrow
-        r11 = mask[k, j] if (k < nz and j < ny) else zrow
-    # col[i + 1]: bits 4a + 2b of voxel column i; col[0] = 0 is the column before the array
-    col[0] = 0
-    for i in range(nx):
-        col[i + 1] = ((r00[i] != 0) | ((r01[i] != 0) << 2)
-                      | ((r10[i] != 0) << 4) | ((r11[i] != 0) << 6))
-    shift = 4 if is2d else 0  # in 2D only the a = 1 nibble is populated
-    full = 15 if is2d else 255
-    count = 0
-    for i in range(nx):
-        c = ((col[i] | (col[i + 1] << 1)) >> shift) & 255
-        crow[i] = c
-        count += (c != 0) & (c != full)
-    c = (col[nx] >> shift) & 255  # last lattice column: voxel column X is outside
-    crow[nx] = c
-    count += (c != 0) & (c != full)
-    return count
-
-
-@jit(parallel=True)
 def surfel_codes(mask, is2d, nchunks):
     """Neighbour codes on the corner lattice of a ``(Z, Y, X)`` uint8 mask.
 
     Returns uint8 codes of shape ``(Z+1, Y+1, X+1)`` (3D, 8-bit codes) or ``(1, Y+1, X+1)`` (with
     ``is2d``, 4-bit codes); bit layout in the module docstring. Surface corners are those with
-    ``code != 0`` and ``code != full`` (255 in 3D, 15 in 2D).
+    ``code != 0`` and ``code != full`` (255 in 3D, 15 in 2D). The ``nchunks`` row ranges of
+    :func:`surfel_chunk` run in turn (Python; the engine runs them on threads).
     """
     nz, ny, nx = mask.shape
     lz = 1 if is2d else nz + 1
     codes = np.empty((lz, ny + 1, nx + 1), dtype=np.uint8)
-    zrow = np.zeros(nx, dtype=np.uint8)
     nrow = lz * (ny + 1)
-    for ch in prange(nchunks):
-        col = np.empty(nx + 1, dtype=np.int64)
-        for r in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
-            k = r // (ny + 1)
-            j = r - k * (ny + 1)
-            _corner_row(mask, zrow, col, codes[k, j], k, j, is2d)
+    for ch in range(nchunks):
+        surfel_chunk(mask, codes, is2d, nrow * ch // nchunks, nrow * (ch + 1) // nchunks)
     return codes
 
 
-@jit(parallel=True)
 def surfel_weights(mask, table, is2d, nchunks):
     """Surfel weights on the corner lattice: float64 of the lattice shape (see `surfel_codes`),
     ``table[code]`` at surface corners and 0 elsewhere (every surface code has a positive weight for
     a positive spacing, so ``weights > 0`` is the surface)."""
-    nz, ny, nx = mask.shape
-    lz = 1 if is2d else nz + 1
-    out = np.empty((lz, ny + 1, nx + 1), dtype=np.float64)
-    zrow = np.zeros(nx, dtype=np.uint8)
-    nrow = lz * (ny + 1)
+    codes = surfel_codes(mask, is2d, nchunks)
     full = 15 if is2d else 255
-    for ch in prange(nchunks):
-        col = np.empty(nx + 1, dtype=np.int64)
-        crow = np.empty(nx + 1, dtype=np.uint8)
-        for r in range(nrow * ch // nchunks, nrow * (ch + 1) // nchunks):
-            k = r // (ny + 1)
-            j = r - k * (ny + 1)
-            _corner_row(mask, zrow, col, crow, k, j, is2d)
-            orow = out[k, j]
-            for i in range(nx + 1):
-                c = crow[i]
-                orow[i] = table[c] if (c != 0 and c != full) else 0.0
-    return out
+    return np.where((codes != 0) & (codes != full), np.asarray(table, np.float64)[codes], 0.0)
 
 
 @jit
 def surfel_chunk(mask, codes, is2d, r0, r1):
-    """Codes of lattice rows ``r0 .. r1 - 1`` into ``codes``; returns how many are surface corners."""
+    """Codes of lattice rows ``r0 .. r1 - 1`` into ``codes``; returns how many are surface corners.
+    One kernel, no helper for a row: a helper kernel is compiled on its own and again inside its
+    caller (0.27 s more on a first run)."""
     nz, ny, nx = mask.shape
     zrow = np.zeros(nx, dtype=np.uint8)
     col = np.empty(nx + 1, dtype=np.int64)
+    shift = 4 if is2d else 0  # in 2D only the a = 1 nibble is populated
+    full = 15 if is2d else 255
     n = 0
     for r in range(r0, r1):
         k = r // (ny + 1)
         j = r - k * (ny + 1)
-        n += _corner_row(mask, zrow, col, codes[k, j], k, j, is2d)
+        crow = codes[k, j]
+        # the voxel rows seen by lattice row (k, j): (slice k-1+a, row j-1+b) -> bit 4a + 2b (+ c)
+        if is2d:
+            r00 = zrow
+            r01 = zrow
+            r10 = mask[0, j - 1] if j >= 1 else zrow
+            r11 = mask[0, j] if j < ny else zrow
+        else:
+            r00 = mask[k - 1, j - 1] if (k >= 1 and j >= 1) else zrow
+            r01 = mask[k - 1, j] if (k >= 1 and j < ny) else zrow
+            r10 = mask[k, j - 1] if (k < nz and j >= 1) else zrow
+            r11 = mask[k, j] if (k < nz and j < ny) else zrow
+        # col[i + 1]: bits 4a + 2b of voxel column i; col[0] = 0 is the column before the array
+        col[0] = 0
+        for i in range(nx):
+            col[i + 1] = ((r00[i] != 0) | ((r01[i] != 0) << 2)
+                          | ((r10[i] != 0) << 4) | ((r11[i] != 0) << 6))
+        for i in range(nx):
+            c = ((col[i] | (col[i + 1] << 1)) >> shift) & 255
+            crow[i] = c
+            n += (c != 0) & (c != full)
+        c = (col[nx] >> shift) & 255  # last lattice column: voxel column X is outside
+        crow[nx] = c
+        n += (c != 0) & (c != full)
     return n
 
 
@@ -223,7 +193,6 @@ def compact_chunk(flat, table, full, p0, p1, q, index, weight):
             q += 1
 
 
-@jit
 def surfels(mask, table, is2d, nchunks):
     """Corner codes plus the compact list of surface points with their weights.
 
@@ -235,8 +204,8 @@ def surfels(mask, table, is2d, nchunks):
         sits at voxel-index position ``(k - 0.5, j - 0.5, i - 0.5)``)
     weight : float64 (n,), ``table[code]`` of those corners
 
-    The ``nchunks`` row ranges (:func:`surfel_chunk`, then :func:`compact_chunk`) run in turn here;
-    the engine runs them on threads side by side (``fastseg._engine.chunks``): no numba parallel
+    The ``nchunks`` row ranges (:func:`surfel_chunk`, then :func:`compact_chunk`) run in turn here
+    (Python); the engine runs them on threads side by side (``fastseg._engine.chunks``): no numba parallel
     loop to compile on a first run (issue 13: a first ``hd95`` compiled 3.8 s for this kernel).
     """
     nz, ny, nx = mask.shape
