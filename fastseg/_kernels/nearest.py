@@ -409,14 +409,17 @@ def index_box(index, shape):
     n2 = shape[2]
     lo = np.empty(3, np.int64)
     hi = np.empty(3, np.int64)
-    lo[0] = lo[1] = lo[2] = np.iinfo(np.int64).max
+    lo[0] = lo[1] = lo[2] = np.int64(9223372036854775807)  # not np.iinfo: it compiles on a first run
     hi[0] = hi[1] = hi[2] = -1
     row_start = np.int64(1)  # empty: the first index starts a row
     row_end = np.int64(0)
     i0 = i1 = np.int64(0)
     for p in index:
-        if p < row_start or p >= row_end:
-            row_start, i0, i1 = row_at(p, n1, n2)
+        if p < row_start or p >= row_end:  # row_at, written out (a helper compiles twice on a first run)
+            row = p // n2
+            i0 = row // n1
+            i1 = row - i0 * n1
+            row_start = row * n2
             row_end = row_start + n2
             lo[0] = min(lo[0], i0)
             hi[0] = max(hi[0], i0)
