@@ -205,10 +205,7 @@ def distances_in_crop(pc, rc, sp, conv, edges=None):
     """
     if conv.surface == "object":
         is2d = pc.ndim == 2
-        sp, k = unit_spacing(sp)
-        sp3 = spacing3(sp)
-        p3 = v.readonly(np.ascontiguousarray(as3(pc)))
-        r3 = v.readonly(np.ascontiguousarray(as3(rc)))
+        p3, r3, _, sp3, k = _views(pc, rc, sp)
         with serial_if_small(p3.size):
             d_pr, wp = _object_distances(p3, r3, is2d, sp3)
             d_rp, wr = _object_distances(r3, p3, is2d, sp3)
@@ -222,6 +219,14 @@ def distances_in_crop(pc, rc, sp, conv, edges=None):
     else:
         d_pr, d_rp = s.directed(0), s.directed(1)
     return s.sets(d_pr, d_rp)
+
+
+def _views(pc, rc, sp):
+    """``(p3, r3, sp, sp3, k)``: the cropped masks in their 3D view (C-ordered, read-only), the spacing
+    scaled by ``2**-k`` (:func:`unit_spacing`) and the same per axis of that view."""
+    sp, k = unit_spacing(sp)
+    p3, r3 = (v.readonly(np.ascontiguousarray(as3(m))) for m in (pc, rc))
+    return p3, r3, sp, spacing3(sp), k
 
 
 class CropSurfaces:
@@ -247,10 +252,7 @@ class CropSurfaces:
         is2d = pc.ndim == 2
         if is2d and conv.surface == "surfel" and conv.plane == "slab":  # pymia: a 3D slab, 1.0 thick
             pc, rc, sp, is2d = pc[:, :, None], rc[:, :, None], np.append(sp, 1.0), False
-        sp, self._k = unit_spacing(sp)
-        self.sp3 = spacing3(sp)
-        p3 = v.readonly(np.ascontiguousarray(as3(pc)))
-        r3 = v.readonly(np.ascontiguousarray(as3(rc)))
+        p3, r3, sp, self.sp3, self._k = _views(pc, rc, sp)
         self.size = p3.size
         self._table = _surfel_tables.areas(tuple(sp)) if conv.surface == "surfel" else np.zeros(1)
         with serial_if_small(self.size):

@@ -252,22 +252,19 @@ def model_sets(pc, rc, sp, convs, edges=None, then=None):
         directions = [store(("surface", key, side), [("surface", key)],
                             lambda k=key, side=side: raw[("surface", k)].directed(side))
                       for side in (0, 1) for key in staged]
+        e = [("exact", 0), ("exact", 1)]
         if exact:
-            e = [("exact", 0), ("exact", 1)]
             tasks += [store(e[side], points, _directed, pair, side, exact) for side in (0, 1)]
-            tasks += directions
-            tasks += [finish(key, e, lambda k=key: _object_pair(pair, raw[e[0]][k], raw[e[1]][k]))
-                      for key, rule in exact.items() if rule is None]
-        else:
-            tasks += directions
+        tasks += directions
+        tasks += [finish(key, e, lambda k=key: _object_pair(pair, raw[e[0]][k], raw[e[1]][k]))
+                  for key, rule in exact.items() if rule is None]
         tasks += [finish(key, [("surface", key, 0), ("surface", key, 1)],
                          lambda k=key: raw[("surface", k)].sets(raw[("surface", k, 0)], raw[("surface", k, 1)]))
                   for key in staged]
         tasks += [finish(key, (), distances_in_crop, pc, rc, sp, conv, edges) for key, conv in alone.items()
                   if key not in staged]
-        if exact:
-            tasks += [finish(key, e, lambda k=key: _voxel_pair(raw[e[0]][k], raw[e[1]][k]))
-                      for key, rule in exact.items() if rule is not None]
+        tasks += [finish(key, e, lambda k=key: _voxel_pair(raw[e[0]][k], raw[e[1]][k]))
+                  for key, rule in exact.items() if rule is not None]
         tasks += [finish(key, [(key, 0), (key, 1)], lambda k=key: _voxel_pair(raw[(k, 0)], raw[(k, 1)]))
                   for key in daniel]
         _run(tasks, num_threads())

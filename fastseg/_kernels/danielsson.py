@@ -94,18 +94,18 @@ def _first(flat, di, dj, dk, sq, src, dst, count, s0, s1, s2):
 
 
 @jit
-def _kacross(di, dj, dk, sq, src, dst, count, s0, s1, s2):
-    """Propagate ``count`` voxels from ``src`` to ``dst`` (flat starts of two planes, which do not
-    overlap) one step along ``k``; independent voxels, branch-free."""
-    one = np.float32(1.0)
+def _across(di, dj, dk, sq, src, dst, count, bj, bk, s0, s1, s2):
+    """Propagate ``count`` voxels from ``src`` to ``dst`` (flat starts of two rows or planes, which do
+    not overlap) one step along ``j`` (``bj`` 1, ``bk`` 0) or ``k`` (``bj`` 0, ``bk`` 1); independent
+    voxels, branch-free. Adding 0.0 or 1.0 leaves the float32 maximum (unknown) as it is."""
     p = np.uint64(src)
     q = np.uint64(dst)
     for t in range(np.uint64(count)):
         x = p + t
         y = q + t
         a = di[x]
-        b = dj[x]
-        c = dk[x] + one  # + 1.0 leaves the float32 maximum (unknown) as it is
+        b = dj[x] + bj
+        c = dk[x] + bk
         s = a * a * s0 + b * b * s1 + c * c * s2
         take = s < sq[y]
         di[y] = a if take else di[y]
@@ -120,6 +120,7 @@ def _plane(di, dj, dk, sq, base, nj, ni, s0, s1, s2):
     propagated from the previous one (none for the first row of the forward sweep), then swept along
     ``i`` forward and backward (module docstring)."""
     one = np.float32(1.0)
+    zero = np.float32(0.0)
     w = max(min(ni - 1, 64), 0)  # steps tested at a time: a word of bits
     uw = np.uint64(w)
     for jj in range(2 * nj - 1):
@@ -130,21 +131,8 @@ def _plane(di, dj, dk, sq, base, nj, ni, s0, s1, s2):
             j = 2 * nj - 2 - jj
             src = j + 1
         row = base + j * ni
-        if jj != 0:  # across from row src, one step along j; branch-free
-            p = np.uint64(base + src * ni)
-            q = np.uint64(row)
-            for t in range(np.uint64(ni)):
-                x = p + t
-                y = q + t
-                a = di[x]
-                b = dj[x] + one
-                c = dk[x]
-                s = a * a * s0 + b * b * s1 + c * c * s2
-                take = s < sq[y]
-                di[y] = a if take else di[y]
-                dj[y] = b if take else dj[y]
-                dk[y] = c if take else dk[y]
-                sq[y] = s if take else sq[y]
+        if jj != 0:  # across from row src, one step along j
+            _across(di, dj, dk, sq, base + src * ni, row, ni, one, zero, s0, s1, s2)
         # forward along i: voxel t takes from t - 1. i: the first voxel not decided yet
         i = 1
         while i < ni:
@@ -235,6 +223,8 @@ def _propagate(features, sp2, di, dj, dk, sq):
     s0 = sp2[0]
     s1 = sp2[1]
     s2 = sp2[2]
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
     flat = features.reshape(n)
     plane = nj * ni
     # the planes k = 0 .. nk - 1 (each first visit initialised in the pass from the previous plane),
@@ -246,7 +236,7 @@ def _propagate(features, sp2, di, dj, dk, sq):
             _first(flat, di, dj, dk, sq, (k - 1) * plane if k > 0 else -1, k * plane, plane, s0, s1, s2)
         else:
             k = 2 * nk - 2 - step
-            _kacross(di, dj, dk, sq, (k + 1) * plane, k * plane, plane, s0, s1, s2)
+            _across(di, dj, dk, sq, (k + 1) * plane, k * plane, plane, zero, one, s0, s1, s2)
         _plane(di, dj, dk, sq, k * plane, nj, ni, s0, s1, s2)
 
 
