@@ -204,13 +204,26 @@ def find_series(folder, series_uid=None, *, pixels=False):
                             f"{'orientations' if key == 'ImageOrientationPatient' else 'pixel grids'}; "
                             f"fastseg does not resample.")
     positions = [_floats(ds.ImagePositionPatient, 3, p, "ImagePositionPatient") for p, ds in items]
-    thickness = float(first.SliceThickness) if first.get("SliceThickness") not in (None, "") else None
+    thickness = _single_slice_step(first)
     grid, k = plane_grid(folder, first.ImageOrientationPatient, positions, first.PixelSpacing, first.Rows,
                          first.Columns, frame=first.get("FrameOfReferenceUID", ""), thickness=thickness)
     order = np.argsort(k)
     items = [items[i] for i in order]
     grid = grid._replace(uids=tuple(str(ds.get("SOPInstanceUID", "")) for _, ds in items))
     return grid, [ds for _, ds in items], [p for p, _ in items]
+
+
+def _single_slice_step(ds):
+    """The slice step of a one-slice series: its SliceThickness, else its SpacingBetweenSlices (the
+    first of them that is a positive number), else None."""
+    for key in ("SliceThickness", "SpacingBetweenSlices"):
+        try:
+            value = float(ds.get(key))
+        except (TypeError, ValueError):
+            continue
+        if value > 0 and np.isfinite(value):
+            return value
+    return None
 
 
 def read_series(folder):

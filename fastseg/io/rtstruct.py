@@ -1,13 +1,18 @@
 """RTSTRUCT contours rasterised onto the grid of their CT (or other image) series, through pydicom
 (the optional ``dicom`` extra).
 
-Each CLOSED_PLANAR contour is taken to continuous voxel indices through the series' orientation,
-spacing and position (patient coordinates, LPS mm), matched to the slice it lies on, and filled by
-the even-odd rule: a pixel whose centre lies inside an odd number of a structure's contours on that
-slice belongs to the structure, so a contour inside another (a hole) stays a hole. A pixel centre
-is inside when a ray from it along +i crosses the contour an odd number of times (edges half-open
-along j: a centre exactly on an edge belongs to the pixels right of it). Other contour types
-(POINT, OPEN_PLANAR) carry no area and are skipped.
+Each CLOSED_PLANAR (or CLOSEDPLANAR_XOR) contour is taken to continuous voxel indices through the
+series' orientation, spacing and position (patient coordinates, LPS mm), matched to the slice it lies
+on, and filled by the even-odd rule: a pixel whose centre lies inside an odd number of a structure's
+contours on that slice belongs to the structure, so a contour inside another (a hole) stays a hole
+(DICOM's XOR technique). A pixel centre is inside when a ray from it along +i crosses the contour an
+odd number of times (edges half-open along j). A pixel centre lying on a contour's path (within
+:data:`ON_CONTOUR_TOL` mm along i or j, to absorb the rounding of ContourData) belongs to the
+structure: "points in space lying along the path defined by the contour are considered to be part
+of the ROI" (DICOM PS3.3 C.8.8.6.3). So a contour traced through the centres of a mask's boundary
+pixels (OpenCV's ``findContours``, as rt-utils writes them) gives back that mask, and a keyhole
+channel drawn through pixel centres keeps them. Other contour types (POINT, OPEN_PLANAR,
+OPEN_NONPLANAR) carry no area and are skipped.
 """
 import os
 
@@ -17,6 +22,12 @@ from ._errors import ReadError
 from .dicom import RTSTRUCT_CLASS, Grid, find_series, pydicom_or_error, select
 
 __all__ = ["read_rtstruct", "rtstruct_structures", "rasterise"]
+
+#: contour types that enclose an area (CLOSEDPLANAR_XOR: DICOM's explicit XOR technique, 2024)
+CLOSED_TYPES = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
+#: a pixel centre this close (mm, along i or j) to a contour's path lies on it, so inside the ROI: the
+#: rounding of coordinates written with four decimals (or more), far below any pixel
+ON_CONTOUR_TOL = 1e-4
 
 
 def _referenced_series(ds):
@@ -86,7 +97,7 @@ def _contours(path, reference, rois):
     structures = []
     for num in numbers:
         polys = [_points(c, path, names[num]) for c in contours.get(num, [])
-                 if str(c.get("ContourGeometricType", "CLOSED_PLANAR")).upper() == "CLOSED_PLANAR"]
+                 if str(c.get("ContourGeometricType", "CLOSED_PLANAR")).strip().upper() in CLOSED_TYPES]
         structures.append((names[num], polys))
     return grid, structures
 
@@ -111,18 +122,19 @@ def _points(item, path, name):
 
 
 def _edges(grid, name, polys, tol, path):
-    """Edges ``(k, i0, j0, i1, j1)`` in continuous voxel indices of a structure's contours."""
+    """Edges ``(k, i0, j0, i1, j1)`` in continuous voxel indices of a structure's contours (a contour
+    of one or two points gives edges of no area, whose path may still hold a pixel centre)."""
     if not polys:
         return None
     pts = np.concatenate(polys)
     idx = (pts - grid.lps[:3, 3]) @ np.linalg.inv(grid.lps[:3, :3]).T
-    ks, out = [], []
+    out = []
     start = 0
     dz, nk = grid.spacing[2], grid.shape[2]
     for n, p in enumerate(polys):
         q = idx[start:start + len(p)]
         start += len(p)
-        if len(q) < 3:
+        if len(q) == 0:
             continue
         k = int(np.rint(np.median(q[:, 2])))
         off = np.max(np.abs(q[:, 2] - k)) * dz
@@ -135,35 +147,75 @@ def _edges(grid, name, polys, tol, path):
     return np.concatenate(out) if out else None
 
 
+def _ranges(first, last):
+    """``(edge, value)``: for each edge e, every integer from ``first[e]`` to ``last[e]``."""
+    count = np.maximum(last - first + 1, 0).astype(np.int64)
+    edge = np.repeat(np.arange(len(first)), count)
+    return edge, first[edge] + (np.arange(edge.size) - np.repeat(np.cumsum(count) - count, count))
+
+
+def _on_path(grid, e):
+    """``(k, j, i)`` of the pixel centres on the grid lying on an edge of ``e`` (within
+    :data:`ON_CONTOUR_TOL` mm along i or j). Each edge is walked along its longer axis (in mm), one
+    candidate centre per grid line it meets, so every centre near it is found."""
+    ni, nj, _ = grid.shape
+    si, sj = grid.spacing[:2]
+    k, i0, j0, i1, j1 = e.T
+    out = []
+    along_i = np.abs(i1 - i0) * si >= np.abs(j1 - j0) * sj
+    for major_i, sel, (a0, a1, b0, b1, sa, sb, na, nb) in (
+            (True, along_i, (i0, i1, j0, j1, si, sj, ni, nj)), (False, ~along_i, (j0, j1, i0, i1, sj, si, nj, ni))):
+        if not sel.any():
+            continue
+        a0, a1, b0, b1, kk = a0[sel], a1[sel], b0[sel], b1[sel], k[sel]
+        ea = ON_CONTOUR_TOL / sa
+        first = np.maximum(np.ceil(np.minimum(a0, a1) - ea), 0)
+        last = np.minimum(np.floor(np.maximum(a0, a1) + ea), na - 1)
+        edge, a = _ranges(first, last)
+        da = a1[edge] - a0[edge]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.clip(np.where(da != 0, (a - a0[edge]) / da, 0.0), 0.0, 1.0)
+        b = b0[edge] + t * (b1[edge] - b0[edge])
+        br = np.rint(b)
+        ok = ((np.abs(b - br) * sb <= ON_CONTOUR_TOL) & (np.abs(a0[edge] + t * da - a) * sa <= ON_CONTOUR_TOL)
+              & (br >= 0) & (br < nb))
+        a, br, kk = a[ok].astype(np.int64), br[ok].astype(np.int64), kk[edge[ok]].astype(np.int64)
+        out.append(np.column_stack([kk, br, a] if major_i else [kk, a, br]))
+    return np.concatenate(out) if out else np.zeros((0, 3), np.int64)
+
+
 def _fill(grid, name, polys, tol, path):
-    """``(box, mask)`` of one structure's contours filled even-odd on ``grid`` (None, None when they
-    cover no pixel centre)."""
+    """``(box, mask)`` of one structure's contours filled even-odd on ``grid``, with the pixel
+    centres on their paths (None, None when they cover no pixel centre)."""
     ni, nj, nk = grid.shape
     e = _edges(grid, name, polys, tol, path)
     if e is None:
         return None, None
     k, i0, j0, i1, j1 = e.T
     lo, hi = np.minimum(j0, j1), np.maximum(j0, j1)
-    first = np.maximum(np.ceil(lo), 0).astype(np.int64)  # rows j with lo <= j < hi, on the grid
-    stop = np.minimum(np.ceil(hi), nj).astype(np.int64)
-    count = np.maximum(stop - first, 0)
-    if not count.any():
-        return None, None
-    edge = np.repeat(np.arange(len(e)), count)
-    row = first[edge] + (np.arange(edge.size) - np.repeat(np.cumsum(count) - count, count))
+    # rows j with lo <= j < hi, on the grid: where the edge crosses the row's line of centres
+    edge, row = _ranges(np.maximum(np.ceil(lo), 0), np.minimum(np.ceil(hi), nj) - 1)
     t = (row - j0[edge]) / (j1[edge] - j0[edge])
     x = i0[edge] + t * (i1[edge] - i0[edge])
     col = np.clip(np.ceil(x), 0, ni).astype(np.int64)  # first pixel centre right of the crossing
-    kk = k[edge].astype(np.int64)
-    k_lo, j_lo, i_lo = int(kk.min()), int(row.min()), int(col.min())
-    shape = (int(kk.max()) - k_lo + 1, int(row.max()) - j_lo + 1, int(col.max()) - i_lo + 1)
-    flat = ((kk - k_lo) * shape[1] + (row - j_lo)) * shape[2] + (col - i_lo)
-    toggles = np.bincount(flat, minlength=shape[0] * shape[1] * shape[2]).astype(np.uint8)
+    row, kk = row.astype(np.int64), k[edge].astype(np.int64)
+    on = col < ni  # a crossing right of the grid toggles no centre of it
+    toggles = np.column_stack([kk[on], row[on], col[on]])
+    path_kji = _on_path(grid, e)
+    both = np.concatenate([toggles, path_kji])
+    if not len(both):
+        return None, None
+    lo3, hi3 = both.min(axis=0), both.max(axis=0)
+    shape = tuple(int(n) for n in hi3 - lo3 + 1)
+    flat = np.ravel_multi_index(tuple((toggles - lo3).T), shape)
+    counts = np.bincount(flat, minlength=int(np.prod(shape))).astype(np.uint8)
     # parity of the crossings left of each centre (uint8 wrap-around keeps the parity)
-    inside = (np.cumsum(toggles.reshape(shape), axis=2, dtype=np.uint8) & 1).view(bool)
-    width = min(shape[2], ni - i_lo)  # the last column holds crossings right of the grid
-    inside = inside[:, :, :width].transpose(2, 1, 0)  # (k, j, i) -> (i, j, k)
-    box = (slice(i_lo, i_lo + width), slice(j_lo, j_lo + shape[1]), slice(k_lo, k_lo + shape[0]))
+    inside = (np.cumsum(counts.reshape(shape), axis=2, dtype=np.uint8) & 1).view(bool)
+    inside[tuple((path_kji - lo3).T)] = True
+    if not inside.any():
+        return None, None
+    inside = inside.transpose(2, 1, 0)  # (k, j, i) -> (i, j, k)
+    box = tuple(slice(int(a), int(b) + 1) for a, b in zip(lo3[::-1], hi3[::-1]))
     return box, inside
 
 
