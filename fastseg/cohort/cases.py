@@ -9,6 +9,7 @@ series whose grid both sides are placed on."""
 import csv
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .. import _validation as v
@@ -33,22 +34,36 @@ class Case:
 
 def _image_files(folder, folders=False):
     """{case_id: [paths]} of the image files (and ``.dcm`` files; with ``folders``, the sub-folders)
-    directly inside ``folder``."""
+    directly inside ``folder``. A symbolic link to nothing is kept (its case gets an error row that
+    says so, rather than a "missing" partner). Case ids are in Unicode NFC form, so that a name
+    written decomposed (as macOS file systems may) pairs with the same name written composed."""
     out = {}
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
         if name.startswith("."):
             continue
         if folders and os.path.isdir(path):
-            out.setdefault(name, []).append(path)
+            out.setdefault(unicodedata.normalize("NFC", name), []).append(path)
             continue
         cid = case_id_of(name)
         if cid is None and name.lower().endswith(".dcm") and len(name) > 4:
             cid = name[:-4]
-        if cid is None or not os.path.isfile(path):
+        if cid is None or not (os.path.isfile(path) or _broken_link(path)):
             continue
-        out.setdefault(cid, []).append(path)
+        out.setdefault(unicodedata.normalize("NFC", cid), []).append(path)
     return out
+
+
+def _broken_link(path):
+    return os.path.islink(path) and not os.path.exists(path)
+
+
+def _link_problem(paths):
+    """The problem of a case whose only file is a symbolic link to nothing, else ""."""
+    for p in paths:
+        if len(p) == 1 and _broken_link(p[0]):
+            return f"broken symbolic link: {p[0]} points to {os.readlink(p[0])}, which does not exist."
+    return ""
 
 
 _CHANNEL = re.compile(r"^(.*)_(\d{4})$")
@@ -92,6 +107,8 @@ def pair_folders(pred_dir, ref_dir, *, folders=False):
         if len(p) > 1 or len(r) > 1:
             many = p if len(p) > 1 else r
             problem = f"ambiguous case: several files for {cid!r}: {', '.join(os.path.basename(x) for x in many)}."
+        elif _link_problem((p, r)):
+            problem = _link_problem((p, r))
         elif not r:
             problem = (f"missing ref: no file for case {cid!r} in {os.fspath(ref_dir)} (pred: {p[0]})."
                        + _did_you_mean(cid, refs, "REF"))
@@ -112,8 +129,11 @@ def read_manifest(path):
     path = os.fspath(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-            fields = rows and list(rows[0].keys())
+            reader = csv.reader(f, delimiter=_delimiter(f.readline()))
+            f.seek(0)
+            header = next(reader, None)
+            # (line number, cells) of every row that is not blank: Excel writes rows of empty cells
+            rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
     except OSError as exc:
         raise v.InputValueError(f"cannot read the manifest {path}: {exc.strerror or exc}.") from None
     except UnicodeDecodeError as exc:
@@ -121,28 +141,51 @@ def read_manifest(path):
                                 f"save it as UTF-8 CSV with the columns case_id,pred,ref.") from None
     except csv.Error as exc:
         raise v.InputValueError(f"cannot read the manifest {path}: {exc}.") from None
-    if not rows:
+    if not header or not rows:
         raise v.InputValueError(f"the manifest {path} has no cases (expected a header case_id,pred,ref and rows).")
+    fields = [h.strip().lower() for h in header]  # "case_id, pred, ref" and "Case_ID,Pred,Ref" read too
     missing = [c for c in ("case_id", "pred", "ref") if c not in fields]
     if missing:
         raise v.InputValueError(f"the manifest {path} needs the columns case_id, pred, ref; "
-                                f"missing {', '.join(missing)} (found {', '.join(map(str, fields))}).")
+                                f"missing {', '.join(missing)} (found {', '.join(map(str, header))}).")
+    repeated = sorted({c for c in ("case_id", "pred", "ref", "image") if fields.count(c) > 1})
+    if repeated:
+        raise v.InputValueError(f"the manifest {path} has the column {', '.join(repeated)} more than once "
+                                f"(header: {', '.join(map(str, header))}).")
+    col = {c: fields.index(c) for c in ("case_id", "pred", "ref", "image") if c in fields}
     base = os.path.dirname(os.path.abspath(path))
-    cases, seen = [], set()
-    for i, row in enumerate(rows, start=2):
-        cid = (row["case_id"] or "").strip()
+
+    def cell(row, name):
+        return row[col[name]].strip() if name in col and col[name] < len(row) else ""
+
+    def where(cell_path):
+        return os.path.join(base, os.path.expanduser(cell_path))
+
+    cases, seen = [], {}
+    for line, row in rows:
+        cid = cell(row, "case_id")
         if not cid:
-            raise v.InputValueError(f"the manifest {path}, line {i}: empty case_id.")
+            raise v.InputValueError(f"the manifest {path}, line {line}: empty case_id.")
         if cid in seen:
-            raise v.InputValueError(f"the manifest {path}: case_id {cid!r} appears more than once.")
-        seen.add(cid)
-        p, r = ((row[k] or "").strip() for k in ("pred", "ref"))
-        p = os.path.join(base, p) if p else None
-        r = os.path.join(base, r) if r else None
-        image = (row.get("image") or "").strip()
-        problem = "" if p and r else f"missing {'pred' if not p else 'ref'}: empty cell in the manifest {path}."
-        cases.append(Case(cid, p, r, problem, os.path.join(base, image) if image else None))
+            raise v.InputValueError(f"the manifest {path}: case_id {cid!r} appears more than once "
+                                    f"(lines {seen[cid]} and {line}).")
+        seen[cid] = line
+        p, r, image = cell(row, "pred"), cell(row, "ref"), cell(row, "image")
+        p = where(p) if p else None
+        r = where(r) if r else None
+        problem = "" if p and r else (f"missing {'pred' if not p else 'ref'}: empty cell in the manifest {path}, "
+                                      f"line {line}.")
+        cases.append(Case(cid, p, r, problem, where(image) if image else None))
     return cases
+
+
+def _delimiter(first_line):
+    """``,``, or ``;`` / tab when the header is separated by those (a spreadsheet's export in some
+    locales, a TSV file) and names the columns case_id, pred, ref that way."""
+    for d in (",", ";", "\t"):
+        if {"case_id", "pred", "ref"} <= {c.strip().strip('"').lower() for c in first_line.split(d)}:
+            return d
+    return ","
 
 
 def as_cases(pairs):

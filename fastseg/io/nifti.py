@@ -7,7 +7,7 @@ import numpy as np
 
 from ._errors import ReadError
 
-__all__ = ["read_nibabel"]
+__all__ = ["read_nibabel", "check_complete"]
 
 
 def read_nibabel(path, writable=True):
@@ -15,12 +15,17 @@ def read_nibabel(path, writable=True):
     ``.nii.gz`` may be a read-only view of the decompressed bytes (no copy)."""
     import nibabel as nib
 
-    gz = path.lower().endswith(".gz")
+    gz = _is_gzip(path)  # by content, not by name: a gzipped ``.nii`` or an uncompressed ``.nii.gz`` reads too
     img, data, available = _gzipped_nifti(path) if gz else (None, None, None)
+    if img is None and gz and not path.lower().endswith(".gz"):
+        raise ReadError(f"{path}: cannot read the image: the file is gzip-compressed but its content is not a "
+                        f"NIfTI-1/2 image.")
+    if img is None and not gz and path.lower().endswith(".gz"):  # an uncompressed NIfTI named .nii.gz
+        img, data, available = _plain_nifti(path)
     if img is None:
         img = nib.load(path, mmap=False)
         available = None if gz else os.path.getsize(path)
-    _check_claimed_size(path, img, available)
+    _check_claimed_size(path, img, available, gz)
     proxy = img.dataobj
     if data is not None and not writable and (proxy.slope, proxy.inter) == (1.0, 0.0):
         # the voxels in place: nibabel's dataobj would copy them into a new array (a few ms per
@@ -31,7 +36,8 @@ def read_nibabel(path, writable=True):
         array = np.asanyarray(img.dataobj)  # reads (and decompresses) everything: truncation shows here
     if isinstance(array, np.memmap):  # pragma: no cover - mmap=False above
         array = np.array(array)
-    zero = [a for a, z in enumerate(_stored_pixdim(path, img, data)[1:1 + array.ndim]) if z == 0]
+    # the spatial axes only: a 4th axis (time, or a length-1 axis that load() drops) may have pixdim 0
+    zero = [a for a, z in enumerate(_stored_pixdim(path, img, data, gz)[1:1 + min(array.ndim, 3)]) if z == 0]
     if zero:  # nibabel's header check would quietly read them as 1.0: distances in voxels
         raise ReadError(f"{path}: the header's voxel size (pixdim) is 0 along axis {', '.join(map(str, zero))}; "
                         f"set the voxel size in the header (nibabel would read it as 1.0).")
@@ -46,29 +52,65 @@ def _claimed_bytes(img):
     return int(proxy.offset) + math.prod(int(n) for n in proxy.shape) * img.header.get_data_dtype().itemsize
 
 
-def _check_claimed_size(path, img, available):
+def _check_claimed_size(path, img, available, gz=None):
     """Refuse, before anything is allocated, a header that claims more voxels than the file holds
     (``available`` bytes, decompressed; None when unknown): a 1 KB file must not make a reader
     allocate gigabytes before it finds the data missing."""
     if available is None:
         return
+    if gz is None:
+        gz = path.lower().endswith(".gz")
     need = _claimed_bytes(img)
     if available < need:
         shape = "x".join(str(int(n)) for n in img.dataobj.shape)
         raise ReadError(f"{path}: cannot read the image: the header claims {shape} voxels of {img.header.get_data_dtype()} ({need} bytes "
-                        f"with the header) but the file holds {available} bytes{' once decompressed' if path.lower().endswith('.gz') else ''}: "
+                        f"with the header) but the file holds {available} bytes{' once decompressed' if gz else ''}: "
                         f"it is truncated or its header is corrupt.")
 
 
-def _stored_pixdim(path, img, data=None):
+def _stored_pixdim(path, img, data=None, gz=None):
     """``pixdim`` as the file stores it (a loaded header has zeros replaced by 1.0 by nibabel)."""
     import gzip
 
     n = img.header.sizeof_hdr
     if data is None:
-        with (gzip.open if path.lower().endswith(".gz") else open)(path, "rb") as fh:
+        if gz is None:
+            gz = _is_gzip(path)
+        with (gzip.open if gz else open)(path, "rb") as fh:
             data = fh.read(n)
     return type(img.header)(binaryblock=bytes(data[:n]), check=False)["pixdim"]
+
+
+def _is_gzip(path):
+    """Whether the file starts with the gzip magic bytes."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _parse_nifti(data):
+    """``(image or None, whether data holds all its voxels)`` of a single-file NIfTI-1/2 in memory."""
+    import nibabel as nib
+
+    kinds = {348: nib.Nifti1Image, 540: nib.Nifti2Image}
+    if len(data) < min(kinds):
+        return None, False
+    cls = kinds.get(int.from_bytes(data[:4], "little")) or kinds.get(int.from_bytes(data[:4], "big"))
+    if cls is None:
+        return None, False
+    img = cls.from_bytes(data)
+    return img, len(data) >= _claimed_bytes(img)
+
+
+def _plain_nifti(path):
+    """An uncompressed NIfTI whose name ends in ``.gz``: ``(image, its bytes when they hold every
+    voxel else None, the file size)``, or ``(None, None, None)`` when it is no NIfTI (``nibabel.load``
+    then names the problem)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    img, whole = _parse_nifti(data)
+    if img is None:
+        return None, None, None
+    return img, (data if whole else None), len(data)
 
 
 def _gzipped_nifti(path):
@@ -82,28 +124,14 @@ def _gzipped_nifti(path):
     """
     import gzip
 
-    import nibabel as nib
-
     with open(path, "rb") as fh:
         raw = fh.read()
-    kinds = {348: nib.Nifti1Image, 540: nib.Nifti2Image}
-
-    def parse(data):
-        """(image or None, whether ``data`` holds all its voxels)"""
-        if len(data) < 4:
-            return None, False
-        size = int.from_bytes(data[:4], "little")
-        cls = kinds.get(size) or kinds.get(int.from_bytes(data[:4], "big"))
-        if cls is None or len(data) < min(kinds):
-            return None, False
-        img = cls.from_bytes(data)
-        return img, len(data) >= _claimed_bytes(img)
 
     data = _inflate_one_member(raw)
-    img, whole = parse(data)
+    img, whole = _parse_nifti(data)
     if not whole:  # not one member holding the whole image: every member (truncated or corrupt data raise here)
         data = gzip.decompress(raw)
-        img, whole = parse(data)
+        img, whole = _parse_nifti(data)
     if img is None:
         return None, None, None
     return img, (data if whole else None), len(data)
@@ -125,3 +153,33 @@ def _inflate_one_member(raw):
         return zlib.decompress(raw, 31, max(hint, 1 << 14))
     except zlib.error:
         return b""
+
+
+def check_complete(path):
+    """Refuse a NIfTI file (``.nii``, ``.nii.gz``, by content) whose voxel data are shorter than its
+    header claims. For readers that do not check it themselves: SimpleITK fills the missing voxels of a
+    truncated NIfTI with zeros and reports no error. A gzip stream is inflated in chunks (the bytes are
+    counted, not kept); a stream cut short raises ``EOFError``."""
+    import gzip
+
+    import nibabel as nib
+
+    gz = _is_gzip(path)
+    with (gzip.open if gz else open)(path, "rb") as fh:
+        head = fh.read(540)
+        if gz:  # counted in large reads, not kept; a stream cut short raises EOFError here
+            available = len(head) + sum(len(b) for b in iter(lambda: fh.read(1 << 24), b""))
+        else:
+            available = os.path.getsize(path)
+    kinds = {348: nib.Nifti1Header, 540: nib.Nifti2Header}
+    cls = kinds.get(int.from_bytes(head[:4], "little")) or kinds.get(int.from_bytes(head[:4], "big"))
+    if cls is None or len(head) < cls.sizeof_hdr:
+        return  # not a NIfTI-1/2 header: the reader says what it is
+    hdr = cls(binaryblock=head[:cls.sizeof_hdr], check=False)
+    shape = hdr.get_data_shape()
+    need = int(hdr["vox_offset"]) + math.prod(int(n) for n in shape) * hdr.get_data_dtype().itemsize
+    if available < need:
+        dims = "x".join(str(int(n)) for n in shape)
+        raise ReadError(f"{path}: cannot read the image: the header claims {dims} voxels "
+                        f"of {hdr.get_data_dtype()} ({need} bytes with the header) but the file holds {available} "
+                        f"bytes{' once decompressed' if gz else ''}: it is truncated or its header is corrupt.")
