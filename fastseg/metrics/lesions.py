@@ -14,9 +14,10 @@ Rules (:data:`RULES`; each a :class:`LesionRule`, ``rule=`` takes a name or an i
                     the ``fastseg`` convention; a missed or spurious lesion's HD95 in lesion-wise
                     HD95 is the image diagonal (mm)
 ``panoptica``       panoptica's naive threshold matching: greedy one-to-one by IoU, matched when
-                    IoU >= 0.5 (pairs by decreasing IoU); per-lesion HD, HD95 and ASSD under the
-                    ``panoptica`` convention (boundary voxels, pooled HD95, mean of the directed
-                    means), as panoptica computes them
+                    IoU >= 0.5 (pairs by decreasing IoU); components as panoptica's default
+                    approximator finds them (scipy's 4-connectivity in 2D, cc3d's 26 in 3D);
+                    per-lesion HD, HD95 and ASSD under the ``panoptica`` convention (boundary
+                    voxels, pooled HD95, mean of the directed means), as panoptica computes them
 ``bipartite``       maximum-weight one-to-one matching on IoU (``linear_sum_assignment``), any
                     overlap (IoU > 0) kept
 ``panoptica-``      panoptica's maximum bipartite matching: the same over the pairs with
@@ -44,6 +45,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._engine.counts import NOT_EMPTY, binary_counts, empty_state
+from .._engine.components import CONNECTIVITIES
 from .._engine.distances import crop_edges, distances_in_crop
 from .._engine.instances import (instances_from_ids, instances_of, match_bipartite, match_dilated, match_greedy,
                                  match_overlap, merge_by_dilation, overlap_table)
@@ -76,8 +78,9 @@ class LesionRule:
     threshold : float
         A pair is matched when its score passes it (``>`` when ``strict``, else ``>=``).
     strict : bool
-    connectivity : int or None
-        Of the components (4/8 in 2D, 6/18/26 in 3D; None: full).
+    connectivity : int, None or mapping
+        Of the components (4/8 in 2D, 6/18/26 in 3D; None: full), or one per number of dimensions
+        as ``{2: c2, 3: c3}`` (kept as the tuple of its items, sorted; a missing one: full).
     dilation : int
         ``dilated``: iterations (voxels) of the dilation that merges reference lesions and finds
         their predictions.
@@ -120,10 +123,50 @@ class LesionRule:
         for field in ("empty_detection", "empty_quality"):
             if getattr(self, field) not in ("nan", "one"):
                 raise v.InputValueError(f"LesionRule.{field} must be 'nan' or 'one'; got {getattr(self, field)!r}.")
+        if isinstance(self.connectivity, dict):  # hashable and comparable: the items, sorted
+            object.__setattr__(self, "connectivity", tuple(sorted(self.connectivity.items())))
+        _check_connectivity(self.connectivity)
         v.check_fraction(self.threshold, "threshold", low=0.0, high=1.0)
+        if not isinstance(self.strict, (bool, np.bool_)):
+            raise v.InputTypeError(f"LesionRule.strict must be True or False; got {self.strict!r}.")
+        for field, low, high in (("dilation", 0, None), ("dilation_rank", 1, 3)):
+            x = getattr(self, field)
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or x < low \
+                    or (high is not None and x > high):
+                bound = f"an integer >= {low}" + ("" if high is None else f" and <= {high}")
+                raise v.InputValueError(f"LesionRule.{field} must be {bound}; got {x!r}.")
+        v.check_fraction(self.min_ref_volume_mm3, "min_ref_volume_mm3")
         if self.penalty_mm != "diagonal":
             v.check_fraction(self.penalty_mm, "penalty_mm")
         get_convention(self.convention)
+
+
+def _as_mapping(pairs):
+    try:
+        return dict(pairs)
+    except (TypeError, ValueError):
+        return pairs
+
+
+def _check_connectivity(connectivity):
+    """None, one of the allowed connectivities, or ``((ndim, connectivity), ...)`` pairs with ndim 2 / 3."""
+    if connectivity is None:
+        return
+    allowed = sorted({c for cs in CONNECTIVITIES.values() for c in cs})
+    if isinstance(connectivity, tuple):
+        for item in connectivity:
+            ok = isinstance(item, tuple) and len(item) == 2 and item[0] in CONNECTIVITIES
+            if not ok or not (item[1] is None or (not isinstance(item[1], (bool, np.bool_))
+                                                  and isinstance(item[1], (int, np.integer))
+                                                  and item[1] in CONNECTIVITIES[item[0]])):
+                raise v.InputValueError(f"LesionRule.connectivity per number of dimensions must map 2 to one of "
+                                        f"{CONNECTIVITIES[2]} and 3 to one of {CONNECTIVITIES[3]} (or None: "
+                                        f"full); got {_as_mapping(connectivity)!r}.")
+        return
+    if isinstance(connectivity, (bool, np.bool_)) or not isinstance(connectivity, (int, np.integer)) \
+            or connectivity not in allowed:
+        raise v.InputValueError(f"connectivity must be one of {', '.join(map(str, allowed))} (4/8 in 2D, 6/18/26 "
+                                f"in 3D), None (full) or a mapping {{2: c2, 3: c3}}; got {connectivity!r}.")
 
 
 def _brats(name, dilation, min_volume):
@@ -131,12 +174,18 @@ def _brats(name, dilation, min_volume):
                       min_ref_volume_mm3=min_volume, penalty_mm=374.0, convention="deepmind")
 
 
+#: panoptica's ConnectedComponentsInstanceApproximator: scipy.ndimage.label's default structure (faces:
+#: 4-connectivity) below 3D, cc3d's default (26-connectivity) in 3D
+_PANOPTICA_CONNECTIVITY = ((2, 4), (3, 26))
+
 RULES = {
     "fastseg": LesionRule(),
-    "panoptica": LesionRule(name="panoptica", strict=False, empty_quality="nan", convention="panoptica"),
+    "panoptica": LesionRule(name="panoptica", strict=False, empty_quality="nan", convention="panoptica",
+                            connectivity=_PANOPTICA_CONNECTIVITY),
     "bipartite": LesionRule(name="bipartite", matching="bipartite", threshold=0.0),
     "panoptica-bipartite": LesionRule(name="panoptica-bipartite", matching="bipartite", strict=False,
-                                      empty_quality="nan", convention="panoptica"),
+                                      empty_quality="nan", convention="panoptica",
+                                      connectivity=_PANOPTICA_CONNECTIVITY),
     "wmh": LesionRule(name="wmh", matching="overlap", empty_detection="one"),
     "brats2023-gli": _brats("brats2023-gli", 3, 50.0),
     "brats2023-ssa": _brats("brats2023-ssa", 3, 50.0),
@@ -169,6 +218,13 @@ def lesions_of_structure(p, r, members, spacing, rule, tolerance):
     pm = p == members[0] if len(members) == 1 else np.isin(p, members)
     rm = r == members[0] if len(members) == 1 else np.isin(r, members)
     return lesions(pm, rm, spacing=spacing, rule=rule, tolerance=tolerance)
+
+
+def _connectivity_for(connectivity, ndim):
+    """The component connectivity of a rule for ``ndim``-dimensional masks (None: full)."""
+    if isinstance(connectivity, tuple):
+        return dict(connectivity).get(ndim)
+    return connectivity
 
 
 def _rule(rule, overrides):
@@ -299,10 +355,11 @@ def lesions(pred, ref, *, spacing=None, rule="fastseg", matching=None, threshold
         if instances:
             ref_i, pred_i = instances_from_ids(r), instances_from_ids(p)
         else:
-            ref_i, pred_i = instances_of(r, rule.connectivity), instances_of(p, rule.connectivity)
+            conn = _connectivity_for(rule.connectivity, p.ndim)
+            ref_i, pred_i = instances_of(r, conn), instances_of(p, conn)
         if rule.matching == "dilated":
             ref_i = merge_by_dilation(r if not instances else (r > 0).view(np.uint8), ref_i, rule.dilation,
-                                      rule.dilation_rank, rule.connectivity)
+                                      rule.dilation_rank, _connectivity_for(rule.connectivity, p.ndim))
             units = match_dilated(ref_i, pred_i, rule.dilation, rule.dilation_rank)
         else:
             table = overlap_table(ref_i, pred_i)
@@ -348,7 +405,7 @@ def _score_unit(k, unit, ref_i, pred_i, sp, conv, tols, voxel_mm3, rule):
     conv.check_empty(state)
     row = {"unit": k, "ref_ids": tuple(rids), "pred_ids": tuple(pids),
            "status": "tp" if rids and pids else ("fn" if rids else "fp"),
-           "excluded": bool(rids) and n_r * voxel_mm3 <= rule.min_ref_volume_mm3,
+           "excluded": bool(rids) and _volume_mm3(n_r, sp) <= rule.min_ref_volume_mm3,
            "ref_volume_ml": n_r * voxel_mm3 / 1000.0, "pred_volume_ml": n_p * voxel_mm3 / 1000.0,
            "dice": 2.0 * inter / (n_r + n_p), "iou": inter / (n_r + n_p - inter)}
     if state == NOT_EMPTY:
@@ -367,6 +424,15 @@ def _score_unit(k, unit, ref_i, pred_i, sp, conv, tols, voxel_mm3, rule):
     if tols:
         row.update({f"nsd@{t:g}": x for t, x in zip(tols, nsd(sd, tolerance=list(tols)))})
     return row
+
+
+def _volume_mm3(n, sp):
+    """``n`` voxels' volume multiplied out left to right, ``n * s0 * s1 * s2``, as BraTS 2023's code does
+    (``np.sum(lesion) * sx * sy * sz``): a lesion exactly at the volume threshold falls on the same side."""
+    vol = float(n)
+    for s in sp.tolist():
+        vol *= s
+    return vol
 
 
 def _union_box(a, b):
@@ -404,7 +470,9 @@ def _case_metrics(rows, units, ref_i, pred_i, rule, voxel_mm3, diagonal, bins):
     pq = sq * rq
     n_lw = n_scored + fp
     lw_dice = (sum(r["dice"] for r in scored) / n_lw) if n_lw else 1.0
-    lw_hd95 = ((sum(min(r["hd95"], penalty) if not math.isnan(r["hd95"]) else penalty for r in scored)
+    # the penalty replaces a miss's and a spurious unit's HD95 and any infinite (or NaN) one; a finite HD95
+    # stays as it is, even above the penalty (BraTS 2023 replaces inf by 374 and nothing else)
+    lw_hd95 = ((sum(r["hd95"] if math.isfinite(r["hd95"]) else penalty for r in scored)
                 + penalty * fp) / n_lw) if n_lw else 0.0
     v_ref = float(ref_i.sizes[1:].sum()) * voxel_mm3
     v_pred = float(pred_i.sizes[1:].sum()) * voxel_mm3
