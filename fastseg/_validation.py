@@ -287,11 +287,9 @@ def check_tversky(weights):
 
 
 def check_names(names):
-    """Label names ``{label: name}`` as a dict of int -> str (None: None).
-
-    Keys are labels (non-negative integers); names are non-empty one-line strings, not numbers (they
-    would read as labels), and distinct (two structures with one name could not be told apart).
-    """
+    """Label names ``{label: name}`` as a dict of int -> str (None: None). Keys are labels; names are
+    distinct (two structures with one name could not be told apart) non-empty one-line strings, not
+    numbers (they would read as labels)."""
     from collections.abc import Mapping
 
     if names is None:
@@ -356,6 +354,33 @@ def check_label(value, name):
     return int(value)
 
 
+def check_ignore_label(ignore_label, labels=None, regions=None, *, ignore_text=None, labels_text=None,
+                       region_text=None):
+    """The ignore label as an int (None: None), refused when it is also scored: in ``labels`` or a
+    region (its reference voxels are left out of every structure, so it would be scored on the
+    prediction's stray voxels alone, and a region would count them as false positives). The texts
+    name the arguments in the message (default: :func:`fastseg.evaluate`'s keywords; the command line
+    names its options; ``region_text(name, members)``)."""
+    if ignore_label is None:
+        return None
+    from collections.abc import Mapping
+
+    ig = check_label(ignore_label, "ignore_label")
+    why = f"{ignore_text or f'ignore_label={ig}'} is also in {{}}: the ignore label's reference voxels are left out " \
+          f"of every structure, so {{}}. Drop {ig} from {{}}, or choose another ignore label."
+    if labels is not None and ig in label_list(labels).tolist():
+        raise InputValueError(why.format(labels_text or f"labels={label_list(labels).tolist()!r}",
+                                         f"label {ig} would be scored on the prediction's stray voxels alone", "the labels"))
+    for name, members in (regions.items() if isinstance(regions, Mapping) else ()):  # other types: evaluate says
+        values = label_list(members, f"region {name!r}").tolist()
+        if ig in values:
+            raise InputValueError(why.format(region_text(name, values) if region_text else
+                                             f"the region {name!r} of regions ({values})",
+                                             f"the region would count the prediction's voxels of label {ig} "
+                                             f"elsewhere as false positives", "the region"))
+    return ig
+
+
 def _label_item(x, name, labels):
     """One member of ``labels`` as an int (integers, or floats without fraction; no bool, no str)."""
     if isinstance(x, (numbers.Integral, np.integer)) and not isinstance(x, (bool, np.bool_)):
@@ -365,15 +390,11 @@ def _label_item(x, name, labels):
             raise InputValueError(f"{name} must be non-negative integers; got {x!r} in {labels!r}: drop the fraction.")
         value = int(x)
     else:
-        raise InputTypeError(
-            f"{name} must be non-negative integers; got {x!r} ({type(x).__name__}) in {labels!r}: pass ints, "
-            f"e.g. [1, 2]."
-        )
+        raise InputTypeError(f"{name} must be non-negative integers; got {x!r} ({type(x).__name__}) in {labels!r}: "
+                             f"pass ints, e.g. [1, 2].")
     if not 0 <= value <= _INT64_MAX:
-        raise InputValueError(
-            f"{name} must be non-negative integers up to 2**63 - 1; got {value} in {labels!r}: pass the labels "
-            f"of the maps."
-        )
+        raise InputValueError(f"{name} must be non-negative integers up to 2**63 - 1; got {value} in {labels!r}: "
+                              f"pass the labels of the maps.")
     return value
 
 
@@ -386,16 +407,12 @@ def label_list(labels, name="labels"):
     if isinstance(labels, np.ndarray):
         a = labels.reshape(-1)
         if a.dtype == bool or a.dtype.kind not in "iuf":
-            raise InputTypeError(
-                f"{name} must be non-negative integers; got an array of dtype {a.dtype}: pass ints, e.g. [1, 2]."
-            )
+            raise InputTypeError(f"{name} must be non-negative integers; got an array of dtype {a.dtype}: pass ints, "
+                                 f"e.g. [1, 2].")
         if a.dtype.kind == "f" or (a.size and (a.min() < 0 or a.max() > _INT64_MAX)):
             return np.array([_label_item(x, name, labels) for x in a.tolist()], dtype=np.int64)
         return a.astype(np.int64)
-    if isinstance(labels, (str, bytes)) or not np.iterable(labels):
-        items = [labels]
-    else:
-        items = list(labels)
+    items = [labels] if isinstance(labels, (str, bytes)) or not np.iterable(labels) else list(labels)
     return np.array([_label_item(x, name, labels) for x in items], dtype=np.int64)
 
 
@@ -414,9 +431,7 @@ def _label_dtype(a, name):
             raise InputValueError(f"{name} must be a label map of non-negative integers; it holds non-integer values.")
     lo = a.min()
     if lo < 0:
-        raise InputValueError(
-            f"{name} must be a label map of non-negative integers; got a negative label ({lo})."
-        )
+        raise InputValueError(f"{name} must be a label map of non-negative integers; got a negative label ({lo}).")
     hi = int(a.max())
     if hi < 256:
         return a.astype(np.uint8), hi
@@ -461,9 +476,7 @@ def label_pair(pred, ref):
     if p.dtype.itemsize > 2 or r.dtype.itemsize > 2:
         values, inverse = np.unique(np.concatenate([np.ravel(p), np.ravel(r)]), return_inverse=True)
         if values.size > 65536:
-            raise InputValueError(
-                f"pred and ref hold {values.size} distinct labels; at most 65536 are supported."
-            )
+            raise InputValueError(f"pred and ref hold {values.size} distinct labels; at most 65536 are supported.")
         inverse = inverse.astype(np.uint16 if values.size > 256 else np.uint8)
         p = inverse[: p.size].reshape(p.shape)
         r = inverse[p.size:].reshape(r.shape)
@@ -475,9 +488,8 @@ def label_pair(pred, ref):
 
 
 def read_json_file(path, cannot_read, prefix="", hint=""):
-    """The parsed content of a user's JSON file; a clear :class:`InputValueError` otherwise:
-    ``"{prefix}{cannot_read} {path}: {reason}."`` when it cannot be read, ``"{prefix}{path} is not a
-    JSON file ({error}){hint}."`` when it is not JSON."""
+    """The parsed content of a user's JSON file; else an :class:`InputValueError`, ``"{prefix}{cannot_read}
+    {path}: {reason}."`` (unreadable) or ``"{prefix}{path} is not a JSON file ({error}){hint}."``."""
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:

@@ -73,6 +73,9 @@ def _parse_regions(specs):
             raise UsageError(f"--regions expects NAME=LABEL,LABEL,... (e.g. whole_tumor=1,2,3); got {spec!r}.")
         if name.isdigit():
             raise UsageError(f"--regions: a region name must not be a number (it would read as a label); got {name!r}.")
+        if name in regions and set(regions[name]) != set(labels):  # the same definition twice loses nothing
+            raise UsageError(f"--regions {name} is defined twice: {name}={','.join(map(str, regions[name]))} and "
+                             f"{name}={','.join(map(str, labels))}; give it once (or give each region its own name).")
         regions[name] = labels
     return regions or None
 
@@ -228,15 +231,16 @@ def _write_tables(args, result, cap):
 def cmd_evaluate(args):
     """``fastseg evaluate``: score a cohort; returns the exit status."""
     from . import cohort
-    from .labels import merge_label_options
+    from .labels import check_ignore_options, merge_label_options
     from .cohort.stats import check_thresholds
     from .evaluate import metric_names
 
     cases = _cases_from_args(args)
+    given_labels, given_regions = _parse_labels(args.labels), _parse_regions(args.regions)
     labels, regions, names, ignore = merge_label_options(
-        args.labels_json, _parse_labels(args.labels), _parse_regions(args.regions),
-        _parse_label_names(args.label_names), args.ignore_label)
-    labels = None if args.pair_by == "name" and _parse_labels(args.labels) is None else labels  # a json's names only
+        args.labels_json, given_labels, given_regions, _parse_label_names(args.label_names), args.ignore_label)
+    labels = None if args.pair_by == "name" and given_labels is None else labels  # a json's names only
+    check_ignore_options(args.labels_json, args.ignore_label, ignore, labels, regions, given_labels, given_regions)
     eval_kwargs = dict(
         labels=labels, metrics=split_values(args.metrics) or None,
         tolerance=_parse_floats(args.tolerance, "--tolerance"), convention=args.convention,

@@ -25,8 +25,9 @@ exit status:
      exceeded
   1  a regression: a limit is exceeded, or the change it limits is undefined (two infinite means:
      use --cap-inf diagonal)
-  2  usage error: bad arguments, a limit the metric cannot take, an unreadable BASELINE or NEW,
-     no case in common, or --json cannot be written
+  2  usage error: bad arguments, a limit the metric cannot take, a limit that checks nothing (its
+     metric or label is not scored in both runs), an unreadable BASELINE or NEW, no case in common,
+     or --json cannot be written
   3  incomplete: cases scored in BASELINE are missing from NEW or are error rows there (listed);
      a comparison on fewer cases never passes. Takes precedence over 1.
 """
@@ -66,9 +67,13 @@ def cmd_compare(args):
             print(f"warning: --max-drop {metric}: for distances higher is worse; did you mean --max-rise?",
                   file=sys.stderr)
     res = cohort.compare(base, new, max_drop=max_drop, max_rise=max_rise, cap_inf=cap,
-                         n_boot=args.n_boot, seed=args.seed, alpha=args.alpha)
+                         n_boot=args.n_boot, seed=args.seed, alpha=args.alpha, strict=False)
     if res["n_paired"] == 0:
         raise UsageError("BASELINE and NEW have no case in common (cases are paired by case_id).")
+    if res["unmatched_limits"]:  # a gate that checks nothing never passes (as evaluate's gates: exit 2)
+        from .cohort.compare import check_limits_matched
+
+        check_limits_matched(res, max_drop, max_rise, options=("--max-drop", "--max-rise"), runs=("BASELINE", "NEW"))
     if args.json:
         try:
             write_json_atomic(args.json, res)
@@ -92,8 +97,6 @@ def cmd_compare(args):
     if res["conventions"]["base"] != res["conventions"]["new"]:
         print(f"warning: the runs used different conventions (BASELINE {res['conventions']['base']}, "
               f"NEW {res['conventions']['new']}): distances are not comparable.", file=sys.stderr)
-    for lim in res["unmatched_limits"]:
-        print(f"warning: limit on {lim}: no such metric/label in both runs.", file=sys.stderr)
     if res["regressions"]:
         out.say("")
         for msg in res["regressions"]:
@@ -123,8 +126,9 @@ def add_compare_parser(sub):
     p.add_argument("baseline", metavar="BASELINE", help="results CSV of the reference run")
     p.add_argument("new", metavar="NEW", help="results CSV of the run to check")
     p.add_argument("--max-drop", action="append", metavar="M[:LABEL]=X",
-                   help="regression when the mean of M falls by more than X (for every label, or one), "
-                        "for metrics where higher is better, e.g. dice=0.01")
+                   help="regression when the mean of M falls by more than X (for every label, or one: a number, "
+                        "region or label name), for metrics where higher is better, e.g. dice=0.01; a limit "
+                        "that matches no metric/label of both runs is a usage error")
     p.add_argument("--max-rise", action="append", metavar="M[:LABEL]=X",
                    help="regression when the mean of M rises by more than X, for distances, e.g. hd95=0.5")
     p.add_argument("--alpha", type=float, metavar="P",

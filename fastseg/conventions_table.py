@@ -418,7 +418,7 @@ def by_structure(pred, ref, *, presets, spacing=None, labels=None, regions=None,
     v.check_ndim(p, (2, 3), "distance metrics")
     sp = v.normalize_spacing(spacing, p.ndim, distances=True)
     if ignore_label is not None:
-        ignore_label = v.check_label(ignore_label, "ignore_label")
+        ignore_label = v.check_ignore_label(ignore_label, labels, regions)
         if ignore_label <= np.iinfo(r.dtype).max:
             ignored = r == ignore_label
             if ignored.any():  # as evaluate: copies in the maps' own layout

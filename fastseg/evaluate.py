@@ -341,7 +341,7 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
         voxel_volume = float(np.prod(sp))
     n_ignored = 0
     if ignore_label is not None:
-        ignore_label = v.check_label(ignore_label, "ignore_label")
+        ignore_label = v.check_ignore_label(ignore_label, labels, regions)
         if ignore_label <= np.iinfo(r.dtype).max:
             ignored = r == ignore_label
             n_ignored = int(np.count_nonzero(ignored))

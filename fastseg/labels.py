@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from . import _validation as v
 
-__all__ = ["LabelSpec", "read_labels_json", "labels_from_dataset", "merge_label_options"]
+__all__ = ["LabelSpec", "read_labels_json", "labels_from_dataset", "merge_label_options",
+           "check_ignore_options"]
 
 
 @dataclass(frozen=True)
@@ -137,3 +138,24 @@ def merge_label_options(labels_json, labels, regions, names, ignore_label):
                                         f"{spec.ignore_label} of {labels_json}.")
             ignore_label = spec.ignore_label
     return labels, regions, names or None, ignore_label
+
+
+def check_ignore_options(labels_json, given_ignore, ignore, labels, regions, given_labels, given_regions):
+    """Refuse an ignore label that ``fastseg evaluate`` would also score (in its labels or a region,
+    :func:`fastseg._validation.check_ignore_label`), naming the option each came from (``--ignore-label``
+    or ``--labels-json``; ``--labels``, ``--regions`` or ``--labels-json``). ``given_*``: the options as
+    given; ``ignore``, ``labels``, ``regions``: as :func:`merge_label_options` merged them."""
+    if ignore is None:
+        return
+    json_text = f"--labels-json {labels_json}"
+    ignore_text = f"--ignore-label {ignore}" if given_ignore is not None else f"the ignore label {ignore} of {json_text}"
+    labels_text = (f"--labels {','.join(map(str, given_labels))}" if given_labels is not None
+                   else f"the labels of {json_text} ({','.join(map(str, labels or []))})")
+
+    def region_text(name, members):
+        if given_regions and name in given_regions:
+            return f"--regions {name}={','.join(map(str, given_regions[name]))}"
+        return f"the region {name!r} of {json_text} ({','.join(map(str, members))})"
+
+    v.check_ignore_label(ignore, labels, regions, ignore_text=ignore_text, labels_text=labels_text,
+                         region_text=region_text)  # an InputValueError: the command line exits 2

@@ -14,6 +14,7 @@ from fastseg import io as fio  # noqa: E402
 from fastseg.io import ReadError  # noqa: E402
 
 CT_CLASS = "1.2.840.10008.5.1.4.1.1.2"
+IMAGE_CLASSES = {"CT": CT_CLASS, "PT": "1.2.840.10008.5.1.4.1.1.128"}
 AXIAL = (1, 0, 0, 0, 1, 0)
 CORONAL = (1, 0, 0, 0, 0, -1)
 PIXEL = (0.8, 0.6)  # PixelSpacing: (between rows, between columns)
@@ -39,8 +40,9 @@ def ct_volume(shape=(6, 5, 4)):
 
 
 def write_series(folder, volume, *, orientation=AXIAL, origin=(-30.0, 20.0, 7.0), dz=DZ, positions=None,
-                 study=None, frame=None, shuffle=True, slope=None):
-    """One CT file per slice k of ``volume`` (i, j, k); returns (study, frame, series uid, uids)."""
+                 study=None, frame=None, shuffle=True, slope=None, modality="CT"):
+    """One CT file (``modality="PT"``: PET) per slice k of ``volume`` (i, j, k), named
+    ``ct_000.dcm`` (``pt_000.dcm``) ...; returns (study, frame, series uid, uids)."""
     os.makedirs(folder, exist_ok=True)
     study, frame = study or generate_uid(), frame or generate_uid()
     r, c = np.array(orientation[:3], float), np.array(orientation[3:], float)
@@ -50,7 +52,7 @@ def write_series(folder, volume, *, orientation=AXIAL, origin=(-30.0, 20.0, 7.0)
     if shuffle:
         ks = ks[::2] + ks[1::2]
     for k in ks:
-        ds = _base(CT_CLASS, "CT", study, frame)
+        ds = _base(IMAGE_CLASSES[modality], modality, study, frame)
         ds.SeriesInstanceUID = series
         pos = np.asarray(origin) + n * (dz * k if positions is None else positions[k])
         ds.ImagePositionPatient = [f"{x:.4f}" for x in pos]
@@ -64,7 +66,7 @@ def write_series(folder, volume, *, orientation=AXIAL, origin=(-30.0, 20.0, 7.0)
             ds.RescaleSlope, ds.RescaleIntercept = str(slope[0]), str(slope[1])
         ds.InstanceNumber = k + 1
         ds.PixelData = np.ascontiguousarray(volume[:, :, k].T).astype("<i2").tobytes()
-        ds.save_as(os.path.join(folder, f"ct_{k:03d}.dcm"), enforce_file_format=True)
+        ds.save_as(os.path.join(folder, f"{modality.lower()}_{k:03d}.dcm"), enforce_file_format=True)
         uids.append((k, ds.SOPInstanceUID))
     return study, frame, series, [u for _, u in sorted(uids)]
 
@@ -78,10 +80,24 @@ def expected_affine(orientation=AXIAL, origin=(-30.0, 20.0, 7.0), dz=DZ):
 
 
 def write_seg(path, label, names, *, orientation=AXIAL, origin=(-30.0, 20.0, 7.0), dz=DZ, fractional=False,
-              skip_empty=False, frames=None, fraction=200):
+              skip_empty=False, frames=None, fraction=200, series=None, frame=None):
     """A DICOM-SEG of ``label`` (i, j, k): one frame per (segment, slice); ``frames`` overrides the
-    list of (segment, k, 2D mask (i, j))."""
-    ds = _base(SEG_CLASS, "SEG", generate_uid(), generate_uid())
+    list of (segment, k, 2D mask (i, j)). ``series``: the (study, frame, series uid, uids) of
+    :func:`write_series` the SEG segments: its study and frame of reference, and named in its
+    ReferencedSeriesSequence. ``frame``: the FrameOfReferenceUID (default the series', else a new one:
+    a SEG of no series)."""
+    study, series_frame, series_uid, instances = series if series is not None else (generate_uid(), None, None, ())
+    ds = _base(SEG_CLASS, "SEG", study, frame or series_frame or generate_uid())
+    if series is not None:
+        ref = Dataset()
+        ref.SeriesInstanceUID = series_uid
+        items = []
+        for uid in instances:
+            item = Dataset()
+            item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = CT_CLASS, uid
+            items.append(item)
+        ref.ReferencedInstanceSequence = Sequence(items)
+        ds.ReferencedSeriesSequence = Sequence([ref])
     r, c = np.array(orientation[:3], float), np.array(orientation[3:], float)
     n = np.cross(r, c)
     ds.Rows, ds.Columns = label.shape[1], label.shape[0]
@@ -252,8 +268,8 @@ def test_seg_same_as_nifti_of_the_same_data(tmp_path):
 def test_seg_without_empty_frames_on_the_reference_series(tmp_path):
     label = np.zeros((6, 5, 6), np.uint8)
     label[1:3, 1:3, 2] = 2
-    study, frame, _, _ = write_series(tmp_path / "ct", ct_volume((6, 5, 6)))
-    write_seg(tmp_path / "seg.dcm", label, {2: "Lesion"}, skip_empty=True)
+    info = write_series(tmp_path / "ct", ct_volume((6, 5, 6)))
+    write_seg(tmp_path / "seg.dcm", label, {2: "Lesion"}, skip_empty=True, series=info)
     own = fio.load(tmp_path / "seg.dcm")  # its own grid: the one slice that holds the segment
     assert own.array.shape == (6, 5, 1)
     on_ct = fio.load(tmp_path / "seg.dcm", reference=tmp_path / "ct")
@@ -279,11 +295,11 @@ def test_seg_overlapping_segments_refused_by_name(tmp_path):
 
 
 def test_seg_off_the_reference_grid_refused(tmp_path):
-    write_series(tmp_path / "ct", ct_volume())
-    write_seg(tmp_path / "seg.dcm", seg_label(), {1: "Liver", 3: "Spleen"}, origin=(-30.0, 20.0, 8.0))
+    info = write_series(tmp_path / "ct", ct_volume())
+    write_seg(tmp_path / "seg.dcm", seg_label(), {1: "Liver", 3: "Spleen"}, origin=(-30.0, 20.0, 8.0), series=info)
     with pytest.raises(ReadError, match="off the reference series' slices"):
         fio.load(tmp_path / "seg.dcm", reference=tmp_path / "ct")
-    write_seg(tmp_path / "seg2.dcm", seg_label(), {1: "Liver", 3: "Spleen"}, orientation=CORONAL)
+    write_seg(tmp_path / "seg2.dcm", seg_label(), {1: "Liver", 3: "Spleen"}, orientation=CORONAL, series=info)
     with pytest.raises(ReadError, match="orientation differs"):
         fio.load(tmp_path / "seg2.dcm", reference=tmp_path / "ct")
 
@@ -438,7 +454,7 @@ def test_same_mask_as_seg_rtstruct_and_nifti(tmp_path):
     px = np.array([PIXEL[1], PIXEL[0]])
     square = np.array([[1.5, 2.5], [6.5, 2.5], [6.5, 7.5], [1.5, 7.5]]) * px  # around i 2..6, j 3..7
     write_rtstruct(tmp_path / "rs.dcm", info, {"Cord": [at(square, 1), at(square, 2)]})
-    write_seg(tmp_path / "seg.dcm", label, {1: "Cord"})
+    write_seg(tmp_path / "seg.dcm", label, {1: "Cord"}, series=info)
     nib.save(nib.Nifti1Image(label, expected_affine()), tmp_path / "m.nii.gz")
     rs = fio.load(tmp_path / "rs.dcm", reference=tmp_path / "ct")
     seg, nii = fio.load(tmp_path / "seg.dcm"), fio.load(tmp_path / "m.nii.gz")
@@ -494,3 +510,102 @@ def test_seg_rois_select_and_renumber_segments(tmp_path):
         import nibabel as nib
         nib.save(nib.Nifti1Image(label, np.eye(4)), tmp_path / "m.nii.gz")
         fio.load(tmp_path / "m.nii.gz", rois=["x"])
+
+
+# ---------------------------------------------------------------- frames of reference, several series
+
+def test_seg_other_frame_of_reference_refused(tmp_path):
+    """A SEG in another frame of reference than its reference series is refused (as RTSTRUCT is),
+    through load, load_structures and a Grid reference (the cohort's), naming the file and both
+    frames; the same SEG in the series' frame reads."""
+    from fastseg.io.dicom import find_series, read_seg
+    info = write_series(tmp_path / "ct", ct_volume())
+    label = seg_label()
+    other = generate_uid()
+    write_seg(tmp_path / "seg.dcm", label, {1: "Liver", 3: "Spleen"}, series=info, frame=other)
+    seg = str(tmp_path / "seg.dcm")
+    words = rf"{seg}: its frame of reference {other} is not the series' \({info[1]}\)"
+    with pytest.raises(ReadError, match=words):
+        fio.load(seg, reference=tmp_path / "ct")
+    with pytest.raises(ReadError, match=words):
+        fio.load_structures(seg, reference=tmp_path / "ct")
+    with pytest.raises(ReadError, match=words):
+        read_seg(seg, find_series(str(tmp_path / "ct"))[0])
+    assert fio.load(seg).array.shape == label.shape  # on its own grid: no series to disagree with
+    write_seg(tmp_path / "same.dcm", label, {1: "Liver", 3: "Spleen"}, series=info)
+    np.testing.assert_array_equal(fio.load(tmp_path / "same.dcm", reference=tmp_path / "ct").array, label)
+
+
+def test_seg_without_frame_of_reference_is_placed_on_the_reference(tmp_path):
+    """No FrameOfReferenceUID in the SEG: nothing to compare, it is placed on the reference's grid
+    (as an RTSTRUCT without one is)."""
+    info = write_series(tmp_path / "ct", ct_volume())
+    label = seg_label()
+    ds = write_seg(tmp_path / "seg.dcm", label, {1: "Liver", 3: "Spleen"}, series=info)
+    del ds.FrameOfReferenceUID
+    ds.save_as(tmp_path / "seg.dcm", enforce_file_format=True)
+    assert "FrameOfReferenceUID" not in pydicom.dcmread(tmp_path / "seg.dcm", stop_before_pixels=True)
+    got = fio.load(tmp_path / "seg.dcm", reference=tmp_path / "ct")
+    np.testing.assert_array_equal(got.array, label)
+    np.testing.assert_allclose(got.affine, fio.load(tmp_path / "ct").affine)
+    np.testing.assert_array_equal(fio.load_structures(tmp_path / "seg.dcm", reference=tmp_path / "ct").mask(0),
+                                  label == 1)
+
+
+def pet_ct_folder(folder):
+    """CT (6 x 5 x 4) and PET (3 x 3 x 2) series of one study and frame of reference in one folder;
+    returns their series infos."""
+    ct = write_series(folder, ct_volume())
+    pet = write_series(folder, ct_volume((3, 3, 2)), study=ct[0], frame=ct[1], modality="PT")
+    assert len(os.listdir(folder)) == 6
+    return ct, pet
+
+
+def test_rtstruct_with_ct_and_pet_in_the_reference_folder(tmp_path):
+    """load(rtstruct, reference=folder) takes the series the RTSTRUCT names, as read_rtstruct does
+    (load refused the folder: 'holds 2 image series')."""
+    from fastseg.io.rtstruct import read_rtstruct
+    ct, pet = pet_ct_folder(tmp_path / "petct")
+    square = [[0.7, 0.9], [2.6, 0.9], [2.6, 2.5], [0.7, 2.5]]
+    os.makedirs(tmp_path / "rs")
+    write_rtstruct(tmp_path / "rs" / "ct.dcm", ct, {"Heart": [at(square, 1)]})
+    write_rtstruct(tmp_path / "rs" / "pet.dcm", pet, {"Heart": [at(square, 1)]})
+    for name, shape in (("ct.dcm", (6, 5, 4)), ("pet.dcm", (3, 3, 2))):
+        got = fio.load(tmp_path / "rs" / name, reference=tmp_path / "petct")
+        direct = read_rtstruct(str(tmp_path / "rs" / name), str(tmp_path / "petct"))
+        assert got.array.shape == shape and got.array.sum() > 0
+        np.testing.assert_array_equal(got.array, direct[0])
+        assert fio.load_structures(tmp_path / "rs" / name, reference=tmp_path / "petct").shape == shape
+
+
+def test_seg_with_ct_and_pet_in_the_reference_folder_takes_its_referenced_series(tmp_path):
+    """A SEG placed on a folder of two series takes the one its ReferencedSeriesSequence names
+    (load and load_structures); a SEG naming none of them, or no series, is refused listing them."""
+    ct, pet = pet_ct_folder(tmp_path / "petct")
+    label = seg_label()
+    write_seg(tmp_path / "seg.dcm", label, {1: "Liver", 3: "Spleen"}, series=ct, skip_empty=True)
+    got = fio.load(tmp_path / "seg.dcm", reference=tmp_path / "petct")
+    np.testing.assert_array_equal(got.array, label)
+    np.testing.assert_allclose(got.affine, expected_affine(), atol=1e-6)
+    s = fio.load_structures(tmp_path / "seg.dcm", reference=tmp_path / "petct")
+    assert s.names == ["Liver", "Spleen"] and s.shape == label.shape and s.grid.uids == tuple(ct[3])
+    np.testing.assert_array_equal(s.mask(1), label == 3)
+    elsewhere = (ct[0], ct[1], generate_uid(), ())
+    write_seg(tmp_path / "elsewhere.dcm", label, {1: "Liver", 3: "Spleen"}, series=elsewhere)
+    with pytest.raises(ReadError, match=rf"holds 2 image series .*none of them the referenced series {elsewhere[2]}"):
+        fio.load(tmp_path / "elsewhere.dcm", reference=tmp_path / "petct")
+    write_seg(tmp_path / "nameless.dcm", label, {1: "Liver", 3: "Spleen"}, frame=ct[1])  # no ReferencedSeriesSequence
+    with pytest.raises(ReadError, match=rf"{tmp_path / 'petct'}: holds 2 image series .*put one series per folder"):
+        fio.load_structures(tmp_path / "nameless.dcm", reference=tmp_path / "petct")
+
+
+def test_seg_on_a_one_series_folder_takes_that_series(tmp_path):
+    """A folder of one series is the grid whatever series the SEG names (as before the SEG's
+    ReferencedSeriesSequence was read)."""
+    study, frame, _, _ = write_series(tmp_path / "ct", ct_volume())
+    label = seg_label()
+    write_seg(tmp_path / "seg.dcm", label, {1: "Liver", 3: "Spleen"}, series=(study, frame, generate_uid(), ()))
+    np.testing.assert_array_equal(fio.load(tmp_path / "seg.dcm", reference=tmp_path / "ct").array, label)
+    write_seg(tmp_path / "bare.dcm", label, {1: "Liver", 3: "Spleen"}, frame=frame)
+    np.testing.assert_array_equal(fio.load_structures(tmp_path / "bare.dcm", reference=tmp_path / "ct").mask(0),
+                                  label == 1)

@@ -55,7 +55,7 @@ def rt_cohort(tmp_path):
     info = write_series(tmp_path / "ct", np.zeros(SHAPE, np.int16))
     write_rt(tmp_path / "ref_rs.dcm", info, REF_BLOCKS)
     pred = label_map(PRED_BLOCKS, {"Heart": 1, "Lung_L": 2})
-    write_seg(tmp_path / "pred_seg.dcm", pred, {1: "HEART", 2: "LeftLung"}, skip_empty=True)
+    write_seg(tmp_path / "pred_seg.dcm", pred, {1: "HEART", 2: "LeftLung"}, skip_empty=True, series=info)
     write_rt(tmp_path / "pred_rs.dcm", info, PRED_BLOCKS, {"Heart": " heart ", "Lung_L": "lung left"})
     import nibabel as nib
     nib.save(nib.Nifti1Image(pred, expected_affine()), tmp_path / "pred.nii.gz")
@@ -367,8 +367,8 @@ def test_pairing_by_label_places_segs_on_the_image_series(tmp_path):
     that leaves out empty frames then matches a NIfTI of the whole volume)."""
     import nibabel as nib
     label = label_map(REF_BLOCKS, {"Heart": 1, "Lung_L": 2})
-    write_series(tmp_path / "ct", np.zeros(SHAPE, np.int16))
-    write_seg(tmp_path / "seg.dcm", label, {1: "Heart", 2: "Lung_L"}, skip_empty=True)  # slices 0-3 of 0-4
+    info = write_series(tmp_path / "ct", np.zeros(SHAPE, np.int16))
+    write_seg(tmp_path / "seg.dcm", label, {1: "Heart", 2: "Lung_L"}, skip_empty=True, series=info)  # slices 0-3 of 0-4
     nib.save(nib.Nifti1Image(label, expected_affine()), tmp_path / "ref.nii.gz")
     res = fastseg.evaluate_cohort([("with", tmp_path / "seg.dcm", tmp_path / "ref.nii.gz", tmp_path / "ct"),
                                    ("without", tmp_path / "seg.dcm", tmp_path / "ref.nii.gz")], metrics=["dice"])
@@ -402,7 +402,7 @@ def test_cli_case_folders(tmp_path, capsys):
     write_rt(tmp_path / "ref" / "c1" / "rs.dcm", info, REF_BLOCKS)
     os.makedirs(tmp_path / "pred")
     write_seg(tmp_path / "pred" / "c1.dcm", label_map(PRED_BLOCKS, {"Heart": 1, "Lung_L": 2}), {1: "Heart", 2: "Lung_L"},
-              skip_empty=True)
+              skip_empty=True, series=info)
     assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "ref"), "--pair-by", "name", "--metrics",
                  "dice,apl@1", "--structures", "Lung_L,Heart", "--fail-under", "dice:Heart=0.5"]) == 0
     out = capsys.readouterr().out
@@ -424,3 +424,23 @@ def test_names_unreadable_before_the_run_give_an_error_row(rt_cohort, monkeypatc
     ok = fastseg.evaluate_cohort(cases[:1], pair_by="name", metrics=["dice"], aliases=ALIASES,
                                  structures=["Heart", "Lung_L"])
     assert not ok.errors and len(ok.rows) == 2
+
+
+def test_seg_prediction_in_another_frame_of_reference_is_an_error_row(tmp_path):
+    """Paired by name, a SEG prediction is placed on the grid of the reference RTSTRUCT's series: in
+    another frame of reference it is an error row naming the SEG and both frames, not a mask."""
+    from pydicom.uid import generate_uid
+    info = write_series(tmp_path / "ct", np.zeros(SHAPE, np.int16))
+    write_rt(tmp_path / "ref.dcm", info, REF_BLOCKS)
+    pred = label_map(PRED_BLOCKS, {"Heart": 1, "Lung_L": 2})
+    other = generate_uid()
+    write_seg(tmp_path / "other.dcm", pred, {1: "Heart", 2: "Lung_L"}, series=info, frame=other)
+    write_seg(tmp_path / "same.dcm", pred, {1: "Heart", 2: "Lung_L"}, series=info)
+    res = fastseg.evaluate_cohort([("other", tmp_path / "other.dcm", tmp_path / "ref.dcm", tmp_path / "ct"),
+                                   ("same", tmp_path / "same.dcm", tmp_path / "ref.dcm", tmp_path / "ct")],
+                                  pair_by="name", metrics=["dice"])
+    (cid, err), = res.errors
+    assert cid == "other" and str(tmp_path / "other.dcm") in err
+    assert f"its frame of reference {other} is not the series' ({info[1]})" in err
+    ref = label_map(REF_BLOCKS, {"Heart": 1, "Lung_L": 2})
+    assert res.value("same", 1, "dice") == fastseg.dice(pred == 1, ref == 1)

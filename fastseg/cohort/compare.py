@@ -5,10 +5,57 @@ import math
 import numpy as np
 
 from .results import ERROR, NO_STRUCTURES
+from .. import _validation as v
 from ..result import structure_title
 from .stats import capped, check_cap, fmt_num, label_key, quantile
 
-__all__ = ["compare", "format_comparison"]
+__all__ = ["compare", "format_comparison", "check_limits_matched"]
+
+
+def _applies(limit_label, label, name):
+    """Whether a limit's label (None: every label; an int; a region name or a label's name) is this row's."""
+    return limit_label is None or limit_label == label or (isinstance(limit_label, str) and limit_label == name)
+
+
+def _spec(metric, label, lim):
+    return f"{metric}{'' if label is None else f':{label}'}={lim:g}"
+
+
+def check_limits_matched(result, max_drop=(), max_rise=(), *, options=("max_drop", "max_rise"),
+                         runs=("base_rows", "new_rows")):
+    """Refuse limits that check nothing: a limit whose metric (and label, when it names one) is in no
+    row of ``result`` (from :func:`compare`, whose rows are the metrics and labels scored in both runs).
+
+    Raises
+    ------
+    ValueError (:class:`fastseg._validation.InputValueError`)
+        Naming the first such limit as ``OPTION METRIC[:LABEL]=LIMIT``, what the two runs share (the
+        metrics, or the labels of that metric), and what to do. ``options`` and ``runs`` name the
+        limits' arguments and the runs in the message (the command line passes ``--max-drop``,
+        ``--max-rise`` and ``BASELINE``, ``NEW``).
+    """
+    rows = result["rows"]
+    shared = {}
+    for r in rows:
+        shared.setdefault(r["metric"], []).append(structure_title(r["label"], r.get("name", "")))
+    both = f"{runs[0]} and {runs[1]}"
+    for gates, option in ((max_drop, options[0]), (max_rise, options[1])):
+        for metric, label, lim in gates:
+            if any(r["metric"] == metric and _applies(label, r["label"], r.get("name", "")) for r in rows):
+                continue
+            where = f"{option} {_spec(metric, label, lim)}"
+            if not rows:
+                raise v.InputValueError(
+                    f"{where} checks nothing: {both} have no scored case in common (cases pair by case_id); "
+                    f"compare two runs of the same cases.")
+            if metric not in shared:
+                raise v.InputValueError(
+                    f"{where} checks nothing: no metric {metric!r} is scored in both {both}; they share the "
+                    f"metrics {', '.join(shared)}. Fix the metric name, or drop the limit.")
+            raise v.InputValueError(
+                f"{where} checks nothing: no label or region {label!r} has {metric} in both {both}; they share "
+                f"{metric} for {', '.join(shared[metric])}. Name one of them (a number, a region or a label "
+                f"name), or drop the label to limit every one.")
 
 
 def _pair_values(base_rows, new_rows, cap_inf):
@@ -74,7 +121,7 @@ def _bootstrap_ci(d, n_boot, seed, level=0.95):
 
 
 def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_boot=2000, seed=0,
-            alpha=None):
+            alpha=None, strict=True):
     """Compare two runs case by case: per (metric, label), the mean paired difference ``new - base``,
     a paired Wilcoxon signed-rank p-value and a seeded bootstrap 95% confidence interval of the mean
     difference; flag regressions.
@@ -87,7 +134,9 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
     max_drop, max_rise : list of (metric, label or None, limit)
         From :func:`parse_gates`. A regression is a mean difference below ``-limit`` (``max_drop``, for
         metrics where higher is better, e.g. Dice) or above ``+limit`` (``max_rise``, for distances).
-        Without a label the limit applies to every label.
+        Without a label the limit applies to every label; a label is a number, a region name or a
+        label's name (the results' ``name`` column). A limit must check something: one whose metric
+        (and label) is not scored in both runs raises (see ``strict``), never passes.
     cap_inf : None, "diagonal" or float
         Cap infinite values first (see :func:`summarize`); otherwise pairs that are both inf differ by 0
         and one inf gives an infinite difference.
@@ -95,6 +144,12 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
         Bootstrap resamples and seed (deterministic).
     alpha : float, optional
         When given, a regression also needs the Wilcoxon p-value to be below ``alpha``.
+    strict : bool, optional
+        Default True: a limit that matches no metric/label scored in both runs (a typo, a label
+        neither run has, or no case in common) raises ``ValueError`` naming it and what the runs share
+        (:func:`check_limits_matched`): a gate that checks nothing must not pass. False: such limits
+        are only listed in ``unmatched_limits``, for a caller that refuses them itself (the command
+        line, which names its options; ``fastseg compare`` exits 2 on them).
 
     Returns
     -------
@@ -104,7 +159,8 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
         cases, ``missing_in_new`` (scored in the baseline, missing or an error in new: a gate never
         passes on them), ``errors_in_new`` (those that are error rows), ``missing_in_base`` (case ids),
         ``complete`` (new scored every case the baseline scored), ``unmatched_limits`` (limits that
-        matched no metric/label), ``conventions`` (of each run). ``mean_diff`` is NaN when both means
+        matched no metric/label, ``"metric[:label]"``: empty unless ``strict=False``), ``conventions``
+        (of each run). ``mean_diff`` is NaN when both means
         are infinite (undefined), and a limit on it then counts as a regression.
     """
     cap_inf = check_cap(cap_inf)
@@ -144,7 +200,7 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
                "base_mean": base_mean, "new_mean": new_mean, "mean_diff": mean_diff,
                "ci_low": lo, "ci_high": hi, "p_value": p, "limit": None, "direction": None, "regression": False}
         for lab, lim, direction in limits.get(metric, []):
-            if lab is not None and lab != label:
+            if not _applies(lab, label, row["name"]):
                 continue
             row["limit"], row["direction"] = lim, direction
             if math.isnan(mean_diff):  # a gate that cannot tell never passes
@@ -167,10 +223,12 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
     unmatched = []
     for gates, direction in ((max_drop, "drop"), (max_rise, "rise")):
         for metric, label, lim in gates:
-            if not any(r["metric"] == metric and (label is None or r["label"] == label) for r in out_rows):
+            if not any(r["metric"] == metric and _applies(label, r["label"], r["name"]) for r in out_rows):
                 unmatched.append(f"{metric}" + ("" if label is None else f":{label}"))
     conventions = [sorted({r["convention"] for r in rows if r["metric"] not in (ERROR, NO_STRUCTURES)})
                    for rows in (base_rows, new_rows)]
+    if strict and unmatched:
+        check_limits_matched({"rows": out_rows}, max_drop, max_rise)
     return {"rows": out_rows, "regressions": regressions, "unmatched_limits": unmatched,
             "conventions": {"base": conventions[0], "new": conventions[1]},
             "n_base": len(b_ids), "n_new": len(n_ids), "n_paired": len(b_ids & n_ids),

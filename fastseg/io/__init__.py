@@ -100,6 +100,28 @@ def _extension(path):
     return None
 
 
+def _listdir(folder):
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def _holds_dicom(folder):
+    """Whether ``folder`` holds a DICOM file (Part 10: ``DICM`` after the 128-byte preamble), without pydicom."""
+    for name in sorted(_listdir(folder)):
+        p = os.path.join(folder, name)
+        try:
+            if os.path.isfile(p):
+                with open(p, "rb") as f:
+                    f.seek(128)
+                    if f.read(4) == b"DICM":
+                        return True
+        except OSError:
+            continue
+    return False
+
+
 def _load_dicom(path, reference, rois):
     """DICOM inputs: a series folder, a DICOM-SEG or an RTSTRUCT file (the ``dicom`` extra)."""
     from . import dicom
@@ -107,9 +129,8 @@ def _load_dicom(path, reference, rois):
     if os.path.isdir(path):
         return Volume(*dicom.read_series(path))
     kind = dicom.dicom_kind(path)
-    grid = dicom.find_series(os.fspath(reference))[0] if reference is not None else None
-    if kind == "seg":
-        array, spacing, affine, names = dicom.read_seg(path, grid, rois=rois)
+    if kind == "seg":  # the reference folder's series (the one the SEG names, when it holds several)
+        array, spacing, affine, names = dicom.read_seg(path, reference, rois=rois)
         return LabelVolume(array, spacing, affine, names)
     if kind == "rtstruct":
         from .rtstruct import read_rtstruct
@@ -160,14 +181,22 @@ def load(path, *, reader="auto", integer=True, writable=True, reference=None, ro
     ------
     ReadError
         The file is missing, unreadable, truncated or corrupt, has an unsupported extension, an
-        invalid spacing in its header, or needs SimpleITK when it is not installed. The message names
-        the file.
+        invalid spacing in its header, or needs SimpleITK when it is not installed; or ``path`` is a
+        folder that holds no DICOM file (whatever its name: ``x.nii.gz`` may be a folder). The message
+        names the file.
     """
     path = os.fspath(path)
     if reader not in READERS:
         raise InputValueError(f"reader must be one of {READERS}; got {reader!r}.")
     ext = _extension(path)
-    if ext is None and os.path.exists(path):
+    folder = os.path.isdir(path)
+    if folder and ext is not None and not _holds_dicom(path):
+        inside = sorted(n for n in _listdir(path) if _extension(n) and os.path.isfile(os.path.join(path, n)))
+        hint = f" (it holds {', '.join(inside[:3])}{' ...' if len(inside) > 3 else ''})" if inside else ""
+        raise ReadError(f"{path}: a folder, not an image file, although its name ends in {ext}; a folder is read "
+                        f"only when it holds a DICOM image series, and this one holds no DICOM file. Pass the "
+                        f"image file itself{hint}.")
+    if (ext is None and os.path.exists(path)) or folder:
         try:
             vol = _load_dicom(path, reference, rois)
         except ReadError:

@@ -174,9 +174,10 @@ def _image_datasets(folder, pixels):
     return images, other
 
 
-def find_series(folder, series_uid=None, *, pixels=False):
+def find_series(folder, series_uid=None, *, pixels=False, prefer=()):
     """``(grid, datasets sorted along k, paths)`` of the one image series in ``folder`` (or of the
-    series ``series_uid``)."""
+    series ``series_uid``). ``prefer``: SeriesInstanceUIDs that choose among several series (those a
+    DICOM-SEG refers to); a folder holding one series gives it whatever ``prefer`` says."""
     if not os.path.isdir(folder):
         raise ReadError(f"{folder}: not a folder (a DICOM image series is read from its folder).")
     images, other = _image_datasets(folder, pixels)
@@ -191,6 +192,14 @@ def find_series(folder, series_uid=None, *, pixels=False):
     if not groups:
         found = f" (found {', '.join(sorted(set(other)))})" if other else ""
         raise ReadError(f"{folder}: holds no DICOM image series{found}.")
+    if len(groups) > 1 and prefer:
+        chosen = {uid: v for uid, v in groups.items() if uid in set(prefer)}
+        if len(chosen) == 1:
+            groups = chosen
+        elif not chosen:
+            listing = "; ".join(f"{uid} ({len(v)} slices)" for uid, v in groups.items())
+            raise ReadError(f"{folder}: holds {len(groups)} image series ({listing}), none of them the referenced "
+                            f"series {', '.join(prefer)}; pass the folder of the series as reference=.")
     if len(groups) > 1:
         listing = "; ".join(f"{uid} ({len(v)} slices)" for uid, v in groups.items())
         raise ReadError(f"{folder}: holds {len(groups)} image series ({listing}); put one series per folder.")
@@ -259,9 +268,11 @@ def read_seg(path, reference=None, *, rois=None):
     (a :class:`ReadError` naming them): a label map holds one label per voxel
     (:func:`seg_structures` keeps each segment as its own mask). Frames are placed by their
     per-frame ImagePositionPatient; frames the SEG leaves out (empty ones) are background. The grid
-    is ``reference`` (a :class:`Grid`, e.g. the referenced CT series) when given, else the SEG's
-    own, from its first to its last frame. ``rois``: segment labels to read (case-insensitive,
-    surrounding spaces ignored), label ``n`` the n-th; a name the SEG lacks is a :class:`ReadError`.
+    is ``reference`` (a :class:`Grid`, e.g. the referenced CT series, or the folder of that series:
+    see :func:`seg_frames`) when given, else the SEG's own, from its first to its last frame; a SEG
+    in another frame of reference than ``reference`` is a :class:`ReadError`. ``rois``: segment
+    labels to read (case-insensitive, surrounding spaces ignored), label ``n`` the n-th; a name the
+    SEG lacks is a :class:`ReadError`.
     """
     grid, k, segments, frames, names = seg_frames(path, reference)
     if rois is not None:
@@ -326,14 +337,30 @@ def seg_structures(path, reference=None):
     return grid, out
 
 
+def seg_referenced_series(ds):
+    """The SeriesInstanceUIDs a DICOM-SEG dataset names in its ReferencedSeriesSequence (in order)."""
+    uids = (str(item.get("SeriesInstanceUID", "") or "") for item in ds.get("ReferencedSeriesSequence", None) or [])
+    return tuple(dict.fromkeys(u for u in uids if u))
+
+
 def seg_frames(path, reference=None):
     """The parsed frames of a DICOM-SEG: ``(grid, k, segments, frames, names)``: the slice index and
     segment number of each frame, the frames as bools ``(n, rows, columns)`` (fractional ones
-    thresholded at >= 0.5), ``{segment number: SegmentLabel}``."""
+    thresholded at >= 0.5), ``{segment number: SegmentLabel}``.
+
+    ``reference``: a :class:`Grid`, or the folder of an image series (the series named in the SEG's
+    ReferencedSeriesSequence when the folder holds several). A SEG whose FrameOfReferenceUID differs
+    from the reference's is refused (a SEG or series without one is placed on the grid, as RTSTRUCT)."""
     pydicom = pydicom_or_error(path)
     ds = pydicom.dcmread(path)
     if str(ds.get("SOPClassUID", "")) != SEG_CLASS and ds.get("Modality") != "SEG":
         raise ReadError(f"{path}: not a DICOM-SEG (modality {ds.get('Modality', 'unknown')}).")
+    own_frame = str(ds.get("FrameOfReferenceUID", "") or "")
+    if reference is not None:
+        if not isinstance(reference, Grid):  # a folder: the series the SEG refers to, or its one series
+            reference = find_series(os.fspath(reference), prefer=seg_referenced_series(ds))[0]
+        if own_frame and reference.frame and own_frame != reference.frame:
+            raise ReadError(f"{path}: its frame of reference {own_frame} is not the series' ({reference.frame}).")
     names = {int(s.SegmentNumber): str(s.get("SegmentLabel", f"segment {int(s.SegmentNumber)}"))
              for s in ds.get("SegmentSequence", [])}
     kind = str(ds.get("SegmentationType", "BINARY")).upper()
@@ -370,7 +397,7 @@ def seg_frames(path, reference=None):
     if reference is None:
         thick = float(meas.SliceThickness) if meas.get("SliceThickness") not in (None, "") else None
         grid, k = plane_grid(path, orientation, positions, ps, ds.Rows, ds.Columns, step=step, gaps=True,
-                             thickness=thick, frame=ds.get("FrameOfReferenceUID", ""))
+                             thickness=thick, frame=own_frame)
     else:
         grid, k = reference, on_grid(path, reference, orientation, ps, ds.Rows, ds.Columns, positions)
     return grid, np.asarray(k), segments, frames, {s: names[s] for s in sorted(names)}

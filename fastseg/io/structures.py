@@ -167,12 +167,10 @@ def load_structures(path, *, reference=None, names=None, reader="auto"):
             vol = load(path, reader=reader, writable=False)
             return Structures(vol.array.shape, vol.spacing, vol.affine, _from_label_map(vol, names, path),
                               source=path)
-        from .dicom import find_series, seg_structures
+        from .dicom import seg_structures
         from .rtstruct import rtstruct_structures
 
-        if kind == "seg":
-            if reference is not None and not hasattr(reference, "lps"):
-                reference = find_series(os.fspath(reference))[0]
+        if kind == "seg":  # a folder: its series the SEG names (ReferencedSeriesSequence), or its one series
             grid, items = seg_structures(path, reference)
         elif kind == "rtstruct":
             grid, items = rtstruct_structures(path, reference)

@@ -1,0 +1,203 @@
+"""Gates and options that could pass or mislead silently (QA review): a compare limit that matches
+nothing, a region defined twice, an ignore label that is also scored, a folder named like an image."""
+import numpy as np
+import pytest
+
+import fastseg
+from fastseg import cohort as C
+from fastseg._validation import check_ignore_label
+from fastseg.cli import main
+from fastseg.cohort.results import COLUMNS, rows_to_text
+from fastseg.io import ReadError, load
+
+from tests.conftest import SPACING, save_nifti
+
+
+def _run_rows(shift=0.0, names=None):
+    """Rows of a run: 4 cases x labels 1, 2 and region 'kidneys' x dice, hd95."""
+    names = names or {}
+    rows = []
+    structures = (1, 2, "kidneys")
+    for i in range(4):
+        for label in structures:
+            for metric, value in (("dice", 0.9 - 0.01 * i + shift), ("hd95", 2.0 + 0.1 * i)):
+                rows.append({"case_id": f"c{i}", "label": label, "name": names.get(label, ""), "metric": metric,
+                             "value": value, "empty_state": "none", "convention": "fastseg",
+                             "spacing": (1.0, 1.0, 1.0), "shape": (4, 4, 4), "diagonal_mm": 6.9,
+                             "case_rows": 2 * len(structures), "error": ""})
+    return rows
+
+
+def _write_run(path, rows):
+    path.write_text(",".join(COLUMNS) + "\n" + rows_to_text(rows), encoding="utf-8")
+    return str(path)
+
+
+# ------------------------------------------------------------------- 1. compare: a limit on nothing
+
+@pytest.mark.parametrize("limit, words", [
+    (["--max-drop", "nsd=0.01"], ["--max-drop nsd=0.01", "no metric 'nsd'", "dice, hd95"]),
+    (["--max-drop", "dice:9=0.01"], ["--max-drop dice:9=0.01", "no label or region 9", "1, 2, kidneys"]),
+    (["--max-rise", "hd95:liver=0.5"], ["--max-rise hd95:liver=0.5", "'liver'", "1, 2, kidneys"]),
+    (["--max-drop", "dice=0.01,dice:7=0.01"], ["--max-drop dice:7=0.01"]),
+])
+def test_compare_limit_matching_nothing_is_a_usage_error(tmp_path, capsys, limit, words):
+    run = _write_run(tmp_path / "a.csv", _run_rows())
+    assert main(["compare", run, run, "--n-boot", "50", *limit]) == 2
+    captured = capsys.readouterr()
+    assert "no regression" not in captured.out
+    err = captured.err
+    assert "fastseg compare: error:" in err and "checks nothing" in err and "BASELINE and NEW" in err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_compare_limit_that_matches_still_passes_and_fails(tmp_path, capsys):
+    base = _write_run(tmp_path / "a.csv", _run_rows())
+    worse = _write_run(tmp_path / "b.csv", _run_rows(shift=-0.05))
+    assert main(["compare", base, base, "--n-boot", "50", "--max-drop", "dice:kidneys=0.01"]) == 0
+    assert "no regression" in capsys.readouterr().out
+    assert main(["compare", base, worse, "--n-boot", "50", "--max-drop", "dice:2=0.01"]) == 1
+
+
+def test_compare_limit_may_name_a_label_by_its_name(tmp_path, capsys):
+    """A limit naming a label by name (as evaluate's gates may) is checked, not dropped."""
+    base = _write_run(tmp_path / "a.csv", _run_rows(names={1: "liver"}))
+    worse = _write_run(tmp_path / "b.csv", _run_rows(shift=-0.05, names={1: "liver"}))
+    assert main(["compare", base, worse, "--n-boot", "50", "--max-drop", "dice:liver=0.01"]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION dice of label 1 liver" in out and "label 2" not in out.split("REGRESSION", 1)[1]
+
+
+def test_compare_api_refuses_a_limit_matching_nothing():
+    base = _run_rows()
+    with pytest.raises(ValueError, match=r"max_drop dice:9=0\.01 checks nothing.*1, 2, kidneys"):
+        C.compare(base, base, max_drop=[("dice", 9, 0.01)], n_boot=50)
+    with pytest.raises(ValueError, match=r"max_rise nsd=0\.5 checks nothing.*metric 'nsd'"):
+        C.compare(base, base, max_rise=[("nsd", None, 0.5)], n_boot=50)
+    other = [dict(r, case_id="x" + r["case_id"]) for r in base]
+    with pytest.raises(ValueError, match="no scored case in common"):
+        C.compare(base, other, max_drop=[("dice", None, 0.01)], n_boot=50)
+    # strict=False: listed, for a caller that refuses them itself; a matching limit is unaffected
+    res = C.compare(base, base, max_drop=[("dice", 9, 0.01), ("dice", 1, 0.01)], n_boot=50, strict=False)
+    assert res["unmatched_limits"] == ["dice:9"] and not res["regressions"]
+    assert C.compare(base, base, max_drop=[("dice", None, 0.01)], n_boot=50)["unmatched_limits"] == []
+
+
+# ------------------------------------------------------------------- 2. a region defined twice
+
+@pytest.fixture
+def tiny_cohort(tmp_path):
+    """One case: labels 1 and 2 in both maps."""
+    ref = np.zeros((6, 8, 8), np.uint8)
+    ref[1:4, 1:4, 1:4] = 1
+    ref[3:5, 5:7, 5:7] = 2
+    pred = ref.copy()
+    pred[1, 1, 1] = 0
+    for folder, arr in (("p", pred), ("r", ref)):
+        (tmp_path / folder).mkdir()
+        save_nifti(tmp_path / folder / "case_01.nii.gz", arr, SPACING)
+    return tmp_path / "p", tmp_path / "r"
+
+
+def test_region_defined_twice_is_a_usage_error(tiny_cohort, tmp_path, capsys):
+    p, r = tiny_cohort
+    out = tmp_path / "out.csv"
+    assert main(["evaluate", str(p), str(r), "--regions", "a=1,2", "--regions", "a=2", "--metrics", "dice",
+                 "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--regions a is defined twice" in err and "a=1,2" in err and "a=2" in err
+    assert not out.exists()  # refused before the run
+    # the same definition twice loses nothing: accepted
+    assert main(["evaluate", str(p), str(r), "--regions", "a=1,2", "--regions", "a=2,1", "--metrics", "dice",
+                 "--quiet", "--threads", "1"]) == 0
+
+
+# ------------------------------------------------------------------- 3. ignore label also scored
+
+@pytest.mark.parametrize("argv, words", [
+    (["--labels", "1,2"], ["--ignore-label 2 is also in --labels 1,2", "Drop 2"]),
+    (["--regions", "both=1,2"], ["--ignore-label 2 is also in --regions both=1,2", "Drop 2 from the region"]),
+])
+def test_ignore_label_also_scored_is_a_usage_error(tiny_cohort, capsys, argv, words):
+    p, r = tiny_cohort
+    assert main(["evaluate", str(p), str(r), "--ignore-label", "2", "--metrics", "dice", "--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "absent from pred and ref" not in err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_ignore_label_from_labels_json_also_in_labels(tiny_cohort, tmp_path, capsys):
+    p, r = tiny_cohort
+    js = tmp_path / "dataset.json"
+    js.write_text('{"labels": {"background": 0, "liver": 1, "ignore": 2}}')
+    assert main(["evaluate", str(p), str(r), "--labels-json", str(js), "--labels", "1,2", "--metrics", "dice",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"the ignore label 2 of --labels-json {js} is also in --labels 1,2" in err
+    # the file's own labels leave its ignore label out: accepted
+    assert main(["evaluate", str(p), str(r), "--labels-json", str(js), "--metrics", "dice", "--quiet",
+                 "--threads", "1"]) == 0
+
+
+def test_ignore_label_not_scored_still_runs(tiny_cohort, capsys):
+    p, r = tiny_cohort
+    assert main(["evaluate", str(p), str(r), "--ignore-label", "2", "--labels", "1", "--regions", "one=1",
+                 "--metrics", "dice", "--quiet", "--threads", "1"]) == 0
+
+
+def test_check_ignore_label_names_both_arguments():
+    """The rule for the Python API (fastseg.evaluate gave label 2 a Dice of 0, 'ref_empty', from one
+    stray predicted voxel, although label 2 fills the reference and is only ignored)."""
+    with pytest.raises(ValueError, match=r"ignore_label=2 is also in labels=\[1, 2\]"):
+        check_ignore_label(2, [1, 2])
+    with pytest.raises(ValueError, match=r"ignore_label=2 is also in the region 'wt' of regions \(\[2, 1\]\)"):
+        check_ignore_label(np.uint8(2), None, {"wt": [2, 1]})
+    assert check_ignore_label(2, [1, 3], {"wt": [1, 3]}) == 2 and check_ignore_label(None, [1, 2]) is None
+
+
+def test_evaluate_api_refuses_ignore_label_in_labels():
+    ref = np.zeros((10, 10), np.uint8)
+    ref[2:5, 2:5] = 1
+    ref[6:8, 6:8] = 2
+    pred = ref.copy()
+    pred[0, 0] = 2
+    with pytest.raises(ValueError, match="ignore_label=2 is also in labels"):
+        fastseg.evaluate(pred, ref, labels=[1, 2], ignore_label=2, metrics=["dice"])
+
+
+# ------------------------------------------------------------------- 4. a folder named like an image
+
+def test_load_folder_named_like_an_image(tmp_path):
+    folder = tmp_path / "x.nii.gz"
+    folder.mkdir()
+    with pytest.raises(ReadError, match=r"x\.nii\.gz: a folder, not an image file.*holds no DICOM file"):
+        load(folder)
+    save_nifti(folder / "inner.nii.gz", np.zeros((2, 2, 2), np.uint8), (1.0, 1.0, 1.0))
+    with pytest.raises(ReadError, match=r"Pass the image file itself \(it holds inner\.nii\.gz\)"):
+        load(folder)
+    # a missing file is still "no such file"
+    with pytest.raises(ReadError, match="no such file"):
+        load(tmp_path / "missing.nii.gz")
+
+
+def test_load_dicom_series_folder_named_like_an_image_is_read_as_dicom(tmp_path):
+    """load's contract: a folder holding a DICOM series is read whatever its name; such a folder is
+    not refused as 'a folder, not an image file'."""
+    folder = tmp_path / "ct.nii.gz"
+    folder.mkdir()
+    (folder / "slice1.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 16)  # a broken DICOM file
+    with pytest.raises(ReadError) as err:
+        load(folder)
+    assert "a folder, not an image file" not in str(err.value) and "no such file" not in str(err.value)
+
+
+def test_cohort_api_refuses_ignore_label_in_regions_before_any_case(tmp_path):
+    """evaluate_cohort checks its options once, before the first case: the same refusal, not an error
+    row per case."""
+    from fastseg.cohort import evaluate_cohort
+
+    with pytest.raises(ValueError, match="ignore_label=2 is also in the region"):
+        evaluate_cohort([("c1", str(tmp_path / "p.nii.gz"), str(tmp_path / "r.nii.gz"))],
+                        regions={"both": [1, 2]}, ignore_label=2, metrics=["dice"])
