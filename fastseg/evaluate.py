@@ -15,7 +15,8 @@ import numpy as np
 
 from . import _validation as v
 from ._engine.counts import BOTH_EMPTY, NOT_EMPTY, Confusion, count_labels
-from ._engine.distances import LabelSurfaces, band_counts, crop_edges, distances_in_crop
+from ._engine.bands import band_counts
+from ._engine.distances import LabelSurfaces, crop_edges, distances_in_crop
 from ._engine.skeletons import cldice_in_crop
 from ._kernels import tuning
 from ._kernels._jit import num_threads, thread_limit

@@ -13,9 +13,10 @@ from .. import _validation as v
 from .._kernels import components as _k
 from .._kernels import tuning
 from .._kernels._jit import serial_if_small
+from .chunks import chunk_ranges, run_chunks
 from .counts import as3
 
-__all__ = ["CONNECTIVITIES", "label_components", "component_stats"]
+__all__ = ["CONNECTIVITIES", "label_components", "component_stats", "occupied_blocks"]
 
 #: allowed connectivities per number of dimensions; the default is the largest (8 / 26)
 CONNECTIVITIES = {2: (4, 8), 3: (6, 18, 26)}
@@ -92,3 +93,19 @@ def component_stats(labels, n):
     with serial_if_small(labels.size):
         sizes, boxes = _k.component_stats(*_words(labels), Z, Y, X, n, nchunks)
     return sizes, np.ascontiguousarray(boxes[:, 6 - 2 * ndim:])
+
+
+def occupied_blocks(mask, block):
+    """Which blocks of a validated C-contiguous uint8 mask (2D or 3D) hold foreground: a uint8 grid of
+    shape ``ceil(shape3 / block)`` over the mask's 3D view (2D as ``(1, H, W)``), 1 where the block of
+    ``block`` voxels per axis (a sequence of 3 ints) holds a non-zero voxel. One pass, rows in ranges
+    on threads side by side, that skips empty stretches a word at a time: a sparse mask costs little
+    more than reading its empty words."""
+    Z, Y, X = as3(mask).shape
+    bz, by, bx = (int(b) for b in block)
+    out = np.zeros((-(-Z // bz), -(-Y // by), -(-X // bx)), np.uint8)
+    if mask.size:
+        a, w = _words(np.ascontiguousarray(mask))
+        run_chunks(lambda lo, hi: _k.occupied_blocks(a, w, Z, Y, X, bz, by, bx, out, lo, hi),
+                   chunk_ranges(Z * Y, mask.size))
+    return out

@@ -18,8 +18,8 @@ and a rule for the image edge (a background margin, no boundary there, or plasti
 mask is 0, of one outside the distance to the other mask's face-boundary voxels, which hold the
 nearest object voxel of any outside point).
 
-Also the inner bands of two cropped masks for boundary IoU (:func:`band_counts`). Everything is in the
-units of ``spacing`` (array-axis order).
+Everything is in the units of ``spacing`` (array-axis order); the bands of boundary IoU are
+:mod:`fastseg._engine.bands`.
 
 Any finite positive spacing: squared distances and surfel areas of a spacing of 1e-200 or 1e200 would
 leave float64's range, so such a spacing is first scaled by a power of two (:func:`unit_spacing`),
@@ -35,7 +35,6 @@ import numpy as np
 from .. import _surfel_tables
 from .. import _validation as v
 from .._kernels import danielsson as _kdan
-from .._kernels import edt as _kedt
 from .._kernels import label_surface as _klabel
 from .._kernels import surface as _ksurf
 from .._kernels import tuning
@@ -46,7 +45,7 @@ from .search import distance_pair, distances_at, line_axis, offsets, pair_grid
 from .sets import sort_by_distance, unit_weights
 
 __all__ = ["distances_in_crop", "CropSurfaces", "LabelSurfaces", "labelwise", "label_surfels", "label_boundaries",
-           "band_counts", "distances_at", "line_axis", "offsets", "unit_spacing", "PLAIN_SPACING", "boundary",
+           "distances_at", "line_axis", "offsets", "unit_spacing", "PLAIN_SPACING", "boundary",
            "crop_edges"]
 
 #: the structure (slot) of each value of a 0/1 uint8 mask for :func:`fastseg._kernels.surface.label_surfels`
@@ -408,49 +407,3 @@ class LabelSurfaces:
             return _finish(d_pr, unit_weights(ip.size), None, d_rp, unit_weights(ir.size), None, None, k)
         table = _surfel_tables.areas(tuple(sp))
         return _finish(d_pr, None, cp, d_rp, None, cr, table, k)
-
-
-def band_counts(pc, rc, sp, width, conv=None):
-    """``(|Bp & Br|, |Bp | Br|)`` for the inner bands of two cropped masks (2D or 3D), at any finite
-    positive spacing (spacing and width scaled by the same power of two, :func:`unit_spacing`).
-    ``conv.band == "voxels"`` (MetricsReloaded): a mask's voxels closer than ``width`` voxels (unit
-    spacing, strictly) to its own border voxels (``conv.connectivity``, the image edge a boundary)."""
-    if conv is not None and conv.band == "voxels":
-        with serial_if_small(pc.size):
-            return _voxel_band_counts(pc, rc, width, conv.connectivity)
-    sp, k = unit_spacing(sp)
-    sp3 = spacing3(sp)
-    width = math.ldexp(width, -k)
-    w2 = width * width
-    bands = []
-    with serial_if_small(pc.size):
-        return _band_counts(pc, rc, sp3, w2, bands)
-
-
-def _voxel_band_counts(pc, rc, width, connectivity):
-    bands = []
-    for m in (pc, rc):
-        m3 = np.ascontiguousarray(as3(m))
-        border = dense_boundary(m3, connectivity, pc.ndim == 2)
-        sq = np.empty(m3.shape, np.float64)
-        _kedt.sq_distance_to_features_into(border, np.ones(3), sq, tuning.SMALL_TRANSFORM)
-        bands.append((m3 != 0) & (np.sqrt(sq) < width))
-    return int(np.count_nonzero(bands[0] & bands[1])), int(np.count_nonzero(bands[0] | bands[1]))
-
-
-def _band_counts(pc, rc, sp3, w2, bands):
-    for m in (pc, rc):
-        padded = np.zeros(tuple(n + 2 for n in as3(m).shape), np.uint8)
-        inner = tuple(slice(1, -1) for _ in range(3))
-        padded[inner] = as3(m)
-        if pc.ndim == 2:  # no padding along the dummy axis
-            padded = np.ascontiguousarray(padded[1:2])
-            inner = (slice(0, 1), slice(1, -1), slice(1, -1))
-        background = (padded == 0).view(np.uint8)
-        sq = np.empty(background.shape, np.float64)
-        _kedt.sq_distance_to_features_into(background, sp3, sq, tuning.SMALL_TRANSFORM)
-        sq = sq[inner]
-        bands.append((as3(m) != 0) & (sq <= w2))
-    inter = int(np.count_nonzero(bands[0] & bands[1]))
-    union = int(np.count_nonzero(bands[0] | bands[1]))
-    return inter, union

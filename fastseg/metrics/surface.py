@@ -19,7 +19,8 @@ import numpy as np
 
 from .. import _validation as v
 from .._engine.counts import NOT_EMPTY, counts_and_box, crop, empty_state
-from .._engine.distances import band_counts, crop_edges, distances_in_crop
+from .._engine.bands import band_counts
+from .._engine.distances import crop_edges, distances_in_crop
 from .._engine.sets import floor_rank, is_unit, linear_percentile, unit_weights, weighted_nearest_rank
 from .._kernels._jit import thread_limit
 from ..conventions import Convention, get_convention
