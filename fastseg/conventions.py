@@ -2,7 +2,7 @@
 
 Libraries in use disagree on the surface (surfels on the voxel-corner lattice weighted by area,
 boundary voxels counted one each, or every object voxel), on how a percentile Hausdorff distance is
-taken and how its two directions are combined, on ASSD, and on empty masks. A :class:`Convention`
+taken and how its two directions are combined, on ASSD and NSD, and on empty masks. A :class:`Convention`
 fixes every one of these choices; the named presets reproduce each peer. The table below is
 generated from the presets' fields (:func:`preset_table`; README's Conventions section holds the
 same text):
@@ -63,6 +63,7 @@ PLANES = ("2d", "slab")
 PERCENTILE_RULES = ("weighted_nearest_rank", "linear_per_direction", "linear_pooled", "floor_rank_per_direction")
 AGGREGATES = ("max", "mean")
 ASSD_RULES = ("pooled", "mean_of_directed")
+NSD_RULES = ("pooled", "mean_of_directed")
 EMPTY_POLICIES = ("fastseg", "deepmind", "monai", "raise", "metricsreloaded", "nnunet", "seg-metrics",
                   "torchmetrics", "pymia", "plastimatch")
 BANDS = ("physical", "voxels")
@@ -108,6 +109,10 @@ class Convention:
         (plastimatch). The Hausdorff distance itself is always the larger directed maximum.
     assd : {"pooled", "mean_of_directed"}
         ASSD as the weighted mean over both directions pooled, or the mean of the two directed means.
+    nsd : {"pooled", "mean_of_directed"}
+        NSD as the weight within tolerance over both surfaces pooled, or the mean of the two directed
+        fractions, computed as panoptica does: ``(t_r + t_p) / ((t_r + t_p + f_r) + f_p)`` with
+        ``t``/``f`` each surface's fraction within / beyond the tolerance (``r``: the reference's).
     empty : str, one of EMPTY_POLICIES
         What empty masks give (see the module docstring).
     band : {"physical", "voxels"}
@@ -128,13 +133,14 @@ class Convention:
     transform: str = "exact"
     plane: str = "2d"
     aggregate: str = "max"
+    nsd: str = "pooled"
     band: str = "physical"
     skeleton: str = "fastseg"
 
     def __post_init__(self):
         for field, allowed in (("surface", SURFACES), ("percentile", PERCENTILE_RULES), ("assd", ASSD_RULES),
                                ("empty", EMPTY_POLICIES), ("edge", EDGES), ("transform", TRANSFORMS),
-                               ("plane", PLANES), ("aggregate", AGGREGATES), ("band", BANDS),
+                               ("plane", PLANES), ("aggregate", AGGREGATES), ("nsd", NSD_RULES), ("band", BANDS),
                                ("skeleton", SKELETONS)):
             value = getattr(self, field)
             if value not in allowed:
@@ -263,7 +269,8 @@ PRESETS = {
     "torchmetrics": Convention(name="torchmetrics", surface="voxel", percentile="linear_per_direction",
                                empty="torchmetrics"),
     "pymia": Convention(name="pymia", plane="slab", assd="mean_of_directed", empty="pymia"),
-    "panoptica": Convention(name="panoptica", surface="voxel", percentile="linear_pooled", assd="mean_of_directed"),
+    "panoptica": Convention(name="panoptica", surface="voxel", percentile="linear_pooled", assd="mean_of_directed",
+                            nsd="mean_of_directed"),
 }
 
 #: what each preset reproduces of its peer (the other metrics follow the preset's rules)
@@ -279,8 +286,8 @@ REPRODUCES = {
     "seg-metrics": "seg-metrics: hd, hd95, msd",
     "torchmetrics": "torchmetrics hausdorff_distance (2D; 3D by the same rules)",
     "pymia": "pymia: HDRFDST (any percentile), SURFDICE",
-    "panoptica": "panoptica's per-instance HD, HD95 and ASSD (boundary voxels by erosion, pooled HD95, mean of the "
-                 "two directed means); its NSD averages the two directions, fastseg's pools them",
+    "panoptica": "panoptica's per-instance HD, HD95, ASSD and NSD (boundary voxels by erosion, pooled HD95, mean of "
+                 "the two directed means and fractions)",
 }
 
 _CONNECTIVITY = {1: "face", 2: "face+edge", 3: "full"}
@@ -290,6 +297,7 @@ _QUANTILE = {"weighted_nearest_rank": "nearest rank on the cumulative surface we
              "linear_per_direction": "linear interpolation", "linear_pooled": "linear interpolation",
              "floor_rank_per_direction": "the floor(q n - 1)-th smallest, float32"}
 _ASSD = {"pooled": "mean over both directions pooled", "mean_of_directed": "mean of the two directed means"}
+_NSD = {"pooled": "both surfaces pooled", "mean_of_directed": "mean of the two directed fractions"}
 _EMPTY = {"fastseg": "both: 0 mm, NSD 1; one: inf, NSD 0", "deepmind": "as surface-distance: inf / NaN",
           "monai": "both: NaN; one: inf (NaN HDq)", "raise": "raises", "metricsreloaded":
           "both: 0 mm, NSD NaN; one: inf", "nnunet": "both: NaN (Dice, IoU too); one: inf",
@@ -310,13 +318,13 @@ def describe(conv):
     pooled = conv.percentile == "linear_pooled"
     aggregate = "pooled" if pooled else {"max": "max", "mean": "mean (HD: max)"}[conv.aggregate]
     return {"surface model": surface, "quantile rule": _QUANTILE[conv.percentile], "direction aggregation":
-            aggregate, "ASSD": _ASSD[conv.assd], "empty masks": _EMPTY[conv.empty]}
+            aggregate, "ASSD": _ASSD[conv.assd], "NSD": _NSD[conv.nsd], "empty masks": _EMPTY[conv.empty]}
 
 
 def preset_table():
     """The table of the presets (Markdown), generated from their fields: the one text that the module
     docstring and README's Conventions section show."""
-    cols = ["surface model", "quantile rule", "direction aggregation", "ASSD", "empty masks"]
+    cols = ["surface model", "quantile rule", "direction aggregation", "ASSD", "NSD", "empty masks"]
     lines = ["| preset | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, conv in PRESETS.items():
         words = describe(conv)

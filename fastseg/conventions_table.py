@@ -138,6 +138,8 @@ def reasons(metric, conv, base, ndim, state):
             differs("direction aggregation", "direction aggregation")
         if metric == "assd":
             differs("ASSD", "ASSD")
+        if metric.startswith("nsd@"):
+            differs("NSD", "NSD")
     if state != NOT_EMPTY:
         differs("empty masks", "empty rule")
     return tuple(out)
@@ -152,7 +154,7 @@ def _shared_key(conv, kind, param):
     if kind == "assd" and conv.assd == "pooled":
         return ("assd",)
     if kind == "nsd":
-        return ("nsd", param)
+        return ("nsd", param, conv.nsd)
     return ("masd",)  # masd, and assd as the mean of the two directed means (masd's value)
 
 

@@ -23,7 +23,7 @@ def _panoptica(pred, ref, spacing=None, bipartite=False, with_distances=True):
     pan = pytest.importorskip("panoptica")
     metrics = [pan.Metric.DSC, pan.Metric.IOU, pan.Metric.ASSD]
     if with_distances:  # panoptica has no zero-TP rule for HD / HD95: only asked for with a match
-        metrics += [pan.Metric.HD95, pan.Metric.HD]
+        metrics += [pan.Metric.HD95, pan.Metric.HD, pan.Metric.NSD]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ev = pan.Panoptica_Evaluator(expected_input=pan.InputType.SEMANTIC,
@@ -36,7 +36,8 @@ def _panoptica(pred, ref, spacing=None, bipartite=False, with_distances=True):
 
 
 def _check_against_panoptica(pred, ref, spacing, bipartite=False):
-    res = lesions(pred, ref, spacing=spacing, rule="panoptica-bipartite" if bipartite else "panoptica")
+    tol = min(spacing) if spacing is not None else 0.5  # panoptica's NSD tolerance: the smallest voxel size
+    res = lesions(pred, ref, spacing=spacing, rule="panoptica-bipartite" if bipartite else "panoptica", tolerance=tol)
     c = res.case
     tp_units = [r for r in res.instances if r["status"] == "tp"]
     try:
@@ -55,7 +56,7 @@ def _check_against_panoptica(pred, ref, spacing, bipartite=False):
     assert len(rows) == len(tp_units)
     for unit, row in zip(sorted(tp_units, key=lambda r: r["ref_ids"]), rows):
         for mine, theirs in (("dice", "sq_dsc"), ("iou", "sq"), ("assd", "sq_assd"), ("hd95", "sq_hd95"),
-                             ("hd", "sq_hd")):
+                             ("hd", "sq_hd"), (f"nsd@{tol:g}", "sq_nsd")):
             assert unit[mine] == pytest.approx(float(row[theirs]), rel=1e-9, abs=1e-12), mine
     return res
 

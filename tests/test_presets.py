@@ -12,6 +12,7 @@ Tolerances: 1e-6 relative against float64 peers and torchmetrics' float32 distan
 seg-metrics, whose statistics are float32 too (as MONAI's); plastimatch prints 6 decimals, so 1e-6
 absolute on top.
 """
+import dataclasses
 import math
 
 import numpy as np
@@ -276,14 +277,22 @@ def test_nnunet(case_id):
 def panoptica_metrics(pred, ref, sp):
     """panoptica's metric functions on a semantic pair, as its instance evaluation calls them on a
     matched pair (``reference``, ``prediction``, ``voxelspacing``, connectivity 1): HD, HD95 (the
-    95th percentile of both directions pooled), ASSD (the mean of the two directed means), Dice."""
+    95th percentile of both directions pooled), ASSD (the mean of the two directed means), Dice, and
+    NSD at each tolerance (the mean of the two directed fractions within it)."""
+    import warnings
+
     from panoptica.metrics.assd import _average_symmetric_surface_distance
     from panoptica.metrics.dice import _compute_dice_coefficient
     from panoptica.metrics.hausdorff_distance import _compute_hausdorff_distance, _compute_hausdorff_distance95
+    from panoptica.metrics.normalized_surface_dice import _compute_normalized_surface_dice
 
     r, p = np.asarray(ref, bool), np.asarray(pred, bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # panoptica warns when a tolerance is 0.5
+        nsd = {t: float(_compute_normalized_surface_dice(r, p, sp, 1, t)) for t in TOLERANCES}
     return {"hd": float(_compute_hausdorff_distance(r, p, sp)), "hd95": float(_compute_hausdorff_distance95(r, p, sp)),
-            "assd": float(_average_symmetric_surface_distance(r, p, sp)), "dice": float(_compute_dice_coefficient(r, p))}
+            "assd": float(_average_symmetric_surface_distance(r, p, sp)), "dice": float(_compute_dice_coefficient(r, p)),
+            "nsd": nsd}
 
 
 @pytest.mark.parametrize("case_id", list(CASES))
@@ -294,6 +303,27 @@ def test_panoptica(case_id):
     got = metrics(pred, ref, sp, "panoptica")
     got["dice"] = fastseg.dice(pred, ref, convention="panoptica")
     compare({k: got[k] for k in want}, want, RTOL, case_id)
+
+
+def reference_panoptica_nsd(d_pr, d_rp, t):
+    """panoptica's NSD written out from its published code (``normalized_surface_dice.py``): each
+    surface's fraction within and beyond ``t`` (``<=``), the reference's first, summed in its order."""
+    tr, fr = np.sum(d_rp <= t) / d_rp.size, np.sum(d_rp > t) / d_rp.size
+    tp, fp = np.sum(d_pr <= t) / d_pr.size, np.sum(d_pr > t) / d_pr.size
+    return (tr + tp) / (tr + tp + fr + fp + np.finfo(float).tiny)
+
+
+@pytest.mark.parametrize("case_id", list(CASES))
+def test_panoptica_nsd_is_the_mean_of_the_directed_fractions(case_id):
+    """Without panoptica installed too: the preset's NSD from its own distance sets, to the bit, and
+    different from the pooled NSD of the same sets where the two surfaces differ in size."""
+    pred, ref, sp = CASES[case_id]
+    sd = fastseg.surface_distances(pred, ref, spacing=sp, convention="panoptica", threads=T1)
+    pooled = fastseg.nsd(dataclasses.replace(sd, convention=get_convention("monai")), tolerance=list(TOLERANCES))
+    for t, got, other in zip(TOLERANCES, fastseg.nsd(sd, tolerance=list(TOLERANCES)), pooled):
+        assert got == reference_panoptica_nsd(np.asarray(sd.pred_to_ref), np.asarray(sd.ref_to_pred), t)
+        if sd.pred_to_ref.size == sd.ref_to_pred.size:
+            assert math.isclose(got, other, rel_tol=1e-12)
 
 
 @pytest.mark.parametrize("case_id", list(EMPTY))

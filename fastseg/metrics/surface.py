@@ -13,6 +13,7 @@ percentile rule, ASSD, empty masks) are described in :mod:`fastseg.conventions`;
 between peers are methods of :class:`fastseg.conventions.Convention`.
 """
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -331,14 +332,20 @@ def _nsd_values(sd, tolerances):
     fixed = sd.convention.empty_value(sd.empty_state, "nsd")
     if fixed is not None:
         return [fixed] * len(tolerances)
-    total = float(np.sum(sd.pred_weights) + np.sum(sd.ref_weights))
+    wp, wr = float(np.sum(sd.pred_weights)), float(np.sum(sd.ref_weights))
+    total = wp + wr
     out = []
     for t in tolerances:
         # distances are sorted: the elements within tolerance are a prefix
         kp = int(np.searchsorted(sd.pred_to_ref, t, side="right"))
         kr = int(np.searchsorted(sd.ref_to_pred, t, side="right"))
-        good = float(np.sum(sd.pred_weights[:kp]) + np.sum(sd.ref_weights[:kr]))
-        out.append(good / total if total > 0 else math.nan)
+        gp, gr = float(np.sum(sd.pred_weights[:kp])), float(np.sum(sd.ref_weights[:kr]))
+        if sd.convention.nsd == "mean_of_directed":  # panoptica's arithmetic, operation for operation
+            tr, tp = gr / wr, gp / wp
+            fr, fp = float(np.sum(sd.ref_weights[kr:])) / wr, float(np.sum(sd.pred_weights[kp:])) / wp
+            out.append((tr + tp) / ((tr + tp + fr) + fp + sys.float_info.min))
+        else:
+            out.append((gp + gr) / total if total > 0 else math.nan)
     return out
 
 
