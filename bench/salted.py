@@ -12,7 +12,7 @@ process (clean, salted, clean, salted...) after an untimed call of each, and pri
   organ, clean vs 1e-5 salt (target: salted within 3x of clean; the salt makes the crop the whole
   image: it was 9x and 19x);
 * ``salt/organs10-biou``: ``evaluate`` (Dice, boundary IoU) of the 10-organ map, clean vs salted
-  (target: within 4x; it was 47x);
+  (target: within 2x; it was 37-47x);
 * ``salt/organ-hd95``: ``hd95`` of the salted organ against DeepMind's algorithm on the same pair
   (``surface-distance`` when installed, else the bench's NumPy + SciPy implementation of its steps:
   crop to the box, neighbour codes, the Euclidean distance transform of the crop; target: 100x);
@@ -36,13 +36,13 @@ import time
 import numpy as np
 
 #: name -> (kind, limit) used by the gate: "max" fails above the limit (salted / clean time), "min"
-#: below it (speed-up over the peer). Targets are 1.5x, 2x, 3x, 4x, 100x and 100x; the limits leave
+#: below it (speed-up over the peer). Targets are 1.5x, 2x, 3x, 2x, 100x and 100x; the limits leave
 #: room for a loaded machine.
 LIMITS = {
     "salt/organs10": ("max", 2.0),
     "salt/labels100": ("max", 3.0),
     "salt/organ-biou": ("max", 4.5),
-    "salt/organs10-biou": ("max", 6.0),
+    "salt/organs10-biou": ("max", 3.0),
     "salt/organ-hd95": ("min", 50.0),
     "many/organs90": ("min", 50.0),
     "many/organs90-loop": ("min", 5.0),

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _validation as v
 from ._engine.counts import BOTH_EMPTY, NOT_EMPTY, Confusion, count_labels
-from ._engine.bands import band_counts
+from ._engine.bands import band_counts, band_grids, structure_band_counts
 from ._engine.distances import LabelSurfaces, crop_edges, distances_in_crop
 from ._engine.skeletons import cldice_in_crop
 from ._kernels import tuning
@@ -371,8 +371,10 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
             if any(kind in ("hd", "assd", "masd", "nsd") for _, kind, _ in spatial):
                 surfaces = LabelSurfaces.when_cheaper(p, r, conv, [(m, s != BOTH_EMPTY, z) for (_, m, s, _), z
                                                                    in zip(done, sizes)])
+            grids = band_grids(p, r, [(m, lc.binary(m, 1.0), z) for (_, m, s, _), z in zip(done, sizes) if s == NOT_EMPTY]
+                               ) if any(kind == "boundary_iou" for _, kind, _ in spatial) else None
             tasks = [functools.partial(_spatial_metrics, p, r, lc, members, spatial, sp_c, conv, state,
-                                       boundary_width, transposed, surfaces) for _, members, state, _ in done]
+                                       boundary_width, transposed, surfaces, grids) for _, members, state, _ in done]
             for (_, _, _, results), res in zip(done, _run_structures(tasks, sizes)):
                 results.update(res)
         titles = None if names is None else {key: key if isinstance(key, str) else names.get(key, "")
@@ -432,7 +434,8 @@ def _run_structures(tasks, sizes):
         return [futures[i].result() for i in range(len(tasks))]
 
 
-def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width, transposed, surfaces=None):
+def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width, transposed, surfaces=None,
+                     grids=None):
     box = lc.bbox(members)
     out = {}
     sd = None
@@ -468,17 +471,18 @@ def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width
                 out[name] = conv.empty_cldice(state)
             else:
                 out[name] = 1.0 if box is None else 0.0
-        else:
+        elif kind == "boundary_iou":  # a large sparse structure from the blocks it holds, else its crop
+            inter, union = (structure_band_counts([grids[m] for m in members], _slices(box), lambda b: _structure_masks(
+                p, r, members, b), p.shape, sp, boundary_width, conv) if grids and all(m in grids for m in members)
+                else band_counts(*_crop_structure(p, r, members, box), sp, boundary_width, conv))
+            out[name] = inter / union if union else 1.0
+        else:  # cldice
             pc, rc = _crop_structure(p, r, members, box)
-            if kind == "boundary_iou":
-                inter, union = band_counts(pc, rc, sp, boundary_width, conv)
-                out[name] = inter / union if union else 1.0
-            else:
-                if transposed:  # thinning depends on the axis order: undo the internal transposition
-                    pc, rc = np.ascontiguousarray(pc.T), np.ascontiguousarray(rc.T)
-                one_slice = pc.ndim == 3 and (p.shape[-1] if transposed else p.shape[0]) == 1
-                method = "fastseg" if v.skeleton_method(conv.skeleton) else "skimage"
-                out[name] = float(cldice_in_crop(pc, rc, method=method, one_slice=one_slice, convention=conv))
+            if transposed:  # thinning depends on the axis order: undo the internal transposition
+                pc, rc = np.ascontiguousarray(pc.T), np.ascontiguousarray(rc.T)
+            one_slice = pc.ndim == 3 and (p.shape[-1] if transposed else p.shape[0]) == 1
+            method = "fastseg" if v.skeleton_method(conv.skeleton) else "skimage"
+            out[name] = float(cldice_in_crop(pc, rc, method=method, one_slice=one_slice, convention=conv))
     return out
 
 
@@ -487,7 +491,10 @@ def _edges(box, shape):
     return crop_edges(tuple(slice(int(box[2 * a]), int(box[2 * a + 1]) + 1) for a in range(len(shape))), shape)
 
 
+def _slices(box):
+    return tuple(slice(int(box[2 * a]), int(box[2 * a + 1]) + 1) for a in range(len(box) // 2))
+
+
 def _crop_structure(p, r, members, box):
-    slices = tuple(slice(int(box[2 * a]), int(box[2 * a + 1]) + 1) for a in range(p.ndim))
-    pc, rc = _structure_masks(p, r, members, slices)
+    pc, rc = _structure_masks(p, r, members, _slices(box))
     return np.ascontiguousarray(pc), np.ascontiguousarray(rc)

@@ -318,6 +318,31 @@ def occupied_blocks(a, w, Z, Y, X, bz, by, bx, out, r0, r1):
 
 
 @jit
+def label_blocks(a, w, shift, Z, Y, X, bz, by, bx, slot, out, r0, r1):
+    """``out[slot[v], z // bz, y // by, x // bx] = 1`` for every voxel of value ``v`` with ``slot[v] >= 0``
+    on rows ``[r0, r1)`` of the flat C-ordered ``(Z, Y, X)`` label map ``a`` (``w``: its first whole
+    words as uint64, ``1 << shift`` values each); zero stretches are skipped a word at a time, and
+    ranges of rows on several threads may write the same 1."""
+    for r in range(r0, r1):
+        z = r // Y
+        y = r - z * Y
+        base = r * X
+        end = base + X
+        p = _next_nonzero(a, w, base, end, shift)
+        while p < end:
+            v = a[p]
+            x = (p - base) // bx
+            if slot[v] >= 0:
+                out[slot[v], z // bz, y // by, x] = 1
+            stop = min(base + (x + 1) * bx, end)  # the rest of this value's run in this block is decided
+            p += 1
+            while p < stop and a[p] == v:
+                p += 1
+            if p < end and a[p] == 0:
+                p = _next_nonzero(a, w, p, end, shift)
+
+
+@jit
 def _stats_chunk(labels, words, Y, X, r0, r1, a):
     """The sizes and boxes of the labels on rows ``[r0, r1)`` into the chunk's buffer ``a`` (see
     :func:`component_stats`)."""
