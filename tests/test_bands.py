@@ -191,11 +191,11 @@ def test_ties_at_the_band_edge_follow_the_canonical_sums(sp, width):
 def test_exact_spacings_need_no_settling():
     """With sums that are exact in floating point (1 mm, 0.5 mm, 0.9765625 mm voxels; integer widths) no
     band test can be a tie: the transform decides alone."""
-    assert bands._reach((1.0, 1.0, 1.0), 4.0, False) is None
-    assert bands._reach((1.0, 0.5, 0.5), 2.25, False) is None
-    assert bands._reach((2.0, 0.9765625, 0.9765625), 9.0, False) is None
-    assert bands._reach((2.5, 0.8, 0.8), 4.0, False) is None  # 2 mm: no offset at 2 mm
-    assert bands._reach((2.5, 0.8, 0.8), 1.6 * 1.6, False) is not None
+    assert bands._reach((1.0, 1.0, 1.0), 4.0, False, (50, 50, 50)) is None
+    assert bands._reach((1.0, 0.5, 0.5), 2.25, False, (50, 50, 50)) is None
+    assert bands._reach((2.0, 0.9765625, 0.9765625), 9.0, False, (50, 50, 50)) is None
+    assert bands._reach((2.5, 0.8, 0.8), 4.0, False, (50, 50, 50)) is None  # 2 mm: no offset at 2 mm
+    assert bands._reach((2.5, 0.8, 0.8), 1.6 * 1.6, False, (50, 50, 50)) is not None
 
 
 def test_edge_cases():

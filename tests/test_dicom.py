@@ -21,7 +21,7 @@ PIXEL = (0.8, 0.6)  # PixelSpacing: (between rows, between columns)
 DZ = 2.5
 
 
-def _base(sop_class, modality, study, frame):
+def dicom_dataset(sop_class, modality, study, frame):
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -52,7 +52,7 @@ def write_series(folder, volume, *, orientation=AXIAL, origin=(-30.0, 20.0, 7.0)
     if shuffle:
         ks = ks[::2] + ks[1::2]
     for k in ks:
-        ds = _base(IMAGE_CLASSES[modality], modality, study, frame)
+        ds = dicom_dataset(IMAGE_CLASSES[modality], modality, study, frame)
         ds.SeriesInstanceUID = series
         pos = np.asarray(origin) + n * (dz * k if positions is None else positions[k])
         ds.ImagePositionPatient = [f"{x:.4f}" for x in pos]
@@ -87,7 +87,7 @@ def write_seg(path, label, names, *, orientation=AXIAL, origin=(-30.0, 20.0, 7.0
     ReferencedSeriesSequence. ``frame``: the FrameOfReferenceUID (default the series', else a new one:
     a SEG of no series)."""
     study, series_frame, series_uid, instances = series if series is not None else (generate_uid(), None, None, ())
-    ds = _base(SEG_CLASS, "SEG", study, frame or series_frame or generate_uid())
+    ds = dicom_dataset(SEG_CLASS, "SEG", study, frame or series_frame or generate_uid())
     if series is not None:
         ref = Dataset()
         ref.SeriesInstanceUID = series_uid
@@ -219,7 +219,7 @@ def test_two_series_in_one_folder_refused(tmp_path):
 
 
 def test_wrong_modality_and_non_image_inputs(tmp_path):
-    ds = _base("1.2.840.10008.5.1.4.1.1.481.5", "RTPLAN", generate_uid(), generate_uid())
+    ds = dicom_dataset("1.2.840.10008.5.1.4.1.1.481.5", "RTPLAN", generate_uid(), generate_uid())
     os.makedirs(tmp_path / "plan")
     ds.save_as(tmp_path / "plan" / "plan.dcm", enforce_file_format=True)
     with pytest.raises(ReadError, match="a DICOM RTPLAN object"):
@@ -319,11 +319,12 @@ def test_seg_frames_off_a_regular_grid_refused(tmp_path):
 RTSTRUCT_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 
 
-def write_rtstruct(path, series_info, rois):
-    """An RTSTRUCT referring to the series ``series_info`` (study, frame, series uid, uids);
-    ``rois``: {name: [n x 3 LPS contour point arrays]}."""
+def write_rtstruct(path, series_info, rois, *, kind="CLOSED_PLANAR", fmt="{:.6f}".format):
+    """An RTSTRUCT referring to the series ``series_info`` (study, frame, series uid, ...);
+    ``rois``: {name: [n x 3 LPS contour point arrays]}, each contour of ContourGeometricType ``kind``,
+    its coordinates written by ``fmt``."""
     study, frame, series, _ = series_info
-    ds = _base(RTSTRUCT_CLASS, "RTSTRUCT", study, frame)
+    ds = dicom_dataset(RTSTRUCT_CLASS, "RTSTRUCT", study, frame)
     ref, st, se = Dataset(), Dataset(), Dataset()
     se.SeriesInstanceUID = series
     st.RTReferencedSeriesSequence = Sequence([se])
@@ -339,9 +340,9 @@ def write_rtstruct(path, series_info, rois):
         items = []
         for p in polys:
             item = Dataset()
-            item.ContourGeometricType = "CLOSED_PLANAR"
+            item.ContourGeometricType = kind
             item.NumberOfContourPoints = len(p)
-            item.ContourData = [f"{v:.6f}" for v in np.asarray(p, float).ravel()]
+            item.ContourData = [fmt(v) for v in np.asarray(p, float).ravel()]
             items.append(item)
         c.ContourSequence = Sequence(items)
         rc.append(c)

@@ -11,15 +11,14 @@ import numpy as np
 import pytest
 
 pydicom = pytest.importorskip("pydicom", minversion="3.0")
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.sequence import Sequence  # noqa: E402
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid  # noqa: E402
+from pydicom.uid import generate_uid  # noqa: E402
 
 from fastseg import io as fio  # noqa: E402
 from fastseg.io import ReadError  # noqa: E402
+from tests.test_dicom import dicom_dataset  # noqa: E402
+from tests.test_dicom import write_rtstruct as dicom_write_rtstruct  # noqa: E402
 
 CT_CLASS = "1.2.840.10008.5.1.4.1.1.2"
-RTSTRUCT_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 ORIGIN = np.array([-249.51171875, -120.3, 17.25])
 ORIENTATIONS = {
     "HFS": (1, 0, 0, 0, 1, 0),
@@ -27,19 +26,6 @@ ORIENTATIONS = {
     "coronal": (1, 0, 0, 0, 0, -1),
     "oblique": (np.cos(0.3), np.sin(0.3), 0, -np.sin(0.3), np.cos(0.3), 0),
 }
-
-
-def _base(sop_class, modality, study, frame):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID = modality, study, generate_uid()
-    ds.FrameOfReferenceUID, ds.PatientID, ds.PatientName = frame, "anon", "anon"
-    return ds
 
 
 def _ds(x):
@@ -57,7 +43,7 @@ def write_series(folder, shape, *, orientation=ORIENTATIONS["HFS"], pixel=(0.8, 
     r, c = np.array(orientation[:3], float), np.array(orientation[3:], float)
     n = np.cross(r, c)
     for k in list(range(shape[2]))[::-2] + list(range(shape[2]))[-2::-2]:
-        ds = _base(CT_CLASS, "CT", study, frame)
+        ds = dicom_dataset(CT_CLASS, "CT", study, frame)
         ds.SeriesInstanceUID = series
         ds.ImagePositionPatient = [_ds(v) for v in ORIGIN + n * dz * k]
         ds.ImageOrientationPatient = [_ds(v) for v in orientation]
@@ -82,32 +68,9 @@ def write_series(folder, shape, *, orientation=ORIENTATIONS["HFS"], pixel=(0.8, 
 
 
 def write_rtstruct(path, series_info, rois, *, kind="CLOSED_PLANAR"):
-    """An RTSTRUCT on ``series_info``; ``rois``: {name: [n x 3 LPS points]}."""
-    study, frame, series, _ = series_info
-    ds = _base(RTSTRUCT_CLASS, "RTSTRUCT", study, frame)
-    ref, st, se = Dataset(), Dataset(), Dataset()
-    se.SeriesInstanceUID = series
-    st.RTReferencedSeriesSequence = Sequence([se])
-    ref.FrameOfReferenceUID, ref.RTReferencedStudySequence = frame, Sequence([st])
-    ds.ReferencedFrameOfReferenceSequence = Sequence([ref])
-    ss, rc = [], []
-    for number, (name, polys) in enumerate(rois.items(), start=1):
-        r = Dataset()
-        r.ROINumber, r.ROIName, r.ReferencedFrameOfReferenceUID = number, name, frame
-        ss.append(r)
-        c = Dataset()
-        c.ReferencedROINumber = number
-        items = []
-        for p in polys:
-            item = Dataset()
-            item.ContourGeometricType = kind
-            item.NumberOfContourPoints = len(p)
-            item.ContourData = [_ds(v) for v in np.asarray(p, float).ravel()]
-            items.append(item)
-        c.ContourSequence = Sequence(items)
-        rc.append(c)
-    ds.StructureSetROISequence, ds.ROIContourSequence = Sequence(ss), Sequence(rc)
-    ds.save_as(path, enforce_file_format=True)
+    """An RTSTRUCT on ``series_info``; ``rois``: {name: [n x 3 LPS points]}, written as careful writers
+    write DS values (:func:`_ds`)."""
+    dicom_write_rtstruct(path, series_info, rois, kind=kind, fmt=_ds)
 
 
 def on_slice(to_lps, ij, k):

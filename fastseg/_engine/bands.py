@@ -261,7 +261,7 @@ def _band(m, is2d, sp3, w2):
     sq = sq[inner]
     fg = m3 != 0
     band = fg & (sq <= w2)
-    offsets = _reach(tuple(float(x) for x in sp3), float(w2), is2d)
+    offsets = _reach(tuple(float(x) for x in sp3), float(w2), is2d, background.shape)
     if offsets is not None:
         near = (sq >= w2 * (1 - TIE)) & (sq <= w2 * (1 + TIE))
         near &= fg
@@ -276,26 +276,36 @@ TIE = 1e-9
 
 
 @functools.lru_cache(maxsize=64)
-def _reach(sp3, w2, is2d):
+def _reach(sp3, w2, is2d, shape):
     """The offsets ``(dk, dj, di)`` (int64 ``(n, 3)``) whose canonical squared length ``((dk sk)**2 +
     (dj sj)**2) + (di si)**2`` is at most ``w2`` and within rounding of it, with their lengths, when a
-    band test can be a tie: some offset's length
-    lies within ``TIE`` of ``w2`` and is not exact in floating point, so the transform (which sums the
-    axes in its own order, over its own candidates) may round it to either side. None otherwise (no
-    tie can arise: the transform decides). The canonical sums make the band of a voxel depend on the
-    masks around it only, not on the box it is computed in."""
+    band test can be a tie: some offset's length lies within ``TIE`` of ``w2`` and is not exact in
+    floating point, so the transform (which sums the axes in its own order, over its own candidates)
+    may round it to either side. None otherwise (no tie can arise: the transform decides). The
+    canonical sums make the band of a voxel depend on the masks around it only, not on the box it is
+    computed in. ``shape``: the array's, which bounds the offsets; the work is one pass over the
+    ``(dk, dj)`` plane of the reach."""
     from fractions import Fraction
 
-    r = [0 if (is2d and a == 0) else int(math.ceil(math.sqrt(w2) * (1 + TIE) / s)) for a, s in enumerate(sp3)]
-    d = [np.arange(-x, x + 1) for x in r]
-    dk, dj, di = np.meshgrid(*d, indexing="ij")
+    # within reach, and within the array (the (padded) array ``shape``: beyond it, its empty border is
+    # nearer). The offsets near the width's sphere: for each (dk, dj), the di on either side of it
+    r = [0 if (is2d and a == 0) else min(math.ceil(math.sqrt(w2) * (1 + TIE) / s), n - 1)
+         for a, (s, n) in enumerate(zip(sp3, shape))]
+    dk, dj = (x.reshape(-1) for x in np.meshgrid(np.arange(-r[0], r[0] + 1), np.arange(-r[1], r[1] + 1), indexing="ij"))
+    ab = (dk * sp3[0]) ** 2 + (dj * sp3[1]) ** 2
+    root = np.floor(np.sqrt(np.maximum(w2 - ab, 0.0)) / sp3[2]).astype(np.int64)
+    cand = [(dk, dj, sign * (root + step), ab) for sign in (1, -1) for step in (-1, 0, 1, 2)]
+    dk, dj, di, ab = (np.concatenate(x) for x in zip(*cand))
+    ok = (np.abs(di) <= r[2]) & (ab <= w2 * (1 + TIE))
+    dk, dj, di = np.unique(np.stack([dk[ok], dj[ok], di[ok]], axis=1), axis=0).T
     length = (dk * sp3[0]) ** 2 + (dj * sp3[1]) ** 2 + (di * sp3[2]) ** 2
     close = np.abs(length - w2) <= TIE * w2
+
     def exact(x):  # a rational that a float holds exactly
         return Fraction(float(x)) == x
 
-    for o in np.argwhere(close):  # a tie unless every product, square and sum of its length is exact
-        steps = [int(x[tuple(o)]) * Fraction(s) for x, s in zip((dk, dj, di), sp3)]
+    for o in np.flatnonzero(close):  # a tie unless every product, square and sum of its length is exact
+        steps = [int(x[o]) * Fraction(s) for x, s in zip((dk, dj, di), sp3)]
         t = [x * x for x in steps]
         if Fraction(w2) != sum(t) or not all(map(exact, steps + t + [t[0] + t[1], t[0] + t[2], t[1] + t[2]])):
             break

@@ -98,17 +98,9 @@ def component_stats(labels, n):
 def occupied_blocks(mask, block):
     """Which blocks of a validated C-contiguous uint8 mask (2D or 3D) hold foreground: a uint8 grid of
     shape ``ceil(shape3 / block)`` over the mask's 3D view (2D as ``(1, H, W)``), 1 where the block of
-    ``block`` voxels per axis (a sequence of 3 ints) holds a non-zero voxel. One pass, rows in ranges
-    on threads side by side, that skips empty stretches a word at a time: a sparse mask costs little
-    more than reading its empty words."""
-    Z, Y, X = as3(mask).shape
-    bz, by, bx = (int(b) for b in block)
-    out = np.zeros((-(-Z // bz), -(-Y // by), -(-X // bx)), np.uint8)
-    if mask.size:
-        a, w = _words(np.ascontiguousarray(mask))
-        run_chunks(lambda lo, hi: _k.occupied_blocks(a, w, Z, Y, X, bz, by, bx, out, lo, hi),
-                   chunk_ranges(Z * Y, mask.size))
-    return out
+    ``block`` voxels per axis (a sequence of 3 ints) holds a non-zero voxel (:func:`label_blocks` of
+    the label 1: a sparse mask costs little more than reading its empty words)."""
+    return label_blocks((mask,), [1], block)[1]
 
 
 def label_blocks(maps, labels, block):

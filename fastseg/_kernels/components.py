@@ -299,25 +299,6 @@ def label_into(mask, words, out, Z, Y, X, ty, tz, tzy, nchunks):
 
 
 @jit
-def occupied_blocks(a, w, Z, Y, X, bz, by, bx, out, r0, r1):
-    """``out[z // bz, y // by, x // bx] = 1`` for every block of the flat C-ordered ``(Z, Y, X)`` uint8
-    mask ``a`` that holds a non-zero voxel on rows ``[r0, r1)`` (row ``z * Y + y``; ``w``: the first
-    ``8 * (size // 8)`` bytes as uint64); other entries of ``out`` are left as they are (ranges of rows
-    on several threads may write the same 1). Empty stretches are skipped eight words at a time, and a
-    block once found is not read further along its row."""
-    for r in range(r0, r1):
-        z = r // Y
-        y = r - z * Y
-        base = r * X
-        end = base + X
-        p = _next_nonzero(a, w, base, end, 3)
-        while p < end:
-            x = (p - base) // bx
-            out[z // bz, y // by, x] = 1
-            p = _next_nonzero(a, w, min(base + (x + 1) * bx, end), end, 3)
-
-
-@jit
 def label_blocks(a, w, shift, Z, Y, X, bz, by, bx, slot, out, r0, r1):
     """``out[slot[v], z // bz, y // by, x // bx] = 1`` for every voxel of value ``v`` with ``slot[v] >= 0``
     on rows ``[r0, r1)`` of the flat C-ordered ``(Z, Y, X)`` label map ``a`` (``w``: its first whole
