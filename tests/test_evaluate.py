@@ -169,11 +169,14 @@ def check_against_singles(pred, ref, spacing, *, conventions=CONVENTIONS, metric
                           row_names=ALL_ROW_NAMES, structures=None, **kwargs):
     """Evaluate under each convention; every row must equal the single-label function.
 
-    ``structures``: {key: (pred mask, ref mask)} for explicit labels/regions; default every label present.
+    ``structures``: {key: (pred mask, ref mask)} for explicit labels/regions; default every label present,
+    its masks in the maps' own memory order: evaluate and the single functions are bit-identical for any
+    one order. (Across C and F order values agree to 1e-12, except a percentile whose rank falls on an
+    exact tie of the cumulative weights, which the other order's rounding can put on the neighbouring
+    distance: hypothesis found HD50 4.33 in F order, 5.0 in C order, on a 12x4x4 map at 2.5 mm.)
     """
-    pc, rc = np.ascontiguousarray(pred), np.ascontiguousarray(ref)
     if structures is None:
-        structures = {lab: (pc == lab, rc == lab) for lab in present_labels(pc, rc)}
+        structures = {lab: (pred == lab, ref == lab) for lab in present_labels(pred, ref)}
     cache = {}
     for conv in conventions:
         res = evaluate(pred, ref, metrics=metrics, spacing=spacing, tolerance=TOLERANCES,
@@ -370,6 +373,14 @@ def test_absent_labels_equal_the_single_functions_under_each_convention(conv):
 
 # ---------------------------------------------------------------- regions
 
+def _isin(a, members):
+    """``np.isin`` in ``a``'s own memory order (``np.isin`` answers in C order)."""
+    out = np.zeros_like(a, dtype=bool)
+    for m in members:
+        out |= a == m
+    return out
+
+
 @pytest.mark.parametrize("ndim, order", [(2, "C"), (3, "F")])
 def test_regions_equal_the_metric_on_union_masks(ndim, order):
     shape = (24, 26) if ndim == 2 else (10, 14, 12)
@@ -380,9 +391,8 @@ def test_regions_equal_the_metric_on_union_masks(ndim, order):
     regions = {"whole": [1, 2, 3], "core": [3, 2, 2], "odd": [17, 300, 999], "nothing": [999]}
     spacing = (0.9, 2.0) if ndim == 2 else (2.0, 0.9, 1.1)
     labels = present_labels(pred, ref)
-    pc, rc = np.ascontiguousarray(pred), np.ascontiguousarray(ref)
-    structures = {lab: (pc == lab, rc == lab) for lab in labels}
-    structures.update({name: (np.isin(pc, m), np.isin(rc, m)) for name, m in regions.items()})
+    structures = {lab: (pred == lab, ref == lab) for lab in labels}  # the maps' memory order, as evaluate
+    structures.update({name: (_isin(pred, m), _isin(ref, m)) for name, m in regions.items()})
     res = check_against_singles(pred, ref, spacing, regions=regions, structures=structures)
     assert res.empty_states()["nothing"] == "both_empty"
     assert res.labels[-4:] == ["whole", "core", "odd", "nothing"]

@@ -285,3 +285,22 @@ def test_lesion_rule_connectivity_mapping():
     assert lesions(diag[None], diag[None], rule=rule)["n_ref"] == 2  # 6-connected in 3D
     assert lesions(diag[None], diag[None], rule=LesionRule(connectivity={2: 4}))["n_ref"] == 1  # 3D: full
     assert fastseg.lesions(diag, diag, rule="panoptica").rule.connectivity == ((2, 4), (3, 26))
+
+
+def test_wmh_other_pathology_left_out_with_ignore_label():
+    """The WMH challenge's references carry label 2 (other pathology): its script scores label 1 and
+    removes the prediction's voxels inside label 2 first. ``ignore_label=2`` does the same: the
+    lesion metrics equal those of the masked prediction against label 1."""
+    rng = np.random.default_rng(4)
+    ref = np.zeros((12, 40, 40), np.uint8)
+    ref[2:5, 5:12, 5:12] = 1
+    ref[6:9, 20:30, 20:30] = 1
+    ref[3:8, 28:36, 2:10] = 2  # other pathology
+    pred = ((ref > 0) & (rng.random(ref.shape) > 0.2)).astype(np.uint8)  # it segments label 2 as WMH too
+    pred[9:11, 2:6, 30:36] = 1  # and one spurious lesion
+    got = fastseg.evaluate(pred, ref, labels=[1], ignore_label=2, lesions="wmh", spacing=(3.0, 1.0, 1.0))
+    want = lesions(pred.astype(bool) & (ref != 2), ref == 1, rule="wmh", spacing=(3.0, 1.0, 1.0)).case
+    for key in ("tp", "fp", "fn", "lesion_recall", "lesion_f1"):
+        assert got[key if key.startswith("lesion") else f"lesion_{key}"][1] == want[key], key
+    unmasked = lesions(pred.astype(bool), ref == 1, rule="wmh", spacing=(3.0, 1.0, 1.0)).case
+    assert unmasked["fp"] > want["fp"]  # without it, the other pathology counts as spurious lesions
