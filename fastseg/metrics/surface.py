@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _validation as v
-from .._engine.counts import NOT_EMPTY, counts_and_box, crop, empty_state
+from .._engine.counts import BOTH_EMPTY, NOT_EMPTY, counts_and_box, crop, empty_state
 from .._engine.bands import band_counts
 from .._engine.distances import crop_edges, distances_in_crop
 from .._engine.sets import floor_rank, is_unit, linear_percentile, unit_weights, weighted_nearest_rank
@@ -210,7 +210,7 @@ def hausdorff(pred, ref=None, *, percentile=100.0, spacing=None, convention=None
     q = v.check_percentile(percentile)
     sd = _resolve(pred, ref, spacing, convention, threads)
     conv = sd.convention
-    fixed = conv.empty_value(sd.empty_state, "hd" if q == 100.0 else "hdq")
+    fixed = _fixed(sd, "hd" if q == 100.0 else "hdq")
     if fixed is not None:
         return fixed
     if conv.empty == "monai" and sd.empty_state != NOT_EMPTY:
@@ -259,7 +259,7 @@ def directed_means(pred, ref=None, *, spacing=None, convention=None, threads=Non
     (0.0, 0.0)
     """
     sd = _resolve(pred, ref, spacing, convention, threads)
-    fixed = sd.convention.empty_value(sd.empty_state, "mean")
+    fixed = _fixed(sd, "mean")
     if fixed is not None:
         return fixed, fixed
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -283,7 +283,7 @@ def assd(pred, ref=None, *, spacing=None, convention=None, threads=None):
     1.0
     """
     sd = _resolve(pred, ref, spacing, convention, threads)
-    fixed = sd.convention.empty_value(sd.empty_state, "mean")
+    fixed = _fixed(sd, "mean")
     if fixed is not None:
         return fixed
     if sd.convention.assd == "mean_of_directed":
@@ -321,15 +321,28 @@ def masd(pred, ref=None, *, spacing=None, convention=None, threads=None):
     1.0
     """
     sd = _resolve(pred, ref, spacing, convention, threads)
-    fixed = sd.convention.empty_value(sd.empty_state, "mean")
+    fixed = _fixed(sd, "mean")
     if fixed is not None:
         return fixed
     return _masd_of(sd)
 
 
+def _fixed(sd, metric):
+    """The value the convention's empty policy fixes for ``metric`` (:meth:`Convention.empty_value`),
+    or None. Two masks without a single surface element, though not empty, are two empty surfaces:
+    only a rule whose image edge is no boundary (``edge="foreground"``, seg-metrics) leaves masks that
+    fill the image without one, and seg-metrics then scores 0 mm (its explicit rule when it has no
+    surface distance; fastseg's policy: 0 mm and NSD 1)."""
+    state = sd.empty_state
+    if state == NOT_EMPTY and sd.convention.edge == "foreground" and not sd.pred_to_ref.size \
+            and not sd.ref_to_pred.size:
+        state = BOTH_EMPTY
+    return sd.convention.empty_value(state, metric)
+
+
 def _nsd_values(sd, tolerances):
     """NSD values of precomputed distances for validated tolerances (list of floats)."""
-    fixed = sd.convention.empty_value(sd.empty_state, "nsd")
+    fixed = _fixed(sd, "nsd")
     if fixed is not None:
         return [fixed] * len(tolerances)
     wp, wr = float(np.sum(sd.pred_weights)), float(np.sum(sd.ref_weights))

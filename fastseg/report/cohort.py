@@ -61,11 +61,30 @@ def structure_order(rows):
     return [(lab, structure_title(lab, names[lab])) for lab in sorted(names, key=label_key)]
 
 
-def _summary_section(summary, titles):
+def capped_counts(rows, cap_inf):
+    """How many values a cap replaced (infinite before it): ``({(metric, label): n}, {metric: n})``,
+    the second over what 'all' pools (labels, not regions; both-empty left out). Empty without a cap."""
+    per, over = {}, {}
+    if cap_inf is None:
+        return per, over
+    for r in rows:
+        if r["metric"] in (ERROR, NO_STRUCTURES) or r["value"] != math.inf:
+            continue
+        per[(r["metric"], r["label"])] = per.get((r["metric"], r["label"]), 0) + 1
+        if isinstance(r["label"], int) and r["empty_state"] != "both_empty":
+            over[r["metric"]] = over.get(r["metric"], 0) + 1
+    return per, over
+
+
+def _summary_section(summary, titles, n_capped=({}, {})):
+    per_capped, _ = n_capped
     cards = [("cases", summary["n_cases"], False), ("scored", summary["n_ok"], False),
              ("errors", summary["n_errors"], summary["n_errors"] > 0),
              ("structures", len(titles), False),
-             ("inf values", sum(s["n_inf"] for s in summary["per_label"]), False),
+             ("inf values", sum(s["n_inf"] for s in summary["per_label"]), False)]
+    if summary["cap_inf"] is not None:  # a cap hides the infinite values: say how many it replaced
+        cards[-1] = ("inf values, capped", sum(per_capped.values()), False)
+    cards += [
              ("NaN values", sum(s["n_nan"] for s in summary["per_label"]), False),
              ("both-empty values", summary["n_both_empty"], False)]
     body = ['<div class="cards">' + "".join(
@@ -76,7 +95,7 @@ def _summary_section(summary, titles):
                 'mask (a miss or a false detection), kept in the mean (which is then inf); <b>NaN</b>: undefined '
                 '(e.g. precision with nothing predicted), counted and left out.'
                 + _cap_note(cap) + "</p>")
-    body.append(_means_table(summary, titles))
+    body.append(_means_table(summary, titles, n_capped))
     over = {s["metric"]: s for s in summary["overall"]}
     rows, seen = [], []
     for s in summary["per_label"]:
@@ -92,23 +111,27 @@ def _summary_section(summary, titles):
     return h.section("summary", "Summary", "\n".join(body))
 
 
-def _means_table(summary, titles):
-    """Structures x metrics: the mean of each (inf when a value is), with the inf / NaN counts."""
+def _means_table(summary, titles, n_capped=({}, {})):
+    """Structures x metrics: the mean of each (inf when a value is), with the inf / NaN counts and how
+    many infinite values a cap replaced."""
+    per_capped, over_capped = n_capped
     per = {(s["metric"], s["label"]): s for s in summary["per_label"]}
     over = {s["metric"]: s for s in summary["overall"]}
     metrics = list(dict.fromkeys(s["metric"] for s in summary["per_label"]))
     labels = list(dict.fromkeys(s["label"] for s in sorted(summary["per_label"], key=lambda s: label_key(s["label"]))))
 
-    def mean_cell(s):
+    def mean_cell(s, n_cap):
         if s is None:
             return "<td>"
-        flag = "".join(f" <small>({s[k]} {w})</small>" for k, w in (("n_inf", "inf"), ("n_nan", "NaN")) if s[k])
+        counts = [(s["n_inf"], "inf"), (n_cap, "inf capped"), (s["n_nan"], "NaN")]
+        flag = "".join(f" <small>({k} {w})</small>" for k, w in counts if k)
         return h.cell(s["mean"]) + flag
 
-    rows = [f'<td class="t">{h.esc(titles.get(lab, str(lab)))}' + "".join(mean_cell(per.get((m, lab))) for m in metrics)
-            for lab in labels]
+    rows = [f'<td class="t">{h.esc(titles.get(lab, str(lab)))}' + "".join(
+        mean_cell(per.get((m, lab)), per_capped.get((m, lab), 0)) for m in metrics) for lab in labels]
     if over:
-        rows.append(("all", '<td class="t">all' + "".join(mean_cell(over.get(m)) for m in metrics)))
+        rows.append(("all", '<td class="t">all' + "".join(mean_cell(over.get(m), over_capped.get(m, 0))
+                                                          for m in metrics)))
     return ('<h3>Mean per structure</h3><div class="scroll">' + h.table(["structure"] + metrics, rows, cls="means")
             + "</div>")
 
@@ -134,6 +157,7 @@ def _axis_label(metric, info):
 
 def _distributions_section(rows, metrics, structures, cap_inf):
     require_matplotlib()
+    per_capped, _ = capped_counts(rows, cap_inf)
     data = {}
     ok = [r for r in rows if r["metric"] not in (ERROR, NO_STRUCTURES)]
     for r, x in zip(ok, capped(ok, cap_inf)):
@@ -145,7 +169,8 @@ def _distributions_section(rows, metrics, structures, cap_inf):
         for lab, title in structures:
             pairs = data.get((m, lab), [])
             groups.append({"title": title, "values": np.array([p[0] for p in pairs], dtype=float),
-                           "states": np.array([p[1] for p in pairs], dtype=object)})
+                           "states": np.array([p[1] for p in pairs], dtype=object),
+                           "n_capped": per_capped.get((m, lab), 0)})
         svg = distribution_svg(i, _axis_label(m, info), groups, low=info.low if info else -math.inf,
                                high=info.high if info else math.inf, seed=i)
         meaning = h.esc(info.plain) if info else "not a fastseg metric"
@@ -154,7 +179,8 @@ def _distributions_section(rows, metrics, structures, cap_inf):
     legend = ('<p class="note">Per metric, each structure\'s box shows the quartiles and the median, its whiskers '
               "reach 1.5 IQR; each point is one case: blue when both masks have voxels, red when the prediction is "
               "empty, orange when the reference is, grey when both are. Infinite and NaN values cannot be drawn: "
-              "their counts are written at the right.</p>")
+              "their counts are written at the right" + (" (infinite values capped: drawn at the cap and counted "
+                                                          "there)" if cap_inf is not None else "") + ".</p>")
     return h.section("distributions", "Distributions per structure", legend +
                      '<div class="plots">' + "\n".join(figures) + "</div>")
 
@@ -246,7 +272,7 @@ def report_html(rows, *, options=None, source="", cap_inf=None, sort_by=None, ti
            f"{h.esc(', '.join(summary['conventions']) or 'none')}"]
     if source:
         sub.append(f"results: {h.esc(os.fspath(source))}")
-    sections = [_summary_section(summary, titles)]
+    sections = [_summary_section(summary, titles, capped_counts(rows, cap_inf))]
     if metrics and structures:
         sections.append(_distributions_section(rows, metrics, structures, cap_inf))
     sections += [_cases_section(rows, metrics, key),
