@@ -199,7 +199,7 @@ def _check_outputs(args, inputs):
     if args.out:
         check_output_path(args.out, earlier, what="--out")
         check_new_output(args.out, resume=args.resume, overwrite=args.overwrite, flags=True)
-        earlier.append(args.out)
+        earlier += [args.out, args.out + ".options.json", args.out + ".lock"]  # the run's own records
     for path, what in ((args.summary, "--summary"), (args.wide, "--wide"), (args.report, "--report")):
         if path:
             check_output_path(path, earlier, what=what)
@@ -293,7 +293,9 @@ def cmd_evaluate(args):
     timing = dict(result.timing, total_s=wall)
     if args.summary:  # before anything is printed: a closed stdout must not lose it
         try:
-            write_json_atomic(args.summary, dict(summary, gates=gates, timing=timing, fastseg=__version__))
+            passed = not summary["n_errors"] and all(g["passed"] and not g["missing"] for g in gates)
+            write_json_atomic(args.summary, dict(summary, gates=gates, passed=passed, timing=timing,
+                                                 fastseg=__version__))  # passed: exit 0 (errored cases fail)
         except OSError as exc:
             raise UsageError(f"cannot write --summary {args.summary}: {exc.strerror or exc}"
                              f"{'; every case is in ' + args.out if args.out else ''}.") from None

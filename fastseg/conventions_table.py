@@ -10,10 +10,13 @@ for the pair (MedPy, SimpleITK on an empty mask) is recorded with its message in
 For each metric the spread is the largest minus the smallest value (NaN values left out), and every
 preset whose value differs from the reference preset's (``"fastseg"`` when it is among the presets)
 is listed with the reasons: the rules of the two conventions that bear on that metric and differ, in
-words (surface model, quantile rule, direction aggregation, ASSD rule, empty rule).
+words (surface model, quantile rule, direction aggregation, ASSD, NSD, empty rule), kept when changing
+that rule alone changes the pair's value (all of them when no single rule does: they act together).
 """
+import functools
 import math
 import re
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,11 +35,16 @@ __all__ = ["table", "ConventionTable", "Row", "Difference", "reasons", "by_struc
 
 @dataclass(frozen=True)
 class Difference:
-    """A preset whose value differs from the reference preset's, and why (in words)."""
+    """A preset whose value differs from the reference preset's, and why (``reasons``: words, found when
+    first read: each candidate rule is tried alone, which costs a few derivations per difference)."""
 
     preset: str
     value: float
-    reasons: tuple
+    why: object = field(repr=False, compare=False)  # the reasons, or a function giving them
+
+    @functools.cached_property
+    def reasons(self):
+        return tuple(self.why()) if callable(self.why) else tuple(self.why)
 
 
 @dataclass(frozen=True)
@@ -93,20 +101,23 @@ class ConventionTable:
         return out
 
     def __str__(self):
-        presets = list(self.rows[0].values) if self.rows else []
-        width = max([len(p) for p in presets] + [6])
-        head = f"{'metric':<8} " + " ".join(f"{p:>{width}}" for p in presets) + f" {'spread':>{width}}"
-        lines = [head]
-        for row in self.rows:
-            cells = [_fmt(row.values[p]) for p in presets] + [_fmt(row.spread)]
-            lines.append(f"{row.metric:<8} " + " ".join(f"{c:>{width}}" for c in cells))
-        for row in self.rows:
-            for d in row.differences:
-                lines.append(f"{row.metric} {d.preset} ({_fmt(d.value)} vs {self.reference} "
-                             f"{_fmt(row.values[self.reference])}): " + "; ".join(d.reasons))
-        for preset, msg in self.errors.items():
-            lines.append(f"{preset}: raises: {msg}")
-        return "\n".join(lines)
+        """80 columns: a line per preset (metrics as columns, in blocks), the spread, each difference
+        with its reasons (wrapped), and once per raising preset its message."""
+        cells = {p: [_fmt(r.values[p]) for r in self.rows] for p in (self.rows[0].values if self.rows else ())}
+        cells["spread"] = [_fmt(r.spread) for r in self.rows]
+        width = max(len(p) for p in [*cells, "preset"])
+        cw = max([len(c) for col in cells.values() for c in col] + [len(r.metric) for r in self.rows] + [6])
+        per = max(1, (80 - width) // (cw + 1))
+        lines = []
+        for start in range(0, len(self.rows), per):
+            block = slice(start, start + per)
+            lines.append(f"{'preset':<{width}}" + "".join(f" {r.metric:>{cw}}" for r in self.rows[block]))
+            lines.extend(f"{p:<{width}}" + "".join(f" {c:>{cw}}" for c in col[block]) for p, col in cells.items())
+        notes = [f"{row.metric} {d.preset} ({_fmt(d.value)} vs {self.reference} {_fmt(row.values[self.reference])}"
+                 f"): " + "; ".join(d.reasons) for row in self.rows for d in row.differences if d.value is not None]
+        notes += [f"{preset} raises (every metric): {msg}" for preset, msg in self.errors.items()]
+        return "\n".join(lines + [w for n in notes for w in textwrap.wrap(n, 80, subsequent_indent="    ",
+                                                                           break_on_hyphens=False)])
 
 
 def _fmt(x):
@@ -124,25 +135,43 @@ def reasons(metric, conv, base, ndim, state):
     between conventions ``conv`` and ``base`` for a ``ndim``-D pair in empty ``state``: the differing
     rules that bear on it, in words (empty when none does)."""
     a, b = describe(conv), describe(base)
-    out = []
-
-    def differs(key, label):
-        if a[key] != b[key]:
-            out.append(f"{label}: {a[key]} (vs {b[key]})")
-
+    keys = []
     if state == NOT_EMPTY or conv.empty in ("deepmind", "monai") or base.empty in ("deepmind", "monai"):
-        if conv.surface_key(ndim) != base.surface_key(ndim) or a["surface model"] != b["surface model"]:
-            out.append(f"surface model: {a['surface model']} (vs {b['surface model']})")
-        if metric.startswith("hd") and metric != "hd":
-            differs("quantile rule", "quantile rule")
-            differs("direction aggregation", "direction aggregation")
-        if metric == "assd":
-            differs("ASSD", "ASSD")
-        if metric.startswith("nsd@"):
-            differs("NSD", "NSD")
-    if state != NOT_EMPTY:
-        differs("empty masks", "empty rule")
-    return tuple(out)
+        if conv.surface_key(ndim) != base.surface_key(ndim):  # not the words: pymia's slab is no rule in 3D
+            keys.append("surface model")
+        keys += (["quantile rule", "direction aggregation"] if metric.startswith("hd") and metric != "hd" else
+                 ["ASSD"] if metric == "assd" else ["NSD"] if metric.startswith("nsd@") else [])
+    keys += ["empty masks"] if state != NOT_EMPTY else []
+    return tuple(f"{'empty rule' if k == 'empty masks' else k}: {a[k]} (vs {b[k]})" for k in keys
+                 if k == "surface model" or a[k] != b[k])
+
+
+_FIELDS = {"surface model": ("surface", "connectivity", "edge", "transform", "plane"), "quantile rule":
+           ("percentile",), "direction aggregation": ("aggregate",), "ASSD": ("assd",), "NSD": ("nsd",),
+           "empty rule": ("empty",)}
+
+
+def _with_rule(dst, src, label):
+    """``dst`` with the rule ``label`` of ``src``, its other rules kept (None when no convention has that
+    combination: a nearest-rank or floor-rank quantile is never pooled)."""
+    change = {f: getattr(src, f) for f in _FIELDS[label]}
+    pooled = (dst.percentile == "linear_pooled", src.percentile == "linear_pooled")
+    if label == "quantile rule" and pooled[0] != pooled[1]:  # dst's pooling kept
+        change["percentile"] = None if pooled[0] else "linear_per_direction"
+    elif label == "direction aggregation" and any(pooled):
+        linear = dst.percentile.startswith("linear")
+        change["percentile"] = ("linear_pooled" if linear else None) if pooled[1] else "linear_per_direction"
+    return None if "percentile" in change and change["percentile"] is None else dst.replace(**change)
+
+
+def _true_reasons(metric, conv, base, ndim, state, value_of):
+    """The :func:`reasons` true for the pair: that rule alone, of ``base`` set to ``conv``'s or back,
+    changes the value (``value_of(convention, metric)``); all of them when none does alone."""
+    why = reasons(metric, conv, base, ndim, state)
+    kept = [r for r in why if any(h is not None and not _same(value_of(h, metric), value_of(d, metric))
+                                  for d, h in ((x, _with_rule(x, y, r.partition(":")[0]))
+                                               for x, y in ((base, conv), (conv, base))))]
+    return tuple(kept) or why or ("numerical detail of the peer's arithmetic (no rule differs)",)
 
 
 def _shared_key(conv, kind, param):
@@ -171,24 +200,14 @@ def _derive(sd, wanted, memo, model):
         if k is not None and k in memo:
             out[metric] = memo[k]
             continue
-        if kind == "hd":
-            value = hausdorff(sd, percentile=param)
-        elif kind == "nsd":
-            if nsd_values is None:
-                nsd_values = dict(zip(tols, nsd(sd, tolerance=tols)))
-            value = nsd_values[param]
-        else:
-            value = assd(sd) if kind == "assd" else masd(sd)
+        if kind == "nsd" and nsd_values is None:
+            nsd_values = dict(zip(tols, nsd(sd, tolerance=tols)))
+        value = (hausdorff(sd, percentile=param) if kind == "hd" else nsd_values[param] if kind == "nsd"
+                 else assd(sd) if kind == "assd" else masd(sd))
         out[metric] = value
         if k is not None:
             memo[k] = value
     return out
-
-
-def _wanted(tolerances):
-    """The metrics of :func:`table` as :func:`_derive` takes them."""
-    return ([("hd", "hd", 100.0), ("hd95", "hd", 95.0), ("assd", "assd", None), ("masd", "masd", None)]
-            + [(f"nsd@{t:g}", "nsd", t) for t in tolerances])
 
 
 def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None):
@@ -239,9 +258,9 @@ def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None
     tols = () if tolerance is None else tuple(v.check_tolerances(tolerance)[0])
     p, r, sp, given = v.spatial_pair(pred, ref, spacing, "conventions.table")
     spacing_out = tuple(given.tolist())
-    sets = {}
-    values, errors = {}, {}
-    wanted = _wanted(tols)
+    sets, values, errors = {}, {}, {}
+    wanted = ([("hd", "hd", 100.0), ("hd95", "hd", 95.0), ("assd", "assd", None), ("masd", "masd", None)]
+              + [(f"nsd@{t:g}", "nsd", t) for t in tols])
     with thread_limit(v.check_threads(threads)):
         n_pred, n_ref, box = counts_and_box(p, r)
         state = empty_state(n_pred, n_ref)
@@ -270,25 +289,31 @@ def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None
                 derive(key, (e, e, e, e))
     reference = "fastseg" if "fastseg" in names else names[0]
     base = convs[names.index(reference)]
-    metrics = ["hd", "hd95", "assd", "masd"] + [f"nsd@{t:g}" for t in tols]
+    kinds = {m: (kind, param) for m, kind, param in wanted}
+
+    @functools.lru_cache(maxsize=None)
+    def value_of(conv, metric):  # any convention's value, from the sets of its surface model
+        try:
+            conv.check_empty(state)
+        except ValueError:
+            return None
+        e = np.zeros(0)
+        d_pr, w_p, d_rp, w_r = sets.get(conv.surface_key(p.ndim), (e, e, e, e))
+        sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, spacing_out)
+        return _derive(sd, [(metric, *kinds[metric])], None, None)[metric]
+
     rows = []
-    for m in metrics:
+    for m, _, _ in wanted:
         vals = {n: (values[n][m] if n in values else None) for n in names}
         numbers = [x for x in vals.values() if x is not None and not math.isnan(x)]
-        if not numbers:
-            spread = math.nan
-        elif min(numbers) == max(numbers):
-            spread = 0.0
-        else:
-            spread = max(numbers) - min(numbers)
+        spread = (max(numbers) - min(numbers) if min(numbers) != max(numbers) else 0.0) if numbers else math.nan
         diffs = []
         for conv in convs:
             if conv.name != reference and not _same(vals[conv.name], vals[reference]):
-                why = reasons(m, conv, base, p.ndim, state)
                 if vals[conv.name] is None:
                     why = (f"raises: {errors[conv.name]}",)
-                elif not why:
-                    why = ("numerical detail of the peer's arithmetic (no rule differs)",)
+                else:
+                    why = functools.partial(_true_reasons, m, conv, base, p.ndim, state, value_of)
                 diffs.append(Difference(conv.name, vals[conv.name], why))
         rows.append(Row(m, vals, spread, tuple(diffs)))
     return ConventionTable(tuple(rows), reference, state, spacing_out, errors, len(sets))
@@ -466,10 +491,7 @@ def _preset_values(conv, state, sets, ndim, spacing, wanted, memo):
         conv.check_empty(state)
     except ValueError:
         return {metric: math.nan for metric, _, _ in wanted}
-    if sets is None:
-        e = np.zeros(0)
-        sd = SurfaceDistances(e, e, e, e, state, conv, spacing)
-    else:
-        d_pr, w_p, d_rp, w_r = sets[conv.surface_key(ndim)]
-        sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, spacing)
+    e = np.zeros(0)
+    d_pr, w_p, d_rp, w_r = (e, e, e, e) if sets is None else sets[conv.surface_key(ndim)]
+    sd = SurfaceDistances(d_pr, d_rp, w_p, w_r, state, conv, spacing)
     return _derive(sd, wanted, memo if state == NOT_EMPTY else None, conv.surface_key(ndim))

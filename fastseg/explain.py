@@ -1,7 +1,9 @@
 """``fastseg explain PRED REF``: every distance metric of one pair under every convention preset, the
 spread, and the reason of each difference in words (:func:`fastseg.conventions.table`)."""
+import textwrap
+
 from ._output import SafeStdout, write_json_atomic
-from .cli import EXIT_OK, UsageError, add_command
+from .cli import EXIT_OK, UsageError, add_command, split_values
 
 __all__ = ["cmd_explain", "add_explain_parser", "EXPLAIN_EXIT_CODES"]
 
@@ -28,12 +30,16 @@ def cmd_explain(args):
         what = f"label {args.label}"
         if not (np.any(p) or np.any(r)):
             raise UsageError(f"label {args.label} is in neither {args.pred} nor {args.ref}.")
-    tols = None if not args.tolerance else [float(x) for x in args.tolerance.split(",")]
+    try:
+        tols = [float(x) for x in split_values([args.tolerance])] or None
+    except ValueError:
+        raise UsageError(f"--tolerance expects numbers in mm such as 1,2; got {args.tolerance!r}.") from None
     t = table(p, r, spacing=rv.spacing, tolerance=tols)
     out = SafeStdout()
-    out.say(f"{what} of {args.pred} against {args.ref}, spacing {tuple(round(s, 6) for s in rv.spacing)} mm "
-            f"(array-axis order); {t.surface_computations} surface computations for "
-            f"{len(t['hd'].values)} presets\n")
+    out.say("\n".join(textwrap.wrap(
+        f"{what} of {args.pred} against {args.ref}, spacing {tuple(round(s, 6) for s in rv.spacing)} mm "
+        f"(array-axis order); {t.surface_computations} surface computations for {len(t['hd'].values)} presets",
+        80, break_long_words=False, break_on_hyphens=False)) + "\n")
     out.say(str(t))
     if args.json:
         try:
@@ -48,9 +54,9 @@ def add_explain_parser(sub):
         sub, "explain", "show one pair's distances under every convention preset, and why they differ",
         "The field's tools give different HD95s for the same pair. For one prediction and reference (files "
         "read as evaluate reads them), print every distance metric under every preset (fastseg, deepmind, "
-        "monai, medpy, metricsreloaded, nnunet, plastimatch, itk, seg-metrics, torchmetrics, pymia), the "
-        "spread, and for each difference its reason in words: surface model, quantile rule, direction "
-        "aggregation, empty-mask rule.",
+        "monai, medpy, metricsreloaded, nnunet, plastimatch, itk, seg-metrics, torchmetrics, pymia, panoptica), "
+        "the spread, and for each difference its reasons in words: those of surface model, quantile rule, "
+        "direction aggregation, ASSD, NSD and empty-mask rule that change the value for this pair.",
         "examples:\n  fastseg explain pred/case_01.nii.gz ref/case_01.nii.gz --label 3 --tolerance 2\n\n"
         + EXPLAIN_EXIT_CODES)
     p.add_argument("pred", metavar="PRED", help="prediction image")

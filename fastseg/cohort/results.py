@@ -42,8 +42,8 @@ from .. import _validation as v
 from .._output import check_new_output
 
 __all__ = ["COLUMNS", "LEGACY_COLUMNS", "ERROR", "NO_STRUCTURES", "INT_LABEL", "error_row", "one_line",
-           "parse_label", "read_results", "ResultsFile", "AppendFile", "OutputError", "output_error", "check_header",
-           "readable_spacing", "wide_table", "wide_csv", "rows_to_text"]
+           "parse_label", "text_safe", "safe_row", "read_results", "ResultsFile", "AppendFile", "OutputError",
+           "output_error", "check_header", "readable_spacing", "wide_table", "wide_csv", "rows_to_text"]
 
 class OutputError(v.FastsegError, OSError):
     """An output of the run cannot be written (full disk, read-only or missing folder...); the message
@@ -68,6 +68,25 @@ NO_STRUCTURES = "no_structures"
 
 def one_line(msg):
     return " ".join(str(msg).split())
+
+
+def text_safe(x):
+    """``x`` writable as UTF-8: a string holding undecodable bytes of a file name (``\\udcff``, as
+    ``os.listdir`` returns a Latin-1 name on a UTF-8 system) gets them as ``\\xff`` escapes, so that
+    one oddly named file becomes a case like any other instead of failing the run's every write."""
+    if isinstance(x, str):
+        try:
+            x.encode("utf-8")
+        except UnicodeEncodeError:
+            return x.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return x
+
+
+def safe_row(row):
+    """``row`` (a dict) with every string value made :func:`text_safe` (the same dict when nothing changes)."""
+    if all(text_safe(val) is val for val in row.values()):
+        return row
+    return {k: text_safe(val) for k, val in row.items()}
 
 
 def error_row(cid, message, convention=""):
@@ -207,6 +226,9 @@ class AppendFile:
         except OSError as exc:
             self.undo()
             raise output_error(self.what, self.path, exc) from exc
+        except BaseException:  # Ctrl-C in the middle of a case: closing would flush half of it
+            self.undo()
+            raise
         self.size = self.f.tell()
 
     def undo(self):

@@ -15,7 +15,7 @@ from .conventions import preset_options, with_presets
 from .lesion_file import LesionFile
 from .structures import named_options
 from .guard import ResultsLock, check_and_record_options, check_output_path, run_options
-from .results import COLUMNS, ERROR, INT_LABEL, ResultsFile, readable_spacing, wide_table
+from .results import COLUMNS, ERROR, INT_LABEL, ResultsFile, readable_spacing, safe_row, text_safe, wide_table
 from .score import run_in_process
 from .stats import summarize
 from .workers import Workers, prepare, run_dask, run_pool
@@ -257,6 +257,9 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
                       lesions=None if rule is None else json.loads(json.dumps(dataclasses.asdict(rule))),
                       conventions=opts["conventions"], **by_name)
         if out is not None:
+            # again, under the lock: another run may have written the file since the first check, and
+            # this run, refused later by ResultsFile, must not have replaced that run's options record
+            check_new_output(out, resume=resume, overwrite=overwrite)
             check_and_record_options(out, record, resume)
         writer = ResultsFile(out, resume=resume, overwrite=overwrite, fsync=fsync) if out is not None else None
         existing = writer.existing if writer else []
@@ -264,7 +267,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
             writer.drop_cases({r["case_id"] for r in existing if r["metric"] == ERROR})
             existing = writer.existing
         done = {r["case_id"] for r in existing}
-        todo = [c for c in cases if c.case_id not in done]
+        todo = [c for c in cases if text_safe(c.case_id) not in done]
         if lesions_out is not None:
             tols = opts["evaluate"]["tolerance"]
             lesion_writer = LesionFile(lesions_out, None if tols is None else v.check_tolerances(tols)[0],
@@ -273,6 +276,8 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
         timing = {"cases_run": 0, "read_s": 0.0, "evaluate_s": 0.0, "wall_s": 0.0, "jobs": 1, "threads": None}
 
         def emit(rows, t_read, t_eval, lesion_rows=()):
+            rows = [safe_row(r) for r in rows]  # as written, and as a resumed run reads them back
+            lesion_rows = [safe_row(r) for r in lesion_rows]
             if lesion_writer:  # before the main file: a case it holds always has its lesion rows
                 lesion_writer.write_case(lesion_rows)
             if writer:
@@ -327,6 +332,6 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
             lesion_writer.close()
         if lock is not None:
             lock.release()
-    order = {c.case_id: i for i, c in enumerate(cases)}
+    order = {text_safe(c.case_id): i for i, c in enumerate(cases)}
     rows = sorted(existing + new_rows, key=lambda r: order.get(r["case_id"], len(order)))
     return CohortResult(rows, timing, {"fastseg": __version__, "options": record})

@@ -51,11 +51,12 @@ def worker_init(parent_pid, gate):
     import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    forked_by_run = os.getppid() == parent_pid  # forked by the run itself (not by a forkserver)
 
     def watch():
         while True:
             time.sleep(0.5)
-            if not alive(parent_pid):
+            if (forked_by_run and os.getppid() != parent_pid) or not alive(parent_pid):
                 os._exit(1)
 
     threading.Thread(target=watch, name="fastseg-parent-watch", daemon=True).start()
@@ -71,7 +72,9 @@ def wait_gate(gate, poll=0.01):
 
 def alive(pid):
     """Whether the process ``pid`` (the run's parent; a forkserver worker's own parent is the
-    server) still exists."""
+    server) still runs. A killed process its own parent has not reaped yet (a zombie) is dead: a
+    caller that reads the run's output until end of file before reaping it (``Popen.communicate``)
+    would otherwise wait forever on the workers, which hold that output open while they wait on it."""
     if os.getppid() == pid:
         return True
     try:
@@ -80,7 +83,12 @@ def alive(pid):
         return False
     except PermissionError:  # pragma: no cover - exists, another user's (a reused pid)
         return True
-    return True
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:  # no /proc (not Linux), or gone meanwhile
+        return sys.platform != "linux" or os.path.exists(f"/proc/{int(pid)}")
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
 
 
 def _started():
