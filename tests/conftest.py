@@ -116,3 +116,32 @@ def write_cohort(root, n=3, shape=SHAPE):
 def cohort3(tmp_path_factory):
     """A module's three-case cohort (``write_cohort``): ``(pred_dir, ref_dir)``."""
     return write_cohort(tmp_path_factory.mktemp("cohort3"), n=3)
+
+
+def break_second_write(monkeypatch, error):
+    """Make the results file's second write (its second case, after the header) write half of its text,
+    flush it, then raise ``error``: a disk filling up, Ctrl-C in the middle of a case."""
+    from fastseg.cohort import results as R
+
+    class Breaking:
+        def __init__(self, f):
+            self.f, self.n = f, 0
+
+        def write(self, text):
+            self.n += 1
+            if self.n == 2:
+                self.f.write(text[: len(text) // 2])
+                self.f.flush()
+                raise error
+            return self.f.write(text)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    real_init = R.ResultsFile.__init__
+
+    def init(self, *a, **kw):
+        real_init(self, *a, **kw)
+        self.f = Breaking(self.f)
+
+    monkeypatch.setattr(R.ResultsFile, "__init__", init)

@@ -13,10 +13,9 @@ import pytest
 
 from fastseg import cohort as C
 from fastseg.cli import main
-from fastseg.cohort import results as R
 from fastseg.cohort import run as RUN
 from fastseg.cohort import workers as W
-from tests.conftest import write_cohort
+from tests.conftest import break_second_write, write_cohort
 
 SHAPE = (16, 24, 24)
 
@@ -57,34 +56,14 @@ def test_ctrl_c_in_the_middle_of_a_write_leaves_no_torn_line(cohort3, tmp_path, 
     pred, ref = cohort3
     out = tmp_path / "r.csv"
 
-    class Interrupted:
-        def __init__(self, f):
-            self.f, self.n = f, 0
-
-        def write(self, text):
-            self.n += 1
-            if self.n == 2:  # case 1 (the header came before), then half of case 2 and Ctrl-C
-                self.f.write(text[: len(text) // 2])
-                raise KeyboardInterrupt
-            return self.f.write(text)
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-    real_init = R.ResultsFile.__init__
-
-    def init(self, *a, **kw):
-        real_init(self, *a, **kw)
-        self.f = Interrupted(self.f)
-
-    monkeypatch.setattr(R.ResultsFile, "__init__", init)
+    break_second_write(monkeypatch, KeyboardInterrupt())  # half of case 2 written, flushed
     code = main(["evaluate", str(pred), str(ref), "--out", str(out), "--metrics", "dice", "--quiet"])
     assert code not in (0, 1, 3)
     assert "interrupted" in capsys.readouterr().err
     text = out.read_text()
     assert text.endswith("\n") and text.count("\n") == 1 + 5
     assert {r["case_id"] for r in C.read_results(out)} == {"case_00"}
-    monkeypatch.setattr(R.ResultsFile, "__init__", real_init)
+    monkeypatch.undo()
     assert main(["evaluate", str(pred), str(ref), "--out", str(out), "--metrics", "dice", "--quiet", "--resume"]) == 0
     assert len(C.read_results(out)) == 3 * 5
 

@@ -19,7 +19,7 @@ import pytest
 
 from fastseg import cohort as C
 from fastseg.cli import main
-from tests.conftest import SPACING, write_cohort
+from tests.conftest import SPACING, break_second_write, write_cohort
 
 SHAPE = (16, 24, 24)
 
@@ -117,32 +117,7 @@ def test_full_disk_mid_run_loses_nothing_and_resume_completes(cohort4, tmp_path,
     """0.1: a full disk left a torn last CSV line and a traceback with exit 1 ("gate failed")."""
     pred, ref = cohort4
     out = tmp_path / "r.csv"
-    from fastseg.cohort import results as R
-
-    class FillingDisk:
-        """The results file's handle: the disk fills up half way through the second case."""
-
-        def __init__(self, f):
-            self.f, self.n = f, 0
-
-        def write(self, text):
-            self.n += 1
-            if self.n == 2:  # case 1 (the header came before), then half of case 2
-                self.f.write(text[: len(text) // 2])
-                self.f.flush()
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return self.f.write(text)
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-    real_init = R.ResultsFile.__init__
-
-    def init(self, *a, **kw):
-        real_init(self, *a, **kw)
-        self.f = FillingDisk(self.f)
-
-    monkeypatch.setattr(R.ResultsFile, "__init__", init)
+    break_second_write(monkeypatch, OSError(errno.ENOSPC, "No space left on device"))  # half way through case 2
     code = main(["evaluate", str(pred), str(ref), "--out", str(out), "--metrics", "dice,hd95", "--quiet"])
     assert code == 2
     _one_line_error(capsys.readouterr().err, str(out), "No space left on device")
@@ -150,7 +125,7 @@ def test_full_disk_mid_run_loses_nothing_and_resume_completes(cohort4, tmp_path,
     assert text.endswith("\n")  # the torn half line was cut off again
     kept = C.read_results(out)
     assert {r["case_id"] for r in kept} == {"case_00"} and len(kept) == 5 * 2
-    monkeypatch.setattr(R.ResultsFile, "__init__", real_init)
+    monkeypatch.undo()  # the disk has room again
     assert main(["evaluate", str(pred), str(ref), "--out", str(out), "--metrics", "dice,hd95", "--quiet",
                  "--resume"]) == 0
     assert len(C.read_results(out)) == 4 * 5 * 2
