@@ -31,7 +31,7 @@ def cmd_explain(args):
         if not (np.any(p) or np.any(r)):
             raise UsageError(f"label {args.label} is in neither {args.pred} nor {args.ref}.")
     try:
-        tols = [float(x) for x in split_values([args.tolerance])] or None
+        tols = [float(x) for x in split_values([args.tolerance] if args.tolerance else [])] or None
     except ValueError:
         raise UsageError(f"--tolerance expects numbers in mm such as 1,2; got {args.tolerance!r}.") from None
     t = table(p, r, spacing=rv.spacing, tolerance=tols)

@@ -93,6 +93,10 @@ def test_explain_cli_80_columns_and_bad_tolerance(tmp_path, capsys):
     for bad in ("abc", "2,,x"):
         assert main(["explain", p, r, "--tolerance", bad]) == 2
         assert "--tolerance" in capsys.readouterr().err
+    # without --tolerance (no NSD rows): the most common call (the first version of this check refused it)
+    assert main(["explain", p, r, "--label", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "hd95" in out and "nsd@" not in out
 
 
 def test_explain_help_names_every_preset(capsys):
