@@ -58,7 +58,7 @@ def groups_of(pc, rc, pad):
     """:func:`bands.groups` of two cropped masks, as :func:`bands.band_counts` finds them."""
     p3, r3 = pc.reshape((1,) * (3 - pc.ndim) + pc.shape), rc.reshape((1,) * (3 - rc.ndim) + rc.shape)
     block = [min(bands.BLOCK, n) for n in p3.shape]
-    occ = occupied_blocks(pc, block) | occupied_blocks(rc, block)
+    occ = occupied_blocks((pc, rc), block)
     return bands.groups(occ, block, p3.shape, pad, lambda box: (p3[box], r3[box]))
 
 

@@ -116,42 +116,29 @@ def tolerances(sp):
 
 # ------------------------------------------------------------------ agreeing peers
 
+#: preset -> (the peer's module, its values of a pair at tolerances, whether it takes tolerances, the keys
+#: compared)
+PEER_CHECKS = {
+    "deepmind": ("surface_distance", lambda p, r, sp, tols: peers.deepmind_metrics(p, r, sp, tols, PCTS), True,
+                 ("hd", "hd95", "hdq", "assd", "directed_means", "nsd")),
+    "medpy": ("medpy", lambda p, r, sp, tols: peers.medpy_metrics(p, r, sp), False,
+              ("hd", "hd95", "assd", "directed_means")),
+    "itk": ("SimpleITK", lambda p, r, sp, tols: peers.itk_metrics(p, r, sp), False, ("hd", "masd")),
+    "pymia": ("pymia", lambda p, r, sp, tols: peers.pymia_metrics(p, r, sp, tols, PCTS), True,
+              ("hd", "hd95", "hdq", "nsd")),
+}
+
+
+@pytest.mark.parametrize("preset", list(PEER_CHECKS))
 @pytest.mark.parametrize("case_id", list(CASES))
-def test_deepmind_odd(case_id):
-    pytest.importorskip("surface_distance")
+def test_peer_odd(case_id, preset):
+    module, values, with_tolerances, keys = PEER_CHECKS[preset]
+    pytest.importorskip(module)
     p, r, sp = CASES[case_id]
-    tols = tolerances(sp)
-    want = peers.deepmind_metrics(p, r, sp, tols, PCTS)
-    _, got = fs(p, r, sp, "deepmind", tols)
-    check(got, want, ("hd", "hd95", "hdq", "assd", "directed_means", "nsd"), case_id)
-
-
-@pytest.mark.parametrize("case_id", list(CASES))
-def test_medpy_odd(case_id):
-    pytest.importorskip("medpy")
-    p, r, sp = CASES[case_id]
-    want = peers.medpy_metrics(p, r, sp)
-    _, got = fs(p, r, sp, "medpy")
-    check(got, want, ("hd", "hd95", "assd", "directed_means"), case_id)
-
-
-@pytest.mark.parametrize("case_id", list(CASES))
-def test_itk_odd(case_id):
-    pytest.importorskip("SimpleITK")
-    p, r, sp = CASES[case_id]
-    want = peers.itk_metrics(p, r, sp)
-    _, got = fs(p, r, sp, "itk")
-    check(got, want, ("hd", "masd"), case_id)
-
-
-@pytest.mark.parametrize("case_id", list(CASES))
-def test_pymia_odd(case_id):
-    pytest.importorskip("pymia")
-    p, r, sp = CASES[case_id]
-    tols = tolerances(sp)
-    want = peers.pymia_metrics(p, r, sp, tols, PCTS)
-    _, got = fs(p, r, sp, "pymia", tols)
-    check(got, want, ("hd", "hd95", "hdq", "nsd"), case_id)
+    tols = tolerances(sp) if with_tolerances else ()
+    want = values(p, r, sp, tols)
+    _, got = fs(p, r, sp, preset, tols)
+    check(got, want, keys, case_id)
 
 
 @pytest.mark.parametrize("case_id", list(CASES))

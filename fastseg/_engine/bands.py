@@ -47,7 +47,7 @@ BLOCK = 8
 PACK_MAX = 1 << 16
 
 
-def band_counts(pc, rc, sp, width, conv=None, grouped=None):
+def band_counts(pc, rc, sp, width, conv=None, grouped=None, foreground=None):
     """``(|Bp & Br|, |Bp | Br|)`` for the inner bands of two cropped masks (C-ordered uint8, 2D or 3D,
     the union inside), at any finite positive spacing (spacing and width scaled by the same power of
     two, :func:`fastseg._engine.distances.unit_spacing`). ``conv.band == "voxels"`` (MetricsReloaded):
@@ -55,21 +55,27 @@ def band_counts(pc, rc, sp, width, conv=None, grouped=None):
     (``conv.connectivity``, the image edge a boundary).
 
     ``grouped``: None chooses (module docstring); True or False forces the groups or the whole crop
-    (the tests compare both)."""
+    (the tests compare both). ``foreground``: the voxels of both masks together when the caller has
+    counted them (else counted here, for large crops)."""
     band, pad = _rule(pc.ndim, sp, width, conv)
     found = None
+    if grouped is None and pc.size >= tuning.LABELWISE_MIN_VOXELS and foreground is None:
+        foreground = np.count_nonzero(pc) + np.count_nonzero(rc)
     if grouped or (grouped is None and pc.size >= tuning.LABELWISE_MIN_VOXELS
-                   and (np.count_nonzero(pc) + np.count_nonzero(rc)) * tuning.SPARSE_MASK < pc.size):
+                   and foreground * tuning.SPARSE_MASK < pc.size):
         p3, r3 = as3(pc), as3(rc)
+
+        def fetch(box):
+            return p3[box], r3[box]
+
         block = [min(BLOCK, int(n)) for n in p3.shape]
-        found = groups(occupied_blocks(pc, block) | occupied_blocks(rc, block), block, p3.shape, pad,
-                       lambda box: (p3[box], r3[box]))
+        found = groups(occupied_blocks((pc, rc), block), block, p3.shape, pad, fetch)
         if grouped is None and 2 * sum(_volume(box) for box, _ in found) >= pc.size:
             found = None
     if found is None:
         with serial_if_small(pc.size):
             return _counts(band(pc), band(rc))
-    return _grouped_counts(found, lambda box: (as3(pc)[box], as3(rc)[box]), band, pc.ndim)
+    return _grouped_counts(found, fetch, band, pc.ndim)
 
 
 def band_grids(p, r, structures):

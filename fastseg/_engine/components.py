@@ -95,12 +95,13 @@ def component_stats(labels, n):
     return sizes, np.ascontiguousarray(boxes[:, 6 - 2 * ndim:])
 
 
-def occupied_blocks(mask, block):
-    """Which blocks of a validated C-contiguous uint8 mask (2D or 3D) hold foreground: a uint8 grid of
-    shape ``ceil(shape3 / block)`` over the mask's 3D view (2D as ``(1, H, W)``), 1 where the block of
-    ``block`` voxels per axis (a sequence of 3 ints) holds a non-zero voxel (:func:`label_blocks` of
-    the label 1: a sparse mask costs little more than reading its empty words)."""
-    return label_blocks((mask,), [1], block)[1]
+def occupied_blocks(masks, block):
+    """Which blocks of validated C-contiguous uint8 masks (2D or 3D, one shape) hold foreground in any
+    of them: a uint8 grid of shape ``ceil(shape3 / block)`` over their 3D view (2D as ``(1, H, W)``),
+    1 where the block of ``block`` voxels per axis (a sequence of 3 ints) holds a non-zero voxel
+    (:func:`label_blocks` of the label 1: a sparse mask costs little more than reading its empty
+    words)."""
+    return label_blocks(masks, [1], block)[1]
 
 
 def label_blocks(maps, labels, block):

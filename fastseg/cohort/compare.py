@@ -17,6 +17,12 @@ def _applies(limit_label, label, name):
     return limit_label is None or limit_label == label or (isinstance(limit_label, str) and limit_label == name)
 
 
+def _unmatched(rows, gates):
+    """The limits ``(metric, label, limit)`` of ``gates`` that no row (metric, label) is checked by."""
+    return [(metric, label, lim) for metric, label, lim in gates
+            if not any(r["metric"] == metric and _applies(label, r["label"], r.get("name", "")) for r in rows)]
+
+
 def _spec(metric, label, lim):
     return f"{metric}{'' if label is None else f':{label}'}={lim:g}"
 
@@ -40,9 +46,7 @@ def check_limits_matched(result, max_drop=(), max_rise=(), *, options=("max_drop
         shared.setdefault(r["metric"], []).append(structure_title(r["label"], r.get("name", "")))
     both = f"{runs[0]} and {runs[1]}"
     for gates, option in ((max_drop, options[0]), (max_rise, options[1])):
-        for metric, label, lim in gates:
-            if any(r["metric"] == metric and _applies(label, r["label"], r.get("name", "")) for r in rows):
-                continue
+        for metric, label, lim in _unmatched(rows, gates):
             where = f"{option} {_spec(metric, label, lim)}"
             if not rows:
                 raise v.InputValueError(
@@ -220,11 +224,8 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
                     f"{abs(mean_diff):.4g} > {lim:g} (new - base = {mean_diff:.4g}, 95% CI [{lo:.4g}, {hi:.4g}], "
                     f"Wilcoxon p = {p:.3g}, n = {d.size})")
         out_rows.append(row)
-    unmatched = []
-    for gates, direction in ((max_drop, "drop"), (max_rise, "rise")):
-        for metric, label, lim in gates:
-            if not any(r["metric"] == metric and _applies(label, r["label"], r["name"]) for r in out_rows):
-                unmatched.append(f"{metric}" + ("" if label is None else f":{label}"))
+    unmatched = [metric + ("" if label is None else f":{label}")
+                 for gates in (max_drop, max_rise) for metric, label, _ in _unmatched(out_rows, gates)]
     conventions = [sorted({r["convention"] for r in rows if r["metric"] not in (ERROR, NO_STRUCTURES)})
                    for rows in (base_rows, new_rows)]
     if strict and unmatched:
