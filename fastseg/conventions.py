@@ -47,6 +47,7 @@ Examples
 """
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 
 from ._engine.counts import BOTH_EMPTY, NOT_EMPTY, PRED_EMPTY, REF_EMPTY
@@ -54,7 +55,8 @@ from ._validation import InputTypeError, InputValueError
 
 __all__ = ["Convention", "PRESETS", "get_convention", "preset_table", "table", "SURFACES", "EDGES",
            "TRANSFORMS", "PLANES", "PERCENTILE_RULES", "AGGREGATES", "ASSD_RULES", "EMPTY_POLICIES", "BANDS",
-           "SKELETONS", "FLOAT32_MAX", "describe", "REPRODUCES"]
+           "SKELETONS", "FLOAT32_MAX", "describe", "REPRODUCES", "SURFACE_METRIC", "preset_metric",
+           "split_preset_metric", "check_presets"]
 
 SURFACES = ("surfel", "voxel", "object")
 EDGES = ("background", "foreground", "adaptive")
@@ -346,6 +348,55 @@ def get_convention(convention):
     raise InputTypeError(
         f"convention must be a preset name or a fastseg.Convention; got {type(convention).__name__}."
     )
+
+
+#: the metrics a convention changes that come from the surface distances: ``hd``, ``hdNN``, ``assd``,
+#: ``masd``, ``nsd@T``
+SURFACE_METRIC = re.compile(r"^(hd|hd\d+(\.\d+)?|assd|masd|nsd@.+)$")
+
+
+def preset_metric(metric, preset):
+    """The row name of ``metric`` under another preset than the run's: ``hd95/monai``, a name that gate
+    specifications (``--fail-over hd95/monai=5``) and comparisons accept, so a hyphen of the preset's
+    name is written as an underscore (``hd95/seg_metrics``)."""
+    return f"{metric}/{preset.replace('-', '_')}"
+
+
+def split_preset_metric(name):
+    """``"hd95/monai"`` -> ``("hd95", "monai")``, ``"hd/seg_metrics"`` -> ``("hd", "seg-metrics")``; a
+    name without a preset -> ``(name, None)``."""
+    metric, sep, token = str(name).rpartition("/")
+    preset = token.replace("_", "-")
+    if sep and preset in PRESETS and SURFACE_METRIC.match(metric):
+        return metric, preset
+    return str(name), None
+
+
+def check_presets(conventions, exclude=None):
+    """The preset names of ``conventions``: ``"all"`` (every preset), a comma-separated string or a
+    sequence of names; ``exclude`` (the run's own convention) is left out. Refuses unknown names,
+    Convention objects that are not presets and an empty selection."""
+    if isinstance(conventions, str):
+        items = [x.strip() for x in conventions.split(",") if x.strip()]
+    elif isinstance(conventions, (list, tuple)):
+        items = list(conventions)
+    else:
+        raise InputTypeError(f"conventions must be 'all', a comma-separated string or a list of preset names; "
+                               f"got {type(conventions).__name__}.")
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InputTypeError(f"conventions must name presets; got {item!r} (a custom Convention has no "
+                                   f"preset name for its rows).")
+        if item.lower() == "all":
+            names.extend(PRESETS)
+        else:
+            names.append(get_convention(item).name)
+    names = [n for n in dict.fromkeys(names) if n != exclude]
+    if not names:
+        raise InputValueError(f"conventions must name at least one preset other than the run's own "
+                                f"({exclude!r}); got {conventions!r}.")
+    return names
 
 
 def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None):

@@ -15,7 +15,6 @@ that rule alone changes the pair's value (all of them when no single rule does: 
 """
 import functools
 import math
-import re
 import textwrap
 from dataclasses import dataclass, field
 
@@ -26,7 +25,8 @@ from ._engine.counts import NOT_EMPTY, count_labels, counts_and_box, crop, empty
 from ._engine.distances import crop_edges
 from ._engine.shared_surfaces import model_sets
 from ._kernels._jit import thread_limit
-from .conventions import PRESETS, describe, get_convention
+from .conventions import (PRESETS, SURFACE_METRIC, check_presets, describe, get_convention, preset_metric,
+                          split_preset_metric)
 from .metrics.surface import SurfaceDistances, assd, hausdorff, masd, nsd
 
 __all__ = ["table", "ConventionTable", "Row", "Difference", "reasons", "by_structure", "check_presets",
@@ -113,15 +113,24 @@ class ConventionTable:
             block = slice(start, start + per)
             lines.append(f"{'preset':<{width}}" + "".join(f" {r.metric:>{cw}}" for r in self.rows[block]))
             lines.extend(f"{p:<{width}}" + "".join(f" {c:>{cw}}" for c in col[block]) for p, col in cells.items())
-        notes = [f"{row.metric} {d.preset} ({_fmt(d.value)} vs {self.reference} {_fmt(row.values[self.reference])}"
+        notes = [f"{row.metric} {d.preset} ({' vs {} '.format(self.reference).join(_apart(d.value, row.values[self.reference]))}"
                  f"): " + "; ".join(d.reasons) for row in self.rows for d in row.differences if d.value is not None]
         notes += [f"{preset} raises (every metric): {msg}" for preset, msg in self.errors.items()]
         return "\n".join(lines + [w for n in notes for w in textwrap.wrap(n, 80, subsequent_indent="    ",
                                                                            break_on_hyphens=False)])
 
 
-def _fmt(x):
-    return "raises" if x is None else f"{x:.6g}"
+def _fmt(x, digits=6):
+    return "raises" if x is None else f"{x:.{digits}g}"
+
+
+def _apart(a, b):
+    """``a`` and ``b`` as text, with the digits that tell them apart (6 at least, 17 at most): a
+    difference in the 9th digit is not printed as two equal numbers."""
+    digits = 6
+    while digits < 17 and a is not None and b is not None and _fmt(a, digits) == _fmt(b, digits) and a != b:
+        digits += 1
+    return _fmt(a, digits), _fmt(b, digits)
 
 
 def _same(a, b):
@@ -256,6 +265,10 @@ def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None
     if len(set(names)) != len(names):
         raise v.InputValueError(f"presets must have distinct names; got {names}.")
     tols = () if tolerance is None else tuple(v.check_tolerances(tolerance)[0])
+    named = {}
+    for t in tols:  # one row per name (2 and 2.0 are one), the first given
+        named.setdefault(f"{t:g}", t)
+    tols = tuple(named.values())
     p, r, sp, given = v.spatial_pair(pred, ref, spacing, "conventions.table")
     spacing_out = tuple(given.tolist())
     sets, values, errors = {}, {}, {}
@@ -320,54 +333,6 @@ def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None
 
 
 # ---- per structure of a label map, under several presets (evaluate_cohort(conventions=...))
-
-#: the metrics a convention changes that come from the surface distances: ``hd``, ``hdNN``, ``assd``,
-#: ``masd``, ``nsd@T``
-SURFACE_METRIC = re.compile(r"^(hd|hd\d+(\.\d+)?|assd|masd|nsd@.+)$")
-
-
-def preset_metric(metric, preset):
-    """The row name of ``metric`` under another preset than the run's: ``hd95/monai``, a name that gate
-    specifications (``--fail-over hd95/monai=5``) and comparisons accept, so a hyphen of the preset's
-    name is written as an underscore (``hd95/seg_metrics``)."""
-    return f"{metric}/{preset.replace('-', '_')}"
-
-
-def split_preset_metric(name):
-    """``"hd95/monai"`` -> ``("hd95", "monai")``, ``"hd/seg_metrics"`` -> ``("hd", "seg-metrics")``; a
-    name without a preset -> ``(name, None)``."""
-    metric, sep, token = str(name).rpartition("/")
-    preset = token.replace("_", "-")
-    if sep and preset in PRESETS and SURFACE_METRIC.match(metric):
-        return metric, preset
-    return str(name), None
-
-
-def check_presets(conventions, exclude=None):
-    """The preset names of ``conventions``: ``"all"`` (every preset), a comma-separated string or a
-    sequence of names; ``exclude`` (the run's own convention) is left out. Refuses unknown names,
-    Convention objects that are not presets and an empty selection."""
-    if isinstance(conventions, str):
-        items = [x.strip() for x in conventions.split(",") if x.strip()]
-    elif isinstance(conventions, (list, tuple)):
-        items = list(conventions)
-    else:
-        raise v.InputTypeError(f"conventions must be 'all', a comma-separated string or a list of preset names; "
-                               f"got {type(conventions).__name__}.")
-    names = []
-    for item in items:
-        if not isinstance(item, str):
-            raise v.InputTypeError(f"conventions must name presets; got {item!r} (a custom Convention has no "
-                                   f"preset name for its rows).")
-        if item.lower() == "all":
-            names.extend(PRESETS)
-        else:
-            names.append(get_convention(item).name)
-    names = [n for n in dict.fromkeys(names) if n != exclude]
-    if not names:
-        raise v.InputValueError(f"conventions must name at least one preset other than the run's own "
-                                f"({exclude!r}); got {conventions!r}.")
-    return names
 
 
 def _metric_params(metric_names, percentiles, tolerances):

@@ -201,3 +201,65 @@ def test_cohort_api_refuses_ignore_label_in_regions_before_any_case(tmp_path):
     with pytest.raises(ValueError, match="ignore_label=2 is also in the region"):
         evaluate_cohort([("c1", str(tmp_path / "p.nii.gz"), str(tmp_path / "r.nii.gz"))],
                         regions={"both": [1, 2]}, ignore_label=2, metrics=["dice"])
+
+
+# ------------------------------------------- 5. a distance a convention leaves undefined on a miss
+
+@pytest.fixture
+def missed_label(tmp_path):
+    """Two cases: label 1 scored well in both, label 2 missed in case_02 (pred empty there)."""
+    ref = np.zeros((6, 8, 8), np.uint8)
+    ref[1:4, 1:4, 1:4] = 1
+    ref[3:5, 5:7, 5:7] = 2
+    for folder in ("p", "r"):
+        (tmp_path / folder).mkdir()
+    for case, miss in (("case_01", False), ("case_02", True)):
+        pred = ref.copy()
+        if miss:
+            pred[pred == 2] = 0
+        save_nifti(tmp_path / "p" / f"{case}.nii.gz", pred, SPACING)
+        save_nifti(tmp_path / "r" / f"{case}.nii.gz", ref, SPACING)
+    return tmp_path / "p", tmp_path / "r"
+
+
+@pytest.mark.parametrize("argv, gate", [
+    (["--conventions", "medpy", "--metrics", "hd95"], "hd95/medpy=5"),  # MedPy raises: NaN in the preset rows
+    (["--conventions", "itk", "--metrics", "hd"], "hd/itk=5"),
+    (["--convention", "monai", "--metrics", "hd95"], "hd95=5"),  # MONAI's HD is NaN on a miss
+    (["--convention", "deepmind", "--metrics", "assd"], "assd=5"),  # DeepMind's ASSD too
+    (["--conventions", "medpy", "--metrics", "hd95"], "hd95/medpy:2=5"),  # a gate on the label
+])
+def test_a_miss_a_convention_leaves_undefined_fails_the_distance_gate(missed_label, tmp_path, capsys, argv, gate):
+    p, r = missed_label
+    code = main(["evaluate", str(p), str(r), "--out", str(tmp_path / "o.csv"), "--quiet", *argv, "--fail-over", gate])
+    out = capsys.readouterr()
+    assert code == 1, out
+    assert "FAILED" in out.out + out.err and "undefined where one mask is empty" in out.out + out.err
+
+
+def test_undefined_values_on_a_label_without_misses_do_not_fail(missed_label, tmp_path, capsys):
+    """Only the gate whose values hold the miss fails: label 1 is scored in both cases."""
+    p, r = missed_label
+    code = main(["evaluate", str(p), str(r), "--out", str(tmp_path / "o.csv"), "--quiet", "--conventions", "medpy",
+                 "--metrics", "hd95", "--fail-over", "hd95/medpy:1=5"])
+    assert code == 0, capsys.readouterr()
+
+
+def test_undefined_counts_only_distances_on_one_sided_empties():
+    """Precision of an empty prediction is NaN by definition (recall and Dice carry the miss); a
+    distance NaN where both masks are empty (torchmetrics, plastimatch) is left out as both-empty
+    values are; a distance NaN on a miss fails."""
+    def row(metric, value, state, case="c0"):
+        return {"case_id": case, "label": 1, "name": "", "metric": metric, "value": value, "empty_state": state,
+                "convention": "fastseg", "spacing": (1.0, 1.0, 1.0), "shape": (4, 4, 4), "diagonal_mm": 6.9,
+                "case_rows": 1, "error": ""}
+    rows = [row("precision", 0.9, "none"), row("precision", np.nan, "pred_empty", "c1"),
+            row("hd95/torchmetrics", 1.0, "none"), row("hd95/torchmetrics", np.nan, "both_empty", "c1"),
+            row("nsd@2/medpy", 0.9, "none"), row("nsd@2/medpy", np.nan, "ref_empty", "c1")]
+    summary = C.summarize(rows)
+    undefined = {s["metric"]: s["n_undefined"] for s in summary["per_label"]}
+    assert undefined == {"precision": 0, "hd95/torchmetrics": 0, "nsd@2/medpy": 1}
+    gates = C.check_gates(summary, fail_under=[("precision", None, 0.5), ("nsd@2/medpy", None, 0.5)],
+                          fail_over=[("hd95/torchmetrics", 1, 5.0)])
+    assert [g["passed"] for g in gates] == [True, False, True]
+    assert "1 value(s) undefined" in gates[1]["message"]

@@ -107,3 +107,26 @@ def test_explain_help_names_every_preset(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for name in PRESETS:
         assert name in text, name
+
+
+def test_one_row_per_tolerance_name():
+    pred, ref = _cube3d()
+    t = table(pred, ref, spacing=(1.0, 1.0, 1.0), tolerance=[2, 1, 2.0, 1])
+    assert [r.metric for r in t.rows] == ["hd", "hd95", "assd", "masd", "nsd@2", "nsd@1"]
+    assert t["nsd@2"].values == table(pred, ref, spacing=(1.0, 1.0, 1.0), tolerance=2)["nsd@2"].values
+
+
+def test_printed_differences_show_two_different_numbers():
+    """plastimatch's float32 distances differ from fastseg's in the 9th digit on anisotropic voxels:
+    each printed difference shows digits that tell the two values apart."""
+    ref = np.zeros((10, 20, 20), np.uint8)
+    ref[3:7, 5:12, 5:12] = 1
+    pred = ref.copy()
+    pred[3:7, 6:13, 5:12] = ref[3:7, 5:12, 5:12]
+    t = table(pred, ref, spacing=(2.5, 0.8, 0.8))
+    assert t["hd"].values["plastimatch"] != t["hd"].values["fastseg"]
+    lines = [ln for ln in str(t).splitlines() if " vs fastseg " in ln]
+    assert lines
+    for ln in lines:
+        a, _, b = ln.partition("(")[2].partition(")")[0].partition(" vs fastseg ")
+        assert a != b, ln

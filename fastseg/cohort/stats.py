@@ -5,7 +5,8 @@ import re
 import numpy as np
 
 from .. import _validation as v
-from .._engine.counts import BOTH_EMPTY
+from .._engine.counts import BOTH_EMPTY, PRED_EMPTY, REF_EMPTY
+from ..conventions import SURFACE_METRIC, split_preset_metric
 from ..evaluate import metric_info
 from ..result import structure_title
 from .results import ERROR, NO_STRUCTURES, parse_label
@@ -45,6 +46,14 @@ def _stats(values):
     return out
 
 
+def _undefined(row):
+    """True for a distance with no value (NaN) where one mask is empty: a miss or a false positive
+    that the row's convention leaves undefined (MONAI's HD, DeepMind's ASSD; MedPy's and SimpleITK's
+    under ``conventions=``), which a mean would leave out."""
+    return (row["empty_state"] in (PRED_EMPTY, REF_EMPTY) and math.isnan(row["value"])
+            and SURFACE_METRIC.match(split_preset_metric(row["metric"])[0]) is not None)
+
+
 def label_key(label):
     return (0, label, "") if isinstance(label, int) else (1, 0, str(label))
 
@@ -79,9 +88,10 @@ def summarize(rows, *, cap_inf=None):
     max and the counts of infinite, NaN and both-empty values.
 
     NaN values (undefined, e.g. precision with an empty prediction) are counted and left out of the
-    statistics; infinite values are kept (a mean over a miss is ``inf``, never a silently better
-    number) unless ``cap_inf`` replaces them: ``"diagonal"`` by the physical diagonal of that case's
-    volume, or a number of mm. ``std`` is the sample standard deviation (ddof=1).
+    statistics (``n_undefined`` counts the distances among them undefined where one mask is empty:
+    gates on them fail); infinite values are kept (a mean over a miss is ``inf``, never a silently
+    better number) unless ``cap_inf`` replaces them: ``"diagonal"`` by the physical diagonal of that
+    case's volume, or a number of mm. ``std`` is the sample standard deviation (ddof=1).
 
     Both-empty values (a structure absent from pred and ref of a case: Dice 1, 0 mm under the
     default convention) are kept in their label's statistics and counted (``n_both_empty``), but
@@ -114,7 +124,8 @@ def summarize(rows, *, cap_inf=None):
     keys = sorted(groups, key=lambda k: (metric_order.index(k[0]), label_key(k[1])))
 
     def stats(rs):
-        return {**_stats(capped(rs, cap_inf)), "n_both_empty": sum(r["empty_state"] == BOTH_EMPTY for r in rs)}
+        return {**_stats(capped(rs, cap_inf)), "n_both_empty": sum(r["empty_state"] == BOTH_EMPTY for r in rs),
+                "n_undefined": sum(map(_undefined, rs))}
 
     names = {}
     for r in ok:
@@ -238,7 +249,9 @@ def check_gates(summary, fail_under=(), fail_over=()):
     ``fail_under``: the mean must be >= the threshold; ``fail_over``: the mean must be <= it. Without
     a label the gate is on the metric's overall mean (pooled over every case and label, both-empty
     values left out; see :func:`summarize`). A mean that is NaN, or a metric/label with no values,
-    fails; the latter is marked ``missing`` (a gate on a label or region no case has).
+    fails; the latter is marked ``missing`` (a gate on a label or region no case has). A distance gate
+    fails when one of its values is undefined where one mask is empty (``n_undefined``: NaN for a miss
+    or a false positive under a peer's convention), which the mean would leave out.
     """
     per = {(s["metric"], s["label"]): s for s in summary["per_label"]}
     by_name = {s["name"]: s["label"] for s in summary["per_label"] if s.get("name")}
@@ -256,9 +269,13 @@ def check_gates(summary, fail_under=(), fail_over=()):
                 continue
             val = s["mean"]
             passed = (val >= thr) if op == ">=" else (val <= thr)
-            passed = bool(passed and not math.isnan(val))
+            undefined = s.get("n_undefined", 0)
+            passed = bool(passed and not math.isnan(val) and not undefined)
             word = "ok" if passed else "FAILED"
             counts = f" ({s['n_inf']} inf, {s['n_nan']} NaN)" if s["n_inf"] or s["n_nan"] else ""
+            if undefined:
+                counts += (f"; {undefined} value(s) undefined where one mask is empty (a miss or a false "
+                           f"positive that this convention gives no distance; the mean leaves them out)")
             results.append({"gate": gate, "value": val, "passed": passed, "missing": False,
                             "message": f"{word} {gate}: {where} = {val:.6g}{counts}"})
     return results
