@@ -89,6 +89,23 @@ def test_a_file_name_that_is_not_utf8_is_a_case_like_any_other(tmp_path, capsys)
     assert out.read_text() == before
 
 
+def test_two_names_written_alike_are_refused_before_any_case(tmp_path, capsys):
+    """Before: ``case\\xff`` (a Latin-1 byte) and a file literally named ``case\\xff`` (a backslash)
+    were two cases with one id in the results file: a --resume took the second for done and never
+    scored it. Now the run is refused up front, naming both."""
+    if sys.platform != "linux":  # pragma: no cover - other file systems refuse such names
+        pytest.skip("needs a file system that stores raw bytes")
+    pred, ref = write_cohort(tmp_path, n=2, shape=SHAPE)
+    for folder in (pred, ref):
+        os.rename(folder / "case_00.nii.gz", os.fsencode(folder) + b"/case\xff.nii.gz")
+        os.rename(folder / "case_01.nii.gz", os.fsencode(folder) + b"/case\\xff.nii.gz")
+    out = tmp_path / "r.csv"
+    assert main(["evaluate", str(pred), str(ref), "--out", str(out), "--metrics", "dice", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "case ids must be unique" in err and "case\\xff" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_a_killed_parent_not_yet_reaped_is_dead_to_its_workers():
     """Before: ``alive`` took an unreaped (zombie) parent for a live one."""
     proc = subprocess.Popen([sys.executable, "-c", "pass"])

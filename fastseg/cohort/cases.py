@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .. import _validation as v
 from ..io import case_id as case_id_of
+from .results import text_safe
 
 __all__ = ["Case", "pair_folders", "read_manifest", "as_cases"]
 
@@ -208,8 +209,12 @@ def as_cases(pairs):
         cid, p, r, image = item if len(item) == 4 else (*item, None)
         problem = "" if p is not None and r is not None else f"missing {'pred' if p is None else 'ref'}."
         cases.append(Case(str(cid), p, r, problem, image))
-    ids = [c.case_id for c in cases]
-    if len(set(ids)) != len(ids):
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        raise v.InputValueError(f"case ids must be unique; repeated: {', '.join(dup)}.")
+    written = {}  # as the results file holds them: an undecodable byte of a name as a \xff escape
+    for c in cases:
+        written.setdefault(text_safe(c.case_id), []).append(c.case_id)
+    dup = {k: ids for k, ids in written.items() if len(ids) > 1}
+    if dup:
+        raise v.InputValueError("case ids must be unique as the results file writes them; repeated: " + ", ".join(
+            k if len(set(ids)) == 1 else f"{k} (from {' and '.join(ascii(i) for i in dict.fromkeys(ids))})"
+            for k, ids in sorted(dup.items())) + ".")
     return cases
