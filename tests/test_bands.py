@@ -241,6 +241,30 @@ def test_large_sparse_crops_take_the_groups(monkeypatch):
     assert math.isclose(got, np.divide(*reference_counts(pc, rc, sp, 2.0)), rel_tol=0, abs_tol=0)
 
 
+@pytest.mark.parametrize("conv, width", [(None, 2.0), (None, 1.6), (MR, 1.0), (MR, 2.0)])
+@pytest.mark.parametrize("shape", [(20, 30, 33), (30, 41)])
+def test_a_box_widened_to_whole_rows_is_a_view_with_the_same_counts(conv, width, shape):
+    """boundary_iou crops a box of nearly the whole image (stray voxels) as a view of whole rows and
+    planes instead of copying it: the background added around the box changes no count."""
+    from fastseg._engine.counts import counts_and_box, crop
+
+    rng = np.random.default_rng(len(shape) + int(width * 10))
+    pc, rc = salted_pair(rng, shape, 25)
+    pc[..., -1] = rc[..., -1] = 0  # the box ends one voxel short along the rows
+    pc[(0,) * (len(shape) - 1) + (-2,)] = 1
+    pc[(-1,) * (len(shape) - 1) + (0,)] = 1  # whole along the other axes
+    sp = np.array([2.5, 0.8, 0.8][-len(shape):])
+    box = counts_and_box(pc, rc)[2]
+    tight = crop([pc, rc], box)
+    wide = crop([pc, rc], box, widen=True)
+    assert tight[0].shape != wide[0].shape and np.shares_memory(wide[0], pc) and np.shares_memory(wide[1], rc)
+    for grouped in (False, True):
+        assert (bands.band_counts(*wide, sp, width, conv, grouped=grouped)
+                == bands.band_counts(*tight, sp, width, conv, grouped=grouped))
+    far = crop([pc[:, :4], rc[:, :4]], counts_and_box(pc[:, :4], rc[:, :4])[2], widen=True)  # no view: a copy
+    assert far[0].flags.c_contiguous and not np.shares_memory(far[0], pc)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_label_blocks_equal_numpy(dtype):
     from fastseg._engine.components import label_blocks

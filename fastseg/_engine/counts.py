@@ -8,6 +8,7 @@ label's bounding box at once (:func:`count_labels`), the counts and union box of
 :mod:`fastseg._validation` and are not checked again here; the kernels only count mask values
 above 1, for the caller's error message.
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -365,11 +366,24 @@ def counts_and_box(p, r, names=("pred", "ref")):
     return int(cm[:, 1].sum()), int(cm[1, :].sum()), box
 
 
-def crop(arrays, box):
-    """C-contiguous copies of ``arrays`` inside ``box`` (inclusive ``[min0, max0, ...]`` or slices)."""
+def crop(arrays, box, widen=False):
+    """C-contiguous ``arrays`` inside ``box`` (inclusive ``[min0, max0, ...]`` or slices): copies, or
+    views where the box covers whole rows (and planes) of C-ordered arrays. ``widen``: first widen the
+    box to whole rows and planes when that adds at most a sixteenth of its voxels (a box of nearly
+    the whole image, as stray voxels make it: a view instead of a copy of the image), for callers
+    whose result does not change with background around the box."""
     if not isinstance(box, tuple):
         box = tuple(slice(int(box[2 * a]), int(box[2 * a + 1]) + 1) for a in range(len(box) // 2))
+    if widen and arrays:
+        shape = arrays[0].shape
+        rows = box[:1] + tuple(slice(0, n) for n in shape[1:])
+        if 16 * _volume(rows, shape) <= 17 * _volume(box, shape):
+            box = rows
     return [np.ascontiguousarray(a[box]) for a in arrays]
+
+
+def _volume(box, shape):
+    return math.prod(len(range(*s.indices(n))) for s, n in zip(box, shape))
 
 
 # ---- the lift to the 3D kernels

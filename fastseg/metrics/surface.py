@@ -462,5 +462,5 @@ def boundary_iou(pred, ref, *, width, spacing=None, threads=None, convention=Non
             return 1.0
         if n_pred == 0 or n_ref == 0:
             return 0.0
-        inter, union = band_counts(*crop([p, r], box), sp, width, conv, foreground=n_pred + n_ref)
+        inter, union = band_counts(*crop([p, r], box, widen=True), sp, width, conv, foreground=n_pred + n_ref)
     return inter / union if union else 1.0
