@@ -113,8 +113,9 @@ class ConventionTable:
             block = slice(start, start + per)
             lines.append(f"{'preset':<{width}}" + "".join(f" {r.metric:>{cw}}" for r in self.rows[block]))
             lines.extend(f"{p:<{width}}" + "".join(f" {c:>{cw}}" for c in col[block]) for p, col in cells.items())
-        notes = [f"{row.metric} {d.preset} ({' vs {} '.format(self.reference).join(_apart(d.value, row.values[self.reference]))}"
-                 f"): " + "; ".join(d.reasons) for row in self.rows for d in row.differences if d.value is not None]
+        vs = f" vs {self.reference} "
+        notes = [f"{row.metric} {d.preset} ({vs.join(_apart(d.value, row.values[self.reference]))}): "
+                 + "; ".join(d.reasons) for row in self.rows for d in row.differences if d.value is not None]
         notes += [f"{preset} raises (every metric): {msg}" for preset, msg in self.errors.items()]
         return "\n".join(lines + [w for n in notes for w in textwrap.wrap(n, 80, subsequent_indent="    ",
                                                                            break_on_hyphens=False)])

@@ -228,13 +228,22 @@ def missed_label(tmp_path):
     (["--convention", "monai", "--metrics", "hd95"], "hd95=5"),  # MONAI's HD is NaN on a miss
     (["--convention", "deepmind", "--metrics", "assd"], "assd=5"),  # DeepMind's ASSD too
     (["--conventions", "medpy", "--metrics", "hd95"], "hd95/medpy:2=5"),  # a gate on the label
+    (["--convention", "seg-metrics", "--metrics", "hd95"], "hd95=5"),  # seg-metrics: 0 mm on a miss
 ])
 def test_a_miss_a_convention_leaves_undefined_fails_the_distance_gate(missed_label, tmp_path, capsys, argv, gate):
     p, r = missed_label
     code = main(["evaluate", str(p), str(r), "--out", str(tmp_path / "o.csv"), "--quiet", *argv, "--fail-over", gate])
     out = capsys.readouterr()
     assert code == 1, out
-    assert "FAILED" in out.out + out.err and "undefined where one mask is empty" in out.out + out.err
+    assert "FAILED" in out.out + out.err and "does not score as one" in out.out + out.err
+
+
+def test_a_miss_scored_perfect_fails_an_nsd_gate(missed_label, tmp_path, capsys):
+    """seg-metrics gives NSD 1 where the prediction is empty: a --fail-under gate on it fails."""
+    p, r = missed_label
+    code = main(["evaluate", str(p), str(r), "--out", str(tmp_path / "o.csv"), "--quiet", "--conventions",
+                 "seg-metrics", "--metrics", "nsd", "--tolerance", "2", "--fail-under", "nsd@2/seg_metrics=0.5"])
+    assert code == 1 and "1 value(s) where one mask is empty" in capsys.readouterr().out
 
 
 def test_undefined_values_on_a_label_without_misses_do_not_fail(missed_label, tmp_path, capsys):
@@ -245,21 +254,25 @@ def test_undefined_values_on_a_label_without_misses_do_not_fail(missed_label, tm
     assert code == 0, capsys.readouterr()
 
 
-def test_undefined_counts_only_distances_on_one_sided_empties():
+def test_unscored_counts_only_distances_on_one_sided_empties():
     """Precision of an empty prediction is NaN by definition (recall and Dice carry the miss); a
     distance NaN where both masks are empty (torchmetrics, plastimatch) is left out as both-empty
-    values are; a distance NaN on a miss fails."""
+    values are; a distance NaN on a miss fails, as does a perfect one (seg-metrics), but not inf or
+    plastimatch's float32 maximum."""
     def row(metric, value, state, case="c0"):
         return {"case_id": case, "label": 1, "name": "", "metric": metric, "value": value, "empty_state": state,
                 "convention": "fastseg", "spacing": (1.0, 1.0, 1.0), "shape": (4, 4, 4), "diagonal_mm": 6.9,
                 "case_rows": 1, "error": ""}
     rows = [row("precision", 0.9, "none"), row("precision", np.nan, "pred_empty", "c1"),
             row("hd95/torchmetrics", 1.0, "none"), row("hd95/torchmetrics", np.nan, "both_empty", "c1"),
-            row("nsd@2/medpy", 0.9, "none"), row("nsd@2/medpy", np.nan, "ref_empty", "c1")]
+            row("nsd@2/medpy", 0.9, "none"), row("nsd@2/medpy", np.nan, "ref_empty", "c1"),
+            row("hd/plastimatch", 3.4e38, "pred_empty"), row("hd", np.inf, "pred_empty"),
+            row("assd/seg_metrics", 0.0, "pred_empty"), row("dice", 0.0, "pred_empty")]
     summary = C.summarize(rows)
-    undefined = {s["metric"]: s["n_undefined"] for s in summary["per_label"]}
-    assert undefined == {"precision": 0, "hd95/torchmetrics": 0, "nsd@2/medpy": 1}
+    unscored = {s["metric"]: s["n_unscored"] for s in summary["per_label"]}
+    assert unscored == {"precision": 0, "hd95/torchmetrics": 0, "nsd@2/medpy": 1, "hd/plastimatch": 0, "hd": 0,
+                        "assd/seg_metrics": 1, "dice": 0}
     gates = C.check_gates(summary, fail_under=[("precision", None, 0.5), ("nsd@2/medpy", None, 0.5)],
                           fail_over=[("hd95/torchmetrics", 1, 5.0)])
     assert [g["passed"] for g in gates] == [True, False, True]
-    assert "1 value(s) undefined" in gates[1]["message"]
+    assert "1 value(s) where one mask is empty" in gates[1]["message"]

@@ -46,12 +46,16 @@ def _stats(values):
     return out
 
 
-def _undefined(row):
-    """True for a distance with no value (NaN) where one mask is empty: a miss or a false positive
-    that the row's convention leaves undefined (MONAI's HD, DeepMind's ASSD; MedPy's and SimpleITK's
-    under ``conventions=``), which a mean would leave out."""
-    return (row["empty_state"] in (PRED_EMPTY, REF_EMPTY) and math.isnan(row["value"])
-            and SURFACE_METRIC.match(split_preset_metric(row["metric"])[0]) is not None)
+def _unscored(row):
+    """True for a distance where one mask is empty (a miss or a false positive) that the row's
+    convention does not score as one: NaN (MONAI's HD, DeepMind's ASSD; MedPy's and SimpleITK's under
+    ``conventions=``), which a mean leaves out, or a perfect value (seg-metrics' 0 mm and NSD 1)."""
+    if row["empty_state"] not in (PRED_EMPTY, REF_EMPTY):
+        return False
+    metric = split_preset_metric(row["metric"])[0]
+    x = row["value"]
+    perfect = 1.0 if metric.startswith("nsd@") else 0.0
+    return bool(SURFACE_METRIC.match(metric)) and (math.isnan(x) or x == perfect)
 
 
 def label_key(label):
@@ -88,8 +92,8 @@ def summarize(rows, *, cap_inf=None):
     max and the counts of infinite, NaN and both-empty values.
 
     NaN values (undefined, e.g. precision with an empty prediction) are counted and left out of the
-    statistics (``n_undefined`` counts the distances among them undefined where one mask is empty:
-    gates on them fail); infinite values are kept (a mean over a miss is ``inf``, never a silently
+    statistics; ``n_unscored`` counts the distances where one mask is empty that the convention does
+    not score as a miss (NaN, or seg-metrics' perfect values: gates on them fail); infinite values are kept (a mean over a miss is ``inf``, never a silently
     better number) unless ``cap_inf`` replaces them: ``"diagonal"`` by the physical diagonal of that
     case's volume, or a number of mm. ``std`` is the sample standard deviation (ddof=1).
 
@@ -125,7 +129,7 @@ def summarize(rows, *, cap_inf=None):
 
     def stats(rs):
         return {**_stats(capped(rs, cap_inf)), "n_both_empty": sum(r["empty_state"] == BOTH_EMPTY for r in rs),
-                "n_undefined": sum(map(_undefined, rs))}
+                "n_unscored": sum(map(_unscored, rs))}
 
     names = {}
     for r in ok:
@@ -250,8 +254,8 @@ def check_gates(summary, fail_under=(), fail_over=()):
     a label the gate is on the metric's overall mean (pooled over every case and label, both-empty
     values left out; see :func:`summarize`). A mean that is NaN, or a metric/label with no values,
     fails; the latter is marked ``missing`` (a gate on a label or region no case has). A distance gate
-    fails when one of its values is undefined where one mask is empty (``n_undefined``: NaN for a miss
-    or a false positive under a peer's convention), which the mean would leave out.
+    fails when one of its values is a miss or a false positive that its convention does not score as
+    one (``n_unscored``: NaN, which the mean would leave out, or seg-metrics' 0 mm and NSD 1).
     """
     per = {(s["metric"], s["label"]): s for s in summary["per_label"]}
     by_name = {s["name"]: s["label"] for s in summary["per_label"] if s.get("name")}
@@ -269,13 +273,14 @@ def check_gates(summary, fail_under=(), fail_over=()):
                 continue
             val = s["mean"]
             passed = (val >= thr) if op == ">=" else (val <= thr)
-            undefined = s.get("n_undefined", 0)
-            passed = bool(passed and not math.isnan(val) and not undefined)
+            unscored = s.get("n_unscored", 0)
+            passed = bool(passed and not math.isnan(val) and not unscored)
             word = "ok" if passed else "FAILED"
             counts = f" ({s['n_inf']} inf, {s['n_nan']} NaN)" if s["n_inf"] or s["n_nan"] else ""
-            if undefined:
-                counts += (f"; {undefined} value(s) undefined where one mask is empty (a miss or a false "
-                           f"positive that this convention gives no distance; the mean leaves them out)")
+            if unscored:
+                counts += (f"; {unscored} value(s) where one mask is empty (a miss or a false positive) that "
+                           f"this convention does not score as one (NaN, left out of the mean, or a perfect "
+                           f"value)")
             results.append({"gate": gate, "value": val, "passed": passed, "missing": False,
                             "message": f"{word} {gate}: {where} = {val:.6g}{counts}"})
     return results
