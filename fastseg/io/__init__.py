@@ -167,9 +167,10 @@ def load(path, *, reader="auto", integer=True, writable=True, reference=None, ro
     reference : str or os.PathLike, optional
         DICOM-SEG and RTSTRUCT: the folder of the image series whose grid the labels are placed on
         (an RTSTRUCT's default: the series beside it; a SEG's: its own frames).
-    rois : sequence of str, optional
-        DICOM-SEG and RTSTRUCT: the segments / ROIs to read, by name (case-insensitive), label ``n``
-        the n-th; a name the file lacks is a :class:`ReadError` listing the names it holds.
+    rois : sequence of str or int, optional
+        DICOM-SEG and RTSTRUCT: the segments / ROIs to read, by name (case-insensitive) or number
+        (SegmentNumber, ROINumber: an int), label ``n`` the n-th; a name the file lacks, or gives to
+        two segments / ROIs, is a :class:`ReadError` listing what it holds.
 
     Returns
     -------

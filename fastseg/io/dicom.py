@@ -174,10 +174,13 @@ def _image_datasets(folder, pixels):
     return images, other
 
 
-def find_series(folder, series_uid=None, *, pixels=False, prefer=()):
+def find_series(folder, series_uid=None, *, pixels=False, prefer=(), instances=(), frame=None):
     """``(grid, datasets sorted along k, paths)`` of the one image series in ``folder`` (or of the
-    series ``series_uid``). ``prefer``: SeriesInstanceUIDs that choose among several series (those a
-    DICOM-SEG refers to); a folder holding one series gives it whatever ``prefer`` says."""
+    series ``series_uid``). Among several series, in this order: ``prefer`` (SeriesInstanceUIDs, e.g.
+    those a DICOM-SEG refers to) keeps those named; ``instances`` (SOPInstanceUIDs, e.g. a SEG's
+    source images, or a function giving them, called only then) those holding one of them; ``frame``
+    (a FrameOfReferenceUID) those in it. A folder holding one series gives it whatever they say;
+    more than one left is a :class:`ReadError`."""
     if not os.path.isdir(folder):
         raise ReadError(f"{folder}: not a folder (a DICOM image series is read from its folder).")
     images, other = _image_datasets(folder, pixels)
@@ -194,15 +197,22 @@ def find_series(folder, series_uid=None, *, pixels=False, prefer=()):
         raise ReadError(f"{folder}: holds no DICOM image series{found}.")
     if len(groups) > 1 and prefer:
         chosen = {uid: v for uid, v in groups.items() if uid in set(prefer)}
-        if len(chosen) == 1:
-            groups = chosen
-        elif not chosen:
-            listing = "; ".join(f"{uid} ({len(v)} slices)" for uid, v in groups.items())
-            raise ReadError(f"{folder}: holds {len(groups)} image series ({listing}), none of them the referenced "
-                            f"series {', '.join(prefer)}; pass the folder of the series as reference=.")
+        if not chosen:
+            raise ReadError(f"{folder}: holds {len(groups)} image series ({_listing(groups)}), none of them the "
+                            f"referenced series {', '.join(prefer)}; pass the folder of the series as reference=.")
+        groups = chosen
+    if len(groups) > 1 and instances:
+        wanted = set(instances() if callable(instances) else instances)
+        groups = {uid: v for uid, v in groups.items()
+                  if any(str(ds.get("SOPInstanceUID", "")) in wanted for _, ds in v)} or groups
+    if len(groups) > 1 and frame:
+        chosen = {uid: v for uid, v in groups.items() if str(v[0][1].get("FrameOfReferenceUID", "")) == frame}
+        if not chosen:
+            raise ReadError(f"{folder}: holds {len(groups)} image series ({_listing(groups)}), none of them in the "
+                            f"frame of reference {frame}; pass the folder of the series as reference=.")
+        groups = chosen
     if len(groups) > 1:
-        listing = "; ".join(f"{uid} ({len(v)} slices)" for uid, v in groups.items())
-        raise ReadError(f"{folder}: holds {len(groups)} image series ({listing}); put one series per folder.")
+        raise ReadError(f"{folder}: holds {len(groups)} image series ({_listing(groups)}); put one series per folder.")
     items = next(iter(groups.values()))
     first = items[0][1]
     for key in ("ImageOrientationPatient", "PixelSpacing", "Rows", "Columns"):
@@ -220,6 +230,10 @@ def find_series(folder, series_uid=None, *, pixels=False, prefer=()):
     items = [items[i] for i in order]
     grid = grid._replace(uids=tuple(str(ds.get("SOPInstanceUID", "")) for _, ds in items))
     return grid, [ds for _, ds in items], [p for p, _ in items]
+
+
+def _listing(groups):
+    return "; ".join(f"{uid} ({len(v)} slices)" for uid, v in groups.items())
 
 
 def _single_slice_step(ds):
@@ -270,10 +284,10 @@ def read_seg(path, reference=None, *, rois=None):
     per-frame ImagePositionPatient; frames the SEG leaves out (empty ones) are background. The grid
     is ``reference`` (a :class:`Grid`, e.g. the referenced CT series, or the folder of that series:
     see :func:`seg_frames`) when given, else the SEG's own, from its first to its last frame; a SEG
-    in another frame of reference than ``reference`` is a :class:`ReadError`. ``rois``: segment
-    labels to read (case-insensitive, surrounding spaces ignored), label ``n`` the n-th; a name the
-    SEG lacks is a :class:`ReadError`.
-    """
+    in another frame of reference than ``reference`` is a :class:`ReadError`. ``rois``: the segments
+    to read, label ``n`` the n-th: by SegmentLabel (case-insensitive, surrounding spaces ignored) or
+    by SegmentNumber (an int); a label the SEG lacks, or gives two segments, is a :class:`ReadError`
+    (see :func:`select`)."""
     grid, k, segments, frames, names = seg_frames(path, reference)
     if rois is not None:
         chosen = select(path, names, rois, "segment")
@@ -298,18 +312,38 @@ def read_seg(path, reference=None, *, rois=None):
 
 
 def select(path, names, rois, what):
-    """The keys of ``names`` ({number: name}) named by ``rois`` (case-insensitive, surrounding spaces
-    ignored), in ``rois``' order; a name not there is a :class:`ReadError` listing those there."""
-    if isinstance(rois, str):
+    """The keys of ``names`` ({number: name}) chosen by ``rois``, in ``rois``' order: a string by
+    name (case-insensitive, surrounding spaces ignored), an int by number (ROINumber,
+    SegmentNumber). A name the file lacks, or holds more than once (some planning systems export two
+    ROIs of one name), is a :class:`ReadError` listing what it holds (the numbers of the namesakes)."""
+    if isinstance(rois, (str, int, np.integer)):
         rois = [rois]
+    rois = list(rois)
     by_name = {}
     for num, name in names.items():
-        by_name.setdefault(str(name).strip().casefold(), num)
-    missing = [r for r in rois if str(r).strip().casefold() not in by_name]
+        by_name.setdefault(str(name).strip().casefold(), []).append(num)
+    chosen, missing = [], []
+    for r in rois:
+        if isinstance(r, (int, np.integer)) and not isinstance(r, bool):
+            if int(r) not in names:
+                raise ReadError(f"{path}: no {what} number {int(r)} (rois={rois!r}); its {what} numbers are "
+                                f"{', '.join(map(str, names)) or 'none'}.")
+            chosen.append(int(r))
+            continue
+        nums = by_name.get(str(r).strip().casefold())
+        if nums is None:
+            missing.append(r)
+        elif len(nums) > 1:
+            raise ReadError(f"{path}: {len(nums)} {what}s are named {r!r} ({what} numbers "
+                            f"{', '.join(map(str, nums))}: {', '.join(repr(names[n]) for n in nums)}); a name that "
+                            f"picks several is ambiguous: choose one by its number (an int), e.g. "
+                            f"{' or '.join(f'rois=[{n}]' for n in nums)}.")
+        else:
+            chosen.append(nums[0])
     if missing:
-        raise ReadError(f"{path}: no {what} named {', '.join(map(repr, missing))} (rois={list(rois)!r}); it holds "
+        raise ReadError(f"{path}: no {what} named {', '.join(map(repr, missing))} (rois={rois!r}); it holds "
                         f"{', '.join(map(repr, names.values())) or 'none'}.")
-    return list(dict.fromkeys(by_name[str(r).strip().casefold()] for r in rois))
+    return list(dict.fromkeys(chosen))
 
 
 def seg_structures(path, reference=None):
@@ -343,14 +377,28 @@ def seg_referenced_series(ds):
     return tuple(dict.fromkeys(u for u in uids if u))
 
 
+def seg_source_images(ds):
+    """The SOPInstanceUIDs a DICOM-SEG's frames are derived from (DerivationImageSequence >
+    SourceImageSequence, per frame or shared) and those its ReferencedSeriesSequence lists."""
+    groups = list(ds.get("PerFrameFunctionalGroupsSequence", None) or [])
+    groups += list(ds.get("SharedFunctionalGroupsSequence", None) or [])
+    items = [src for g in groups for der in g.get("DerivationImageSequence", None) or []
+             for src in der.get("SourceImageSequence", None) or []]
+    items += [i for s in ds.get("ReferencedSeriesSequence", None) or []
+              for i in s.get("ReferencedInstanceSequence", None) or []]
+    return {str(i.get("ReferencedSOPInstanceUID", "") or "") for i in items} - {""}
+
+
 def seg_frames(path, reference=None):
     """The parsed frames of a DICOM-SEG: ``(grid, k, segments, frames, names)``: the slice index and
     segment number of each frame, the frames as bools ``(n, rows, columns)`` (fractional ones
     thresholded at >= 0.5), ``{segment number: SegmentLabel}``.
 
-    ``reference``: a :class:`Grid`, or the folder of an image series (the series named in the SEG's
-    ReferencedSeriesSequence when the folder holds several). A SEG whose FrameOfReferenceUID differs
-    from the reference's is refused (a SEG or series without one is placed on the grid, as RTSTRUCT)."""
+    ``reference``: a :class:`Grid`, or the folder of an image series; when the folder holds several,
+    the one the SEG's ReferencedSeriesSequence names, else the one holding its frames' source images
+    (DerivationImageSequence), else its one series in the SEG's frame of reference (several left: a
+    :class:`ReadError`). A SEG whose FrameOfReferenceUID differs from the reference's is refused (a
+    SEG or series without one is placed on the grid, as RTSTRUCT)."""
     pydicom = pydicom_or_error(path)
     ds = pydicom.dcmread(path)
     if str(ds.get("SOPClassUID", "")) != SEG_CLASS and ds.get("Modality") != "SEG":
@@ -358,7 +406,8 @@ def seg_frames(path, reference=None):
     own_frame = str(ds.get("FrameOfReferenceUID", "") or "")
     if reference is not None:
         if not isinstance(reference, Grid):  # a folder: the series the SEG refers to, or its one series
-            reference = find_series(os.fspath(reference), prefer=seg_referenced_series(ds))[0]
+            reference = find_series(os.fspath(reference), prefer=seg_referenced_series(ds),
+                                    instances=lambda: seg_source_images(ds), frame=own_frame)[0]
         if own_frame and reference.frame and own_frame != reference.frame:
             raise ReadError(f"{path}: its frame of reference {own_frame} is not the series' ({reference.frame}).")
     names = {int(s.SegmentNumber): str(s.get("SegmentLabel", f"segment {int(s.SegmentNumber)}"))

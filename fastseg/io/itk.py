@@ -10,6 +10,9 @@ from ._errors import ReadError
 __all__ = ["read_sitk"]
 
 _NIFTI = (".nii", ".nii.gz")
+#: bytes per value of MetaImage's ElementTypes (MET_LONG / MET_ULONG left out: their size varies)
+_MET_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
+              "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8}
 
 
 def read_sitk(path):
@@ -32,6 +35,9 @@ def read_sitk(path):
     try:
         img = sitk.ReadImage(path)
     except RuntimeError as exc:
+        short = _metaimage_short(os.fspath(path)) if os.fspath(path).lower().endswith((".mha", ".mhd")) else None
+        if short:  # SimpleITK says only "File cannot be read" (MetaIO prints the reason to stderr)
+            raise ReadError(f"{path}: {short}.") from None
         raise ReadError(f"{path}: cannot read the image (SimpleITK: {_sitk_reason(exc, path)}).") from None
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise ReadError(f"{path}: a vector image ({img.GetNumberOfComponentsPerPixel()} components per "
@@ -63,3 +69,49 @@ def _sitk_reason(exc, path):
     if len(body) > 2:  # a chain of library messages (NRRD): the first and the innermost
         body = [body[0], body[-1]]
     return " ".join(body)
+
+
+def _metaimage_short(path):
+    """Why a MetaImage (``.mha``, ``.mhd``) SimpleITK failed to read cannot be read, when its voxel data
+    file is missing or holds fewer bytes than its header says; None otherwise (or when the header is
+    not one this check understands: ASCII data, HeaderSize, file lists)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    fields, pos = {}, 0
+    while "elementdatafile" not in fields:  # the last field of the header; the data follows (LOCAL)
+        end = head.find(b"\n", pos)
+        if end < 0:
+            return None
+        key, _, value = head[pos:end].decode("latin-1").partition("=")
+        fields[key.strip().lower()] = value.strip()
+        pos = end + 1
+    try:
+        dims = [int(v) for v in fields["dimsize"].split()]
+        item = _MET_BYTES[fields["elementtype"].upper()] * int(fields.get("elementnumberofchannels") or 1)
+        skip = int(fields.get("headersize") or 0)
+    except (KeyError, ValueError):
+        return None
+    data = fields["elementdatafile"]
+    compressed = fields.get("compresseddata", "false").lower() in ("true", "1")
+    if fields.get("binarydata", "true").lower() not in ("true", "1") or skip or data.upper() == "LIST" or "%" in data:
+        return None
+    if compressed and not fields.get("compresseddatasize", "").isdigit():
+        return None
+    need = int(fields["compresseddatasize"]) if compressed else int(np.prod(dims)) * item
+    what = "compressed voxel data" if compressed else "voxel data"
+    if data.upper() == "LOCAL":
+        have = os.path.getsize(path) - pos
+    else:
+        what = f"{what} file {data}"
+        file = os.path.join(os.path.dirname(path), data)
+        if not os.path.isfile(file):
+            return (f"its voxel data file {data} (ElementDataFile) is missing; a .mhd header needs its data file "
+                    f"beside it")
+        have = os.path.getsize(file)
+    if have >= need:
+        return None
+    source = "CompressedDataSize" if compressed else f"DimSize {' '.join(map(str, dims))} of {fields['elementtype']}"
+    return f"truncated: its {what} holds {have} bytes, the header says {need} ({source}); the file was cut short"

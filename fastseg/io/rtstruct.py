@@ -13,6 +13,14 @@ of the ROI" (DICOM PS3.3 C.8.8.6.3). So a contour traced through the centres of 
 pixels (OpenCV's ``findContours``, as rt-utils writes them) gives back that mask, and a keyhole
 channel drawn through pixel centres keeps them. Other contour types (POINT, OPEN_PLANAR,
 OPEN_NONPLANAR) carry no area and are skipped.
+
+Series and frames of reference: a structure set may list several series (a CT and an MR, say). The
+grid is the series given (a :class:`~fastseg.io.dicom.Grid`, or a folder holding one series), else,
+in a folder of several, the listed series the selected ROIs' contours lie on (their
+ContourImageSequence), else the one in their frame of reference. An ROI in another frame of
+reference than the grid's (its ReferencedFrameOfReferenceUID, or that of the images its contours lie
+on) is a :class:`ReadError` naming it, never placed by coordinates that mean something else there;
+so are ROIs of several frames read together, and a contour on an image of another frame than its ROI's.
 """
 import os
 
@@ -30,14 +38,24 @@ CLOSED_TYPES = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
 ON_CONTOUR_TOL = 1e-4
 
 
-def _referenced_series(ds):
-    """(FrameOfReferenceUID, SeriesInstanceUID) the structure set refers to (None when absent)."""
-    for ref in ds.get("ReferencedFrameOfReferenceSequence", []):
-        for study in ref.get("RTReferencedStudySequence", []):
-            for series in study.get("RTReferencedSeriesSequence", []):
-                return str(ref.get("FrameOfReferenceUID", "")) or None, str(series.SeriesInstanceUID)
-        return str(ref.get("FrameOfReferenceUID", "")) or None, None
-    return None, None
+def _references(ds):
+    """``[(FrameOfReferenceUID, SeriesInstanceUID, {SOPInstanceUIDs})]``: every series the structure
+    set refers to (ReferencedFrameOfReferenceSequence > RTReferencedStudySequence >
+    RTReferencedSeriesSequence, with the images its ContourImageSequence lists), in order; '' when absent."""
+    out = []
+    for ref in ds.get("ReferencedFrameOfReferenceSequence", None) or []:
+        frame = str(ref.get("FrameOfReferenceUID", "") or "")
+        series = [se for st in ref.get("RTReferencedStudySequence", None) or []
+                  for se in st.get("RTReferencedSeriesSequence", None) or []]
+        out += ([(frame, str(se.get("SeriesInstanceUID", "") or ""), _images(se)) for se in series]
+                or [(frame, "", set())])
+    return out
+
+
+def _images(item):
+    """The SOPInstanceUIDs of an item's ContourImageSequence."""
+    items = item.get("ContourImageSequence", None) or []
+    return {str(i.get("ReferencedSOPInstanceUID", "") or "") for i in items} - {""}
 
 
 def read_rtstruct(path, reference=None, *, rois=None, tolerance=None):
@@ -49,10 +67,12 @@ def read_rtstruct(path, reference=None, *, rois=None, tolerance=None):
         The RTSTRUCT file.
     reference : str or Grid, optional
         The folder of the referenced image series (or its :class:`~fastseg.io.dicom.Grid`); default
-        the RTSTRUCT's own folder (the series named by the structure set is looked for there).
-    rois : sequence of str, optional
-        ROI names to read (case-insensitive) in this order; label ``n`` is the n-th. Default: every
-        ROI in the structure set's order.
+        the RTSTRUCT's own folder (the series named by the structure set is looked for there; see the
+        module's docstring when it names several).
+    rois : sequence of str or int, optional
+        ROIs to read in this order, label ``n`` the n-th: by ROIName (case-insensitive) or by
+        ROINumber (an int). A name two ROIs share is a :class:`ReadError` listing their numbers (pick
+        one by number). Default: every ROI in the structure set's order.
     tolerance : float, optional
         Largest distance (mm) between a contour point and the slice it is matched to; default 10%
         of the slice step. A contour farther from every slice is a :class:`ReadError`.
@@ -83,23 +103,75 @@ def _contours(path, reference, rois):
     ds = pydicom.dcmread(path)
     if str(ds.get("SOPClassUID", "")) != RTSTRUCT_CLASS and ds.get("Modality") != "RTSTRUCT":
         raise ReadError(f"{path}: not an RTSTRUCT (modality {ds.get('Modality', 'unknown')}).")
-    frame, series_uid = _referenced_series(ds)
+    refs = _references(ds)
+    series = list(dict.fromkeys(uid for _, uid, _ in refs if uid))
+    frames = list(dict.fromkeys(f for f, _, _ in refs if f))
+    rois_ds = ds.get("StructureSetROISequence", None) or []
+    names = {int(r.ROINumber): str(r.ROIName) for r in rois_ds}
+    own = {int(r.ROINumber): str(r.get("ReferencedFrameOfReferenceUID", "") or "") for r in rois_ds}
+    contours = {int(c.ReferencedROINumber): [item for item in c.get("ContourSequence", None) or []
+                                             if str(item.get("ContourGeometricType", "CLOSED_PLANAR")).strip().upper()
+                                             in CLOSED_TYPES] for c in ds.get("ROIContourSequence", [])}
+    numbers = list(names) if rois is None else select(path, names, rois, "ROI")
+    of_image = {uid: (f, se) for f, se, uids in refs for uid in uids}
+    # the images the contours lie on matter only when several series or frames are listed (reading
+    # every contour's ContourImageSequence costs 0.2 s for 3000 contours)
+    several = len(series) > 1 or len(frames) > 1
+    roi_frame, images = _roi_frames(path, numbers, names, own, contours if several else {}, of_image)
+    by_frame = {}
+    for num in numbers:
+        if roi_frame[num]:
+            by_frame.setdefault(roi_frame[num], []).append(names[num])
+    if len(by_frame) > 1:
+        listing = "; ".join(f"{f}: {', '.join(map(repr, ns))}" for f, ns in by_frame.items())
+        raise ReadError(f"{path}: its ROIs lie in {len(by_frame)} frames of reference ({listing}); no one grid holds "
+                        f"them: read the ROIs of each frame on their own, with rois=[...] and reference= the folder "
+                        f"of that frame's series.")
     if isinstance(reference, Grid):
         grid = reference
     else:
         folder = os.fspath(reference) if reference is not None else os.path.dirname(os.path.abspath(path))
-        grid = find_series(folder, series_uid)[0]
-    if frame and grid.frame and frame != grid.frame:
-        raise ReadError(f"{path}: its frame of reference {frame} is not the series' ({grid.frame}).")
-    names = {int(r.ROINumber): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
-    contours = {int(c.ReferencedROINumber): c.get("ContourSequence", []) for c in ds.get("ROIContourSequence", [])}
-    numbers = list(names) if rois is None else select(path, names, rois, "ROI")
+        if len(series) <= 1:
+            grid = find_series(folder, series[0] if series else None)[0]
+        else:  # several: the one the selected ROIs' contours lie on (ContourImageSequence), or in their frame
+            on = [uid for uid in series if any(of_image.get(i, ("", ""))[1] == uid for i in images)]
+            grid, datasets, _ = find_series(folder, prefer=on or series, instances=images,
+                                            frame=next(iter(by_frame), None))
+            if str(datasets[0].get("SeriesInstanceUID", "")) not in series:
+                raise ReadError(f"{folder}: holds no slice of the referenced series {', '.join(series)}; pass the "
+                                f"folder of one of them as reference=.")
+    if frames and grid.frame and grid.frame not in frames:
+        raise ReadError(f"{path}: its frame of reference {' / '.join(frames)} is not the series' ({grid.frame}).")
+    for num in numbers:
+        if roi_frame[num] and grid.frame and roi_frame[num] != grid.frame:
+            raise ReadError(f"{path}: ROI {names[num]!r} (number {num}) lies in frame of reference {roi_frame[num]}, "
+                            f"not the series' ({grid.frame}); on this grid its contours would be misplaced: read it "
+                            f"with reference= the folder of its own series, or leave it out with rois=[...].")
     structures = []
     for num in numbers:
-        polys = [_points(c, path, names[num]) for c in contours.get(num, [])
-                 if str(c.get("ContourGeometricType", "CLOSED_PLANAR")).strip().upper() in CLOSED_TYPES]
+        polys = [_points(c, path, names[num]) for c in contours.get(num, [])]
         structures.append((names[num], polys))
     return grid, structures
+
+
+def _roi_frames(path, numbers, names, own, contours, of_image):
+    """``({ROI number: its frame of reference}, {SOPInstanceUIDs its contours lie on})`` of the ROIs
+    ``numbers``: an ROI's ReferencedFrameOfReferenceUID, else that of the series of its contours'
+    images; a contour on an image of a listed series in another frame than its ROI's is refused."""
+    frame, images = {}, set()
+    for num in numbers:
+        f = own.get(num, "")
+        for n, item in enumerate(contours.get(num, [])):
+            for uid in _images(item):
+                images.add(uid)
+                fi, se = of_image.get(uid, ("", ""))
+                if f and fi and fi != f:
+                    raise ReadError(f"{path}: contour {n + 1} of ROI {names[num]!r} lies on an image of series {se} "
+                                    f"(frame of reference {fi}), not in the ROI's frame of reference ({f}); its "
+                                    f"coordinates cannot be placed on one grid with the ROI's other contours.")
+                f = f or fi
+        frame[num] = f
+    return frame, images
 
 
 def _points(item, path, name):
