@@ -299,3 +299,23 @@ def test_metaimage_without_its_data_file(tmp_path):
     with pytest.raises(ReadError, match=rf"{tmp_path / 't.mhd'}: its voxel data file t.raw \(ElementDataFile\) "
                                         r"is missing"):
         fio.load(tmp_path / "t.mhd")
+
+
+def test_rtstruct_roi_contours_in_two_items_are_merged_and_a_repeated_number_refused(tmp_path):
+    """An ROI whose contours come in two ROIContourSequence items kept only the last item's contours
+    (a dict keyed by ROI number); two ROIs given one ROINumber were one of them, silently."""
+    shape = (12, 10, 3)
+    study, frame, series, uids = write_series(tmp_path / "ct", np.zeros(shape, np.int16))
+    a, b = square(1, 3, 1, 3), square(6, 9, 5, 8)
+    rs, ct = tmp_path / "rs.dcm", tmp_path / "ct"
+    write_rs(rs, study, [(frame, series, uids)], [(4, "Heart", frame, [(at(a, 1), uids[1])]),
+                                                  (4, "Heart", frame, [(at(b, 2), uids[2])])])
+    ds = pydicom.dcmread(rs)
+    with pytest.raises(ReadError, match=r"ROI number\(s\) 4 given to several ROIs"):
+        fio.load(str(rs), reference=ct)
+    del ds.StructureSetROISequence[1]  # one ROI, its contours in two items
+    ds.save_as(rs)
+    got = fio.load(str(rs), reference=ct)
+    want = np.zeros(shape, np.uint8)
+    want[1:4, 1:4, 1], want[6:10, 5:9, 2] = 1, 1
+    np.testing.assert_array_equal(got.array, want)

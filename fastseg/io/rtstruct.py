@@ -108,10 +108,16 @@ def _contours(path, reference, rois):
     frames = list(dict.fromkeys(f for f, _, _ in refs if f))
     rois_ds = ds.get("StructureSetROISequence", None) or []
     names = {int(r.ROINumber): str(r.ROIName) for r in rois_ds}
+    if len(names) < len(rois_ds):
+        twice = sorted({n for n in names if sum(int(r.ROINumber) == n for r in rois_ds) > 1})
+        raise ReadError(f"{path}: ROI number(s) {', '.join(map(str, twice))} given to several ROIs in its "
+                        f"StructureSetROISequence; which contours belong to which ROI is ambiguous.")
     own = {int(r.ROINumber): str(r.get("ReferencedFrameOfReferenceUID", "") or "") for r in rois_ds}
-    contours = {int(c.ReferencedROINumber): [item for item in c.get("ContourSequence", None) or []
-                                             if str(item.get("ContourGeometricType", "CLOSED_PLANAR")).strip().upper()
-                                             in CLOSED_TYPES] for c in ds.get("ROIContourSequence", [])}
+    contours = {}  # an ROI's contours, from every ROIContourSequence item that refers to it
+    for c in ds.get("ROIContourSequence", None) or []:
+        contours.setdefault(int(c.ReferencedROINumber), []).extend(
+            item for item in c.get("ContourSequence", None) or []
+            if str(item.get("ContourGeometricType", "CLOSED_PLANAR")).strip().upper() in CLOSED_TYPES)
     numbers = list(names) if rois is None else select(path, names, rois, "ROI")
     of_image = {uid: (f, se) for f, se, uids in refs for uid in uids}
     # the images the contours lie on matter only when several series or frames are listed (reading
