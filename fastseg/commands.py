@@ -70,7 +70,8 @@ def cmd_compare(args):
                          n_boot=args.n_boot, seed=args.seed, alpha=args.alpha, strict=False)
     if res["n_paired"] == 0:
         raise UsageError("BASELINE and NEW have no case in common (cases are paired by case_id).")
-    if res["unmatched_limits"]:  # a gate that checks nothing never passes (as evaluate's gates: exit 2)
+    if res["unmatched_limits"] or res["convention_mismatch"] or (res["renamed_labels"] and (max_drop or max_rise)):
+        # a gate that checks nothing, or compares numbers of two definitions, never passes (exit 2)
         from .cohort.compare import check_limits_matched
 
         check_limits_matched(res, max_drop, max_rise, options=("--max-drop", "--max-rise"), runs=("BASELINE", "NEW"))
@@ -94,6 +95,8 @@ def cmd_compare(args):
         ids = res["missing_in_base"]
         print(f"warning: {len(ids)} case(s) not scored in BASELINE: {', '.join(ids[:10])}"
               f"{' ...' if len(ids) > 10 else ''}", file=sys.stderr)
+    for r in res["renamed_labels"]:
+        print(f"warning: label {r['label']} is {r['base']!r} in BASELINE and {r['new']!r} in NEW.", file=sys.stderr)
     if res["conventions"]["base"] != res["conventions"]["new"]:
         print(f"warning: the runs used different conventions (BASELINE {res['conventions']['base']}, "
               f"NEW {res['conventions']['new']}): distances are not comparable.", file=sys.stderr)

@@ -7,7 +7,7 @@ import numpy as np
 from .results import ERROR, NO_STRUCTURES
 from .. import _validation as v
 from ..result import structure_title
-from .stats import capped, check_cap, fmt_num, label_key, quantile
+from .stats import capped, check_cap, fmt_num, label_key, quantile, unscored
 
 __all__ = ["compare", "format_comparison", "check_limits_matched"]
 
@@ -60,22 +60,59 @@ def check_limits_matched(result, max_drop=(), max_rise=(), *, options=("max_drop
                 f"{where} checks nothing: no label or region {label!r} has {metric} in both {both}; they share "
                 f"{metric} for {', '.join(shared[metric])}. Name one of them (a number, a region or a label "
                 f"name), or drop the label to limit every one.")
+    for r in result.get("renamed_labels", ()) if (max_drop or max_rise) else ():
+        raise v.InputValueError(
+            f"label {r['label']} is {r['base']!r} in {runs[0]} and {r['new']!r} in {runs[1]}: the runs' label "
+            f"maps may mean different structures, and a limit would compare them; score both with the same "
+            f"label names, or compare without limits.")
+    for m in result.get("convention_mismatch", ()):
+        raise v.InputValueError(
+            f"a limit on {m['metric']} compares values of different conventions: {runs[0]} scored it under "
+            f"{', '.join(m['base'])}, {runs[1]} under {', '.join(m['new'])} (a distance under MONAI's rules is "
+            f"not MedPy's); score both runs under one convention, or drop the limit.")
+
+
+def _convention_mismatch(base_rows, new_rows, limits):
+    """``[{metric, base, new}]``: the limited metrics whose rows carry other conventions in the two runs."""
+    def by_metric(rows):
+        out = {}
+        for r in rows:
+            if r["metric"] in limits:
+                out.setdefault(r["metric"], set()).add(r["convention"])
+        return out
+    b, n = by_metric(base_rows), by_metric(new_rows)
+    return [{"metric": m, "base": sorted(b[m]), "new": sorted(n[m])} for m in limits
+            if m in b and m in n and b[m] != n[m]]
+
+
+def _scored_ids(rows):
+    """The case ids of ``rows`` that are not errors (a case with nothing to score included)."""
+    return {r["case_id"] for r in rows} - {r["case_id"] for r in rows if r["metric"] == ERROR}
 
 
 def _pair_values(base_rows, new_rows, cap_inf):
-    """{(metric, label): (case ids, base values, new values)} over the cases in both runs."""
+    """``(groups, one_sided)``: ``groups`` {(metric, label): [(case id, base value, new value, each
+    run's value a miss its convention does not score as one (:func:`fastseg.cohort.stats.unscored`))]}
+    over the cases scored in both runs; ``one_sided`` {(metric, label):
+    (case ids where only base has it, case ids where only new has it)} among those cases."""
     def index(rows):
         out = {}
         for r, x in zip(rows, capped(rows, cap_inf)):
             if r["metric"] not in (ERROR, NO_STRUCTURES):
-                out[(r["metric"], r["label"], r["case_id"])] = x
+                out[(r["metric"], r["label"], r["case_id"])] = (x, unscored(r))
         return out
     b, n = index(base_rows), index(new_rows)
-    groups = {}
+    both = _scored_ids(base_rows) & _scored_ids(new_rows)
+    groups, one_sided = {}, {}
     for key in b:
         if key in n:
-            groups.setdefault(key[:2], []).append((key[2], b[key], n[key]))
-    return groups
+            groups.setdefault(key[:2], []).append((key[2], b[key][0], n[key][0], n[key][1] and not b[key][1]))
+        elif key[2] in both:
+            one_sided.setdefault(key[:2], ([], []))[0].append(key[2])
+    for key in n:
+        if key not in b and key[2] in both:
+            one_sided.setdefault(key[:2], ([], []))[1].append(key[2])
+    return groups, one_sided
 
 
 def _wilcoxon_p(d):
@@ -150,7 +187,8 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
         When given, a regression also needs the Wilcoxon p-value to be below ``alpha``.
     strict : bool, optional
         Default True: a limit that matches no metric/label scored in both runs (a typo, a label
-        neither run has, or no case in common) raises ``ValueError`` naming it and what the runs share
+        neither run has, or no case in common), or whose metric the runs scored under different
+        conventions, raises ``ValueError`` naming it and what the runs share
         (:func:`check_limits_matched`): a gate that checks nothing must not pass. False: such limits
         are only listed in ``unmatched_limits``, for a caller that refuses them itself (the command
         line, which names its options; ``fastseg compare`` exits 2 on them).
@@ -164,15 +202,23 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
         passes on them), ``errors_in_new`` (those that are error rows), ``missing_in_base`` (case ids),
         ``complete`` (new scored every case the baseline scored), ``unmatched_limits`` (limits that
         matched no metric/label, ``"metric[:label]"``: empty unless ``strict=False``), ``conventions``
-        (of each run). ``mean_diff`` is NaN when both means
-        are infinite (undefined), and a limit on it then counts as a regression.
+        (of each run), ``convention_mismatch`` (``{metric, base, new}``: a limited metric scored under
+        other conventions in the two runs; with ``strict`` it raises, as an unmatched limit),
+        ``new_only`` / ``base_only`` (``{metric, label, case_ids}``: a structure scored in one run
+        only, in cases both runs scored), ``renamed_labels`` (``{label, base, new}``: a label whose
+        name differs between the runs; with limits and ``strict`` it raises), and ``passed``
+        (complete, no regression, no unmatched or mismatched limit: what a caller gating on the result
+        should check). ``mean_diff`` is NaN when
+        both means are infinite (undefined), and a limit on it then counts as a regression. A pair
+        whose new value is a miss its convention does not score as one while the baseline scored it
+        (``n_unscored_new``: NaN under MONAI's HD or DeepMind's ASSD, seg-metrics' perfect value), and
+        a structure scored in new only (``n_new_only``: a new false-positive label), are regressions
+        under a limit that applies to them: a gate never passes on fewer or unpaired values. Other NaN
+        pairs are left out (``n_nan_dropped``).
     """
     cap_inf = check_cap(cap_inf)
-    groups = _pair_values(base_rows, new_rows, cap_inf)
-    def ok_ids(rows):
-        return {r["case_id"] for r in rows} - {r["case_id"] for r in rows if r["metric"] == ERROR}
-
-    b_ids, n_ids = ok_ids(base_rows), ok_ids(new_rows)
+    groups, one_sided = _pair_values(base_rows, new_rows, cap_inf)
+    b_ids, n_ids = _scored_ids(base_rows), _scored_ids(new_rows)
     errors_in_new = sorted({r["case_id"] for r in new_rows if r["metric"] == ERROR} & b_ids)
     metric_order = list(dict.fromkeys(m for m, _ in groups))
     keys = sorted(groups, key=lambda k: (metric_order.index(k[0]), label_key(k[1])))
@@ -181,13 +227,16 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
         for metric, label, lim in gates:
             limits.setdefault(metric, []).append((label, lim, direction))
     out_rows, regressions = [], []
-    names = {}
-    for rows in (base_rows, new_rows):  # label names, from either run (new wins)
-        names.update({r["label"]: r["name"] for r in rows if r.get("name")})
+    base_names, new_names = ({r["label"]: r["name"] for r in rows if r.get("name")} for rows in (base_rows, new_rows))
+    names = {**base_names, **new_names}  # label names, from either run (new wins)
+    renamed = [{"label": label, "base": base_names[label], "new": new_names[label]}
+               for label in sorted(base_names, key=label_key)
+               if label in new_names and base_names[label] != new_names[label]]
     for metric, label in keys:
         title = structure_title(label, names.get(label, ""))
-        _, b, n = zip(*groups[(metric, label)])
+        ids, b, n, lost = zip(*groups[(metric, label)])
         b, n = np.asarray(b, float), np.asarray(n, float)
+        lost = np.asarray(lost, bool)  # scored in the baseline, a miss new's convention does not score
         keep = ~(np.isnan(b) | np.isnan(n))
         b, n = b[keep], n[keep]
         with np.errstate(invalid="ignore"):
@@ -200,13 +249,22 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
         mean_diff = math.nan if undefined or not d.size else float(np.mean(d))
         lo, hi = (math.nan, math.nan) if undefined else _bootstrap_ci(d, n_boot, seed)
         p = _wilcoxon_p(d)
+        new_only = sorted(one_sided.get((metric, label), ((), ()))[1])
         row = {"metric": metric, "label": label, "name": names.get(label, ""), "n": int(d.size), "n_nan_dropped": int((~keep).sum()),
+               "n_unscored_new": int(lost.sum()), "n_new_only": len(new_only),
                "base_mean": base_mean, "new_mean": new_mean, "mean_diff": mean_diff,
                "ci_low": lo, "ci_high": hi, "p_value": p, "limit": None, "direction": None, "regression": False}
         for lab, lim, direction in limits.get(metric, []):
             if not _applies(lab, label, row["name"]):
                 continue
             row["limit"], row["direction"] = lim, direction
+            if lost.any():  # fewer cases in new: a gate never passes on them (as evaluate's gates)
+                row["regression"] = True
+                regressions.append(
+                    f"REGRESSION {metric} of label {title}: {int(lost.sum())} case(s) scored in the baseline are, in "
+                    f"new, a miss or a false positive that this convention does not score as one (NaN, or a perfect "
+                    f"value): {', '.join(sorted(i for i, x in zip(ids, lost) if x)[:10])}.")
+                continue
             if math.isnan(mean_diff):  # a gate that cannot tell never passes
                 row["regression"] = True
                 regressions.append(
@@ -224,17 +282,40 @@ def compare(base_rows, new_rows, *, max_drop=(), max_rise=(), cap_inf=None, n_bo
                     f"{abs(mean_diff):.4g} > {lim:g} (new - base = {mean_diff:.4g}, 95% CI [{lo:.4g}, {hi:.4g}], "
                     f"Wilcoxon p = {p:.3g}, n = {d.size})")
         out_rows.append(row)
+    # a structure scored in new only, in cases both runs scored (a new false-positive label, or other
+    # labels): a limit on it never passes, whether or not some case has it in both runs
+    new_only = {k: sorted(ids) for k, (_, ids) in one_sided.items() if ids}
+    base_only = {k: sorted(ids) for k, (ids, _) in one_sided.items() if ids}
+    for (metric, label), ids in sorted(new_only.items(), key=lambda kv: (kv[0][0], label_key(kv[0][1]))):
+        title = structure_title(label, names.get(label, ""))
+        for lab, lim, direction in limits.get(metric, []):
+            if _applies(lab, label, names.get(label, "")):
+                for row in out_rows:
+                    if row["metric"] == metric and row["label"] == label:
+                        row["regression"] = True
+                regressions.append(
+                    f"REGRESSION {metric} of label {title}: scored in new only, in {len(ids)} case(s) both runs "
+                    f"scored ({', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}): a structure the baseline "
+                    f"did not score there (a new false positive, or the runs' labels differ).")
+                break
     unmatched = [metric + ("" if label is None else f":{label}")
                  for gates in (max_drop, max_rise) for metric, label, _ in _unmatched(out_rows, gates)]
     conventions = [sorted({r["convention"] for r in rows if r["metric"] not in (ERROR, NO_STRUCTURES)})
                    for rows in (base_rows, new_rows)]
-    if strict and unmatched:
-        check_limits_matched({"rows": out_rows}, max_drop, max_rise)
+    mismatch = _convention_mismatch(base_rows, new_rows, limits)
+    if strict and (unmatched or mismatch or (renamed and limits)):
+        check_limits_matched({"rows": out_rows, "convention_mismatch": mismatch, "renamed_labels": renamed},
+                             max_drop, max_rise)
+    complete = not (b_ids - n_ids)
     return {"rows": out_rows, "regressions": regressions, "unmatched_limits": unmatched,
             "conventions": {"base": conventions[0], "new": conventions[1]},
             "n_base": len(b_ids), "n_new": len(n_ids), "n_paired": len(b_ids & n_ids),
             "missing_in_new": sorted(b_ids - n_ids), "missing_in_base": sorted(n_ids - b_ids),
-            "errors_in_new": errors_in_new, "complete": not (b_ids - n_ids)}
+            "errors_in_new": errors_in_new, "complete": complete,
+            "new_only": [{"metric": m, "label": lab, "case_ids": ids} for (m, lab), ids in new_only.items()],
+            "base_only": [{"metric": m, "label": lab, "case_ids": ids} for (m, lab), ids in base_only.items()],
+            "renamed_labels": renamed, "convention_mismatch": mismatch,
+            "passed": complete and not regressions and not unmatched and not mismatch and not (renamed and limits)}
 
 
 def format_comparison(result):

@@ -294,6 +294,8 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
             workers = None
         n_jobs = 1 if workers is None else workers.n + 1
         n_threads = v.check_threads(threads) or max(1, n_cores // n_jobs)
+        if dask is not None:  # threads per case on the cluster's workers: the given number, or 1
+            n_threads = n_threads if threads else 1
         timing.update(jobs=n_jobs, threads=n_threads, workers_started_by=workers.method if workers else None)
         t0 = time.perf_counter()
         bar = None
@@ -313,7 +315,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
                     bar.update(1)
 
             if dask is not None:
-                run_dask(todo, opts, n_threads if threads else 1, dask, emit_bar)
+                run_dask(todo, opts, n_threads, dask, emit_bar)
             elif n_jobs == 1:
                 run_in_process(todo, opts, n_threads, emit_bar)
             else:

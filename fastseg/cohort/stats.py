@@ -12,7 +12,7 @@ from ..result import structure_title
 from .results import ERROR, NO_STRUCTURES, parse_label
 
 __all__ = ["quantile", "label_key", "capped", "check_cap", "summarize", "fmt_num", "format_summary",
-           "parse_gates", "check_gates", "metric_range", "check_thresholds", "check_limits"]
+           "parse_gates", "check_gates", "metric_range", "check_thresholds", "check_limits", "unscored"]
 
 
 def quantile(s, q):
@@ -46,7 +46,7 @@ def _stats(values):
     return out
 
 
-def _unscored(row):
+def unscored(row):
     """True for a distance where one mask is empty (a miss or a false positive) that the row's
     convention does not score as one: NaN (MONAI's HD, DeepMind's ASSD; MedPy's and SimpleITK's under
     ``conventions=``), which a mean leaves out, or a perfect value (seg-metrics' 0 mm and NSD 1)."""
@@ -129,7 +129,7 @@ def summarize(rows, *, cap_inf=None):
 
     def stats(rs):
         return {**_stats(capped(rs, cap_inf)), "n_both_empty": sum(r["empty_state"] == BOTH_EMPTY for r in rs),
-                "n_unscored": sum(map(_unscored, rs))}
+                "n_unscored": sum(map(unscored, rs))}
 
     names = {}
     for r in ok:

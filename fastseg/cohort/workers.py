@@ -13,7 +13,7 @@ from .._kernels._jit import compiled_any, load_runtime, pool_started
 from .results import error_row
 from .score import local_worker, run_case
 
-__all__ = ["prepare", "worker_init", "wait_gate", "alive", "fork_is_safe", "start_method", "Workers", "run_pool", "run_dask"]
+__all__ = ["prepare", "worker_init", "wait_gate", "alive", "fork_is_safe", "start_method", "Workers", "run_pool", "dask_case", "run_dask"]
 
 
 def prepare(opts):
@@ -249,21 +249,48 @@ def run_pool(todo, opts, workers, threads, emit):
     workers.close()
 
 
+def dask_case(case, opts, threads, version):
+    """:func:`run_case` on a Dask worker: an error row instead when the worker's fastseg is another
+    version than the run's (``version``), whose values could differ from the others' in one file."""
+    from .. import _version
+
+    if _version.__version__ != version:
+        return [error_row(case.case_id, f"the Dask worker runs fastseg {_version.__version__}, this run fastseg "
+                          f"{version}: install the same version on every worker, then rerun with resume and "
+                          f"retry_errors.", opts["convention_name"])], 0.0, 0.0
+    return run_case(case, opts, threads)
+
+
 def run_dask(todo, opts, threads, scheduler, emit):
+    """Cases on a Dask cluster (``scheduler``: an address or a ``distributed.Client``), emitted as they
+    finish. A case the cluster could not finish (its workers died, the scheduler went away, a worker
+    without fastseg) is an error row naming the cause. Leaving early (Ctrl-C, an output that cannot be
+    written) cancels the cases still on the cluster, also on a client the caller keeps."""
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
         raise ImportError("dask needs the 'dask' extra: pip install 'fastseg[dask]'.") from None
+    from .._version import __version__
+
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    futures = {}
     try:
-        futures = {client.submit(run_case, case, opts, threads, pure=False): case for case in todo}
+        for case in todo:
+            futures[client.submit(dask_case, case, opts, threads, __version__, pure=False)] = case
         for fut in as_completed(futures):
             case = futures[fut]
             try:
                 res = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a lost worker becomes an error row
-                res = ([error_row(case.case_id, f"{type(exc).__name__}: {exc}", opts["convention_name"])], 0.0, 0.0)
+            except Exception as exc:  # noqa: BLE001 - a lost worker or scheduler becomes an error row
+                res = ([error_row(case.case_id, f"{type(exc).__name__}: {exc} (the case did not finish on the Dask "
+                                  f"cluster; rerun with resume and retry_errors)", opts["convention_name"])], 0.0, 0.0)
             emit(*res)
     finally:
+        unfinished = [f for f in futures if not f.done()]
+        if unfinished:  # left early: the cluster must not go on scoring a run nobody reads
+            try:
+                client.cancel(unfinished)
+            except Exception:  # noqa: BLE001 - the scheduler is gone: nothing runs there any more
+                pass
         if client is not scheduler:
             client.close()
