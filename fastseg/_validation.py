@@ -132,11 +132,9 @@ def readonly(a):
 
 def _offending_message(name, bad, n_nan, size):
     extra = f" ({n_nan} of them NaN)" if n_nan else ""
-    return (
-        f"{name} must be a binary mask (bool, or numbers that are all 0 or 1); {bad} of {size} voxels "
-        f"hold other values{extra}. For label maps use fastseg.evaluate(pred, ref, labels=...), "
-        f"or pass e.g. {name} == label."
-    )
+    return (f"{name} must be a binary mask (bool, or numbers that are all 0 or 1); {bad} of {size} voxels hold "
+            f"other values{extra}. For label maps use fastseg.evaluate(pred, ref, labels=...), or pass e.g. "
+            f"{name} == label.")
 
 
 def uint8_mask(a, name):
@@ -223,11 +221,13 @@ def probability_map(pred, name="pred"):
     return a
 
 
-def raise_if_not_probability(name, bad, size):
+def raise_if_not_probability(name, bad, flat, shape):
+    """``bad`` values of a probability map (``flat``, of ``shape``) outside [0, 1] or NaN: name the first."""
     if bad:
-        raise InputValueError(
-            f"{name} must hold probabilities in [0, 1] with no NaN; {int(bad)} of {size} values do not."
-        )
+        first = int(np.flatnonzero(~((flat >= 0) & (flat <= 1)))[0])
+        raise InputValueError(f"{name} must hold probabilities in [0, 1] with no NaN (logits need a sigmoid or "
+                              f"softmax first, 0-255 maps scaling); {int(bad)} of {flat.size} values do not, the first "
+                              f"{float(flat[first])!r} at index {tuple(map(int, np.unravel_index(first, shape)))}.")
 
 
 def check_fraction(value, name, *, low=0.0, high=None, inclusive_low=True):

@@ -10,7 +10,7 @@ import numpy as np
 from .. import _validation as v
 from .._kernels import skeleton as _ksk
 from ..conventions import PRESETS
-from .counts import BOTH_EMPTY, NOT_EMPTY
+from .counts import empty_state
 
 __all__ = ["thin", "cldice_in_crop"]
 
@@ -41,7 +41,7 @@ def cldice_in_crop(pc, rc, *, method="fastseg", one_slice=False, convention=None
     any_p = bool(pc.any())
     any_r = bool(rc.any())
     if not (any_p and any_r):
-        return conv.empty_cldice(BOTH_EMPTY if not (any_p or any_r) else NOT_EMPTY)
+        return conv.empty_cldice(empty_state(int(any_p), int(any_r)))
     sp = thin(pc, one_slice, full).view(bool)
     sr = thin(rc, one_slice, full).view(bool)
     # A skeleton is never empty for a non-empty mask with method="fastseg"; with "skimage" it can be

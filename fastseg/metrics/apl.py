@@ -1,4 +1,6 @@
 """Added path length (APL): how much of a reference contour an editor would have to draw anew."""
+import warnings
+
 import numpy as np
 from scipy import ndimage
 
@@ -16,7 +18,7 @@ def contour_pixels(mask):
     return mask & ~ndimage.binary_erosion(mask, _CROSS, border_value=0)
 
 
-def apl(pred, ref, *, spacing=None, tolerance=0.0, slice_axis=-1):
+def apl(pred, ref, *, spacing=None, tolerance=0.0, slice_axis=None):
     """Added path length (Vaassen et al. 2020), in spacing units (usually mm).
 
     Slice by slice along ``slice_axis`` (a 2D input is one slice), the length of the reference
@@ -38,12 +40,16 @@ def apl(pred, ref, *, spacing=None, tolerance=0.0, slice_axis=-1):
         (between slices) is not used.
     tolerance : float, optional
         Distance (spacing units) within which a reference contour pixel counts as drawn. Default 0:
-        only reference contour pixels that are also predicted contour pixels are kept.
+        only reference contour pixels that are also predicted contour pixels count as drawn.
     slice_axis : int, optional
-        The axis through the slices the contours are drawn on (3D input). Default -1, the last: the
-        slice axis of the volumes :func:`fastseg.io.load` returns (index order ``(i, j, k)``: an
-        RTSTRUCT's contours lie in planes of constant ``k``). Arrays in ``(z, y, x)`` order (as
-        SimpleITK's ``GetArrayFromImage`` gives) need ``slice_axis=0``.
+        The axis through the slices the contours are drawn on (3D input). Default (None): -1, the
+        last: the slice axis of the volumes :func:`fastseg.io.load` returns (index order ``(i, j, k)``:
+        an RTSTRUCT's contours lie in planes of constant ``k``; for a 0.8 x 0.8 x 5 mm CT the spacing is
+        ``(0.8, 0.8, 5.0)`` and the pixels 0.8 mm). Arrays in ``(z, y, x)`` order (as SimpleITK's
+        ``GetArrayFromImage`` gives) need ``slice_axis=0``. When it is not given and the in-plane
+        pixels of the last axis's slices are far from square (ratio above 1.5) while their larger side
+        is thicker than the slices, a ``UserWarning`` names the likelier axis (the value is computed
+        as asked); pass ``slice_axis`` explicitly to settle it.
 
     Returns
     -------
@@ -53,6 +59,17 @@ def apl(pred, ref, *, spacing=None, tolerance=0.0, slice_axis=-1):
 
     Notes
     -----
+    The tolerance is measured in the slice plane, as the per-slice definition has it. The MAASTRO
+    scripts (Vaassen's, with D. Slob's tolerance; MATLAB and the pyAPL port) take a 3D distance
+    transform of the predicted contour stack instead, so that with a tolerance of at least the slice
+    spacing a predicted contour on a neighbouring slice also covers; both agree at tolerance 0 and
+    whenever the tolerance is below the slice spacing. Those scripts count one pixel spacing per
+    added pixel (the same for square pixels). platipy's ``compute_metric_total_apl(label_ref,
+    label_test)`` differs more: it counts ``label_test``'s contour pixels away from ``label_ref``'s
+    (its ``label_ref`` plays the part of ``pred`` here), uses SimpleITK ``LabelContour`` contours (the
+    image edge is not a contour), a dilation by ``ceil(tolerance / pixel size)`` pixels, and skips
+    the slices where ``label_ref`` is empty.
+
     Extra memory: a few slice-sized arrays. Vaassen F. et al., "Evaluation of measures for assessing
     time-saving of automatic organ-at-risk segmentation in radiotherapy", Phys. Imaging Radiat.
     Oncol. 13 (2020) 1-6.
@@ -75,13 +92,28 @@ def apl(pred, ref, *, spacing=None, tolerance=0.0, slice_axis=-1):
             raise_if_not_binary(name, bad, a.size)
     sp = normalize_spacing(spacing, p.ndim, distances=True)
     tol = check_fraction(tolerance, "tolerance")
-    axis = slice_axis
+    axis = -1 if slice_axis is None else slice_axis
     if p.ndim == 3:
-        if isinstance(slice_axis, (bool, np.bool_)) or not isinstance(slice_axis, (int, np.integer)) \
-                or not -3 <= slice_axis < 3:
+        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)) or not -3 <= axis < 3:
             raise InputValueError(f"slice_axis must be an axis of the 3D masks (0, 1, 2 or -1); got {slice_axis!r}.")
-        axis = int(slice_axis) % 3
+        axis = int(axis) % 3
+        if slice_axis is None:
+            _warn_if_slices_look_wrong(sp)
     return apl_of(p, r, sp, tol, axis)
+
+
+def _warn_if_slices_look_wrong(sp):
+    """Warn when the default slice axis (the last) cuts far-from-square pixels whose thick side is
+    thicker than the slices: the signature of ``(z, y, x)`` arrays (0.8 x 0.8 x 5 mm CT as SimpleITK
+    gives it) passed without ``slice_axis=0``."""
+    plane = sp[:2]
+    if plane.max() > 1.5 * plane.min() and plane.max() > sp[2]:
+        thick = int(np.argmax(plane))
+        warnings.warn(
+            f"apl: slices along the last axis (the default) have {plane[0]:g} x {plane[1]:g} pixels while the "
+            f"slices are {sp[2]:g} apart; if the contours lie in planes across axis {thick} (e.g. (z, y, x) "
+            f"arrays from SimpleITK), pass slice_axis={thick}; pass slice_axis=-1 to keep the last axis.",
+            UserWarning, stacklevel=3)
 
 
 def apl_of(p, r, spacing, tolerance, slice_axis):
@@ -147,7 +179,10 @@ MAX_OFFSETS = 64
 def _offsets(plane, tolerance):
     """The in-plane index offsets whose physical length (computed as ``sqrt(sum((offset *
     spacing)**2))``) is ``<= tolerance``; None when there are more than :data:`MAX_OFFSETS`."""
-    reach = np.floor(tolerance / plane).astype(np.int64) + 1
+    ratio = tolerance / plane  # may be huge (or inf): test it before any integer arithmetic
+    if not np.all(ratio < 8 * MAX_OFFSETS):
+        return None
+    reach = np.floor(ratio).astype(np.int64) + 1
     if np.prod(2 * reach + 1) > 16 * MAX_OFFSETS:
         return None
     a, b = np.meshgrid(np.arange(-reach[0], reach[0] + 1), np.arange(-reach[1], reach[1] + 1), indexing="ij")

@@ -17,11 +17,12 @@ def soft_sums(pred, ref, threads=None):
     r = v.as_array(ref, "ref")
     v.check_same_shape(p, r)
     r8, _ = v.uint8_mask(r, "ref")
+    shape = p.shape
     p = np.ascontiguousarray(p).reshape(-1)
     r8 = np.ascontiguousarray(r8).reshape(-1)
     with thread_limit(v.check_threads(threads)):
         sp, sr, spr, bad_p, bad_r = soft_counts(v.readonly(p), v.readonly(r8))
-    v.raise_if_not_probability("pred", bad_p, p.size)
+    v.raise_if_not_probability("pred", bad_p, p, shape)
     v.raise_if_not_binary("ref", bad_r, r8.size)
     return sp, sr, spr
 
@@ -48,6 +49,15 @@ def soft_dice(pred, ref, *, threads=None):
     float
         Equal to :func:`dice` when ``pred`` is binary. 1.0 when both sums are zero.
 
+    Notes
+    -----
+    The formula of MONAI's ``DiceLoss`` (``squared_pred=False``) and nnU-Net's ``SoftDiceLoss`` on one
+    channel of one image, without their smoothing terms (``smooth_nr``, ``smooth_dr``, ``smooth``; here
+    both sums zero gives 1.0, one of them zero gives 0.0). The sums pool every axis: a (batch, channel,
+    ...) array gives one global value, not their mean over samples and channels; to reproduce that,
+    call once per sample and channel and average. Sums are accumulated in float64 (float32 input
+    included).
+
     Examples
     --------
     >>> import fastseg
@@ -61,6 +71,9 @@ def soft_dice(pred, ref, *, threads=None):
 def soft_jaccard(pred, ref, *, threads=None):
     """Soft Jaccard ``sum(p r) / (sum p + sum r - sum(p r))``; 1.0 when both sums are zero.
 
+    MONAI's ``DiceLoss(jaccard=True)`` formula without smoothing; every axis is pooled (see
+    :func:`soft_dice`).
+
     Examples
     --------
     >>> import fastseg
@@ -73,6 +86,10 @@ def soft_jaccard(pred, ref, *, threads=None):
 
 def soft_tversky(pred, ref, *, alpha=0.5, beta=0.5, threads=None):
     """Soft Tversky ``sum(p r) / (sum(p r) + alpha sum(p (1 - r)) + beta sum((1 - p) r))``.
+
+    ``alpha`` weighs false positives and ``beta`` false negatives, as in MONAI's ``TverskyLoss``
+    (without smoothing); 1.0 when both sums are zero, 0.0 when the denominator is zero otherwise (a zero
+    weight never makes a miss perfect). Every axis is pooled (see :func:`soft_dice`).
 
     Examples
     --------

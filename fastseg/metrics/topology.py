@@ -177,9 +177,10 @@ def cldice(pred, ref, *, method=None, threads=None, convention=None):
         \\mathrm{clDice} = \\frac{2\\, T_{prec}\\, T_{sens}}{T_{prec} + T_{sens}},
 
     and 0.0 when :math:`T_{prec} + T_{sens} = 0`. Empty masks (DESIGN section 5): both empty gives
-    1.0, one empty gives 0.0; the result is never NaN (with ``method="skimage"`` a skeleton that
-    vanished from a non-empty mask makes its ratio 0.0). Voxel counts make clDice independent of
-    spacing. Work after the counting pass is limited to the bounding box of the union of the masks;
+    1.0, one empty gives 0.0; under the default convention the result is never NaN (with
+    ``method="skimage"`` a skeleton that vanished from a non-empty mask makes its ratio 0.0). Voxel
+    counts (as in the paper and MetricsReloaded) make clDice independent of spacing: on anisotropic
+    grids a skeleton voxel counts once whatever length it stands for. Work after the counting pass is limited to the bounding box of the union of the masks;
     extra memory is about 12 bytes per voxel of that box.
 
     References
