@@ -455,3 +455,17 @@ def test_dask_worker_with_another_fastseg_version_is_an_error_row(client, dask_c
 def test_dask_timing_reports_the_threads_cases_ran_with(client, dask_cohort):
     res = C.evaluate_cohort(dask_cohort[:1], metrics=["dice"], dask=client)
     assert res.timing["threads"] == 1 and res.timing["cases_run"] == 1
+
+
+def test_dask_address_that_answers_nothing_leaves_no_file(tmp_path, capsys):
+    """Before: the results file (and its options record) were made before the client connected, so a
+    wrong --dask address left a header-only file that the rerun refused without --resume/--overwrite."""
+    import dask
+
+    p, r = write_cohort(tmp_path, n=1)
+    out = tmp_path / "out.csv"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = _run_timed(60, main, ["evaluate", str(p), str(r), "--metrics", "dice", "--out", str(out),
+                                     "--dask", "tcp://127.0.0.1:9", "--quiet"])
+    assert code == 2, capsys.readouterr()
+    assert not out.exists() and not list(tmp_path.glob("out.csv*"))

@@ -18,7 +18,7 @@ from .guard import ResultsLock, check_and_record_options, check_output_path, run
 from .results import COLUMNS, ERROR, INT_LABEL, ResultsFile, readable_spacing, safe_row, text_safe, wide_table
 from .score import run_in_process
 from .stats import summarize
-from .workers import Workers, prepare, run_dask, run_pool
+from .workers import Workers, dask_client, prepare, run_dask, run_pool
 
 __all__ = ["evaluate_cohort", "CohortResult", "cores"]
 
@@ -247,7 +247,10 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
     n_jobs = 1 if dask is not None else max(1, min(n_jobs, n_cores, len(cases)))
     lock = ResultsLock(out or lesions_out) if (out or lesions_out) is not None else None  # one run per file
     workers = writer = lesion_writer = None
+    client, own_client = None, False
     try:
+        if dask is not None:  # connected before any file is made: an address that answers leaves none behind
+            client, own_client = dask_client(dask)
         workers = Workers(n_jobs - 1) if n_jobs > 1 else None  # this process is one of the n_jobs
         metric_names = with_presets(prepare(opts), opts)  # the workers' gate opens in run_pool, after the first case
         names = opts["evaluate"]["names"]
@@ -315,7 +318,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
                     bar.update(1)
 
             if dask is not None:
-                run_dask(todo, opts, n_threads, dask, emit_bar)
+                run_dask(todo, opts, n_threads, client, emit_bar)
             elif n_jobs == 1:
                 run_in_process(todo, opts, n_threads, emit_bar)
             else:
@@ -328,6 +331,8 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
     finally:
         if workers is not None:
             workers.terminate()
+        if own_client:
+            client.close()
         if writer:
             writer.close()
         if lesion_writer:

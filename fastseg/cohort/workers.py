@@ -13,7 +13,8 @@ from .._kernels._jit import compiled_any, load_runtime, pool_started
 from .results import error_row
 from .score import local_worker, run_case
 
-__all__ = ["prepare", "worker_init", "wait_gate", "alive", "fork_is_safe", "start_method", "Workers", "run_pool", "dask_case", "run_dask"]
+__all__ = ["prepare", "worker_init", "wait_gate", "alive", "fork_is_safe", "start_method", "Workers", "run_pool", "dask_case",
+           "dask_client", "run_dask"]
 
 
 def prepare(opts):
@@ -261,18 +262,27 @@ def dask_case(case, opts, threads, version):
     return run_case(case, opts, threads)
 
 
+def dask_client(scheduler):
+    """``(client, owned)``: a ``distributed.Client`` for ``scheduler`` (an address, connected here:
+    before a run creates its files, so that an address that answers nothing leaves none behind; or a
+    Client, used as given), and whether the caller must close it."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ImportError("dask needs the 'dask' extra: pip install 'fastseg[dask]'.") from None
+    return (scheduler, False) if isinstance(scheduler, Client) else (Client(scheduler), True)
+
+
 def run_dask(todo, opts, threads, scheduler, emit):
     """Cases on a Dask cluster (``scheduler``: an address or a ``distributed.Client``), emitted as they
     finish. A case the cluster could not finish (its workers died, the scheduler went away, a worker
     without fastseg) is an error row naming the cause. Leaving early (Ctrl-C, an output that cannot be
     written) cancels the cases still on the cluster, also on a client the caller keeps."""
-    try:
-        from dask.distributed import Client, as_completed
-    except ImportError:
-        raise ImportError("dask needs the 'dask' extra: pip install 'fastseg[dask]'.") from None
+    client, owned = dask_client(scheduler)
+    from dask.distributed import as_completed
+
     from .._version import __version__
 
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     futures = {}
     try:
         for case in todo:
@@ -292,5 +302,5 @@ def run_dask(todo, opts, threads, scheduler, emit):
                 client.cancel(unfinished)
             except Exception:  # noqa: BLE001 - the scheduler is gone: nothing runs there any more
                 pass
-        if client is not scheduler:
+        if owned:
             client.close()
