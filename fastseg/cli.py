@@ -327,7 +327,8 @@ def cmd_evaluate(args):
             share = (f"; reading {100 * timing['read_s'] / busy:.0f}%, evaluating "
                      f"{100 * timing['evaluate_s'] / busy:.0f}% of case time") if busy > 0 else ""
             print(f"{n} case(s) scored in {timing['wall_s']:.2f} s ({n / max(timing['wall_s'], 1e-9):.2f} cases/s, "
-                  f"{timing['jobs']} process(es) x {timing['threads']} thread(s){share}).", file=sys.stderr)
+                  + (f"on the Dask cluster, {timing['threads']} thread(s) a case" if args.dask else
+                     f"{timing['jobs']} process(es) x {timing['threads']} thread(s)") + f"{share}).", file=sys.stderr)
         skipped = summary["n_cases"] - n
         if args.resume and skipped > 0:
             print(f"{skipped} case(s) kept from {args.out}.", file=sys.stderr)

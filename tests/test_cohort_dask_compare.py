@@ -452,9 +452,14 @@ def test_dask_worker_with_another_fastseg_version_is_an_error_row(client, dask_c
     assert len(res.errors) == 1 and "fastseg 0.0.0-other" in res.errors[0][1]
 
 
-def test_dask_timing_reports_the_threads_cases_ran_with(client, dask_cohort):
+def test_dask_timing_reports_the_threads_cases_ran_with(client, dask_cohort, tmp_path, capsys):
     res = C.evaluate_cohort(dask_cohort[:1], metrics=["dice"], dask=client)
     assert res.timing["threads"] == 1 and res.timing["cases_run"] == 1
+    manifest = tmp_path / "cases.csv"
+    manifest.write_text("case_id,pred,ref\n" + "".join(f"{c},{p},{r}\n" for c, p, r in dask_cohort[:1]))
+    assert main(["evaluate", "--manifest", str(manifest), "--metrics", "dice", "--dask", client.scheduler.address,
+                 "--out", str(tmp_path / "o.csv")]) == 0
+    assert "cases/s, on the Dask cluster, 1 thread(s) a case" in capsys.readouterr().err  # not "1 process(es)"
 
 
 def test_dask_address_that_answers_nothing_leaves_no_file(tmp_path, capsys):
