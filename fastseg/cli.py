@@ -304,12 +304,11 @@ def cmd_evaluate(args):
     out = SafeStdout()
     if not quiet:
         out.say(cohort.format_summary(summary))
-    if gates:
-        if not quiet:
-            out.say("")
-        for g in gates:
-            if not quiet or not g["passed"]:
-                out.say(g["message"])
+    if gates and not quiet:
+        out.say("")
+    for g in gates:
+        if not quiet or not g["passed"]:
+            out.say(g["message"])
     for lab in summary["absent_structures"]:
         print(f"warning: {'label' if isinstance(lab, int) else 'region'} {lab} is absent from pred and ref in every "
               f"case (a typo in --labels/--regions?); its values are kept per label (both empty: Dice 1, 0 mm) and "
@@ -326,9 +325,9 @@ def cmd_evaluate(args):
         if n:
             share = (f"; reading {100 * timing['read_s'] / busy:.0f}%, evaluating "
                      f"{100 * timing['evaluate_s'] / busy:.0f}% of case time") if busy > 0 else ""
+            how = "on the Dask cluster," if args.dask else f"{timing['jobs']} process(es) x"
             print(f"{n} case(s) scored in {timing['wall_s']:.2f} s ({n / max(timing['wall_s'], 1e-9):.2f} cases/s, "
-                  + (f"on the Dask cluster, {timing['threads']} thread(s) a case" if args.dask else
-                     f"{timing['jobs']} process(es) x {timing['threads']} thread(s)") + f"{share}).", file=sys.stderr)
+                  f"{how} {timing['threads']} thread(s){' a case' * bool(args.dask)}{share}).", file=sys.stderr)
         skipped = summary["n_cases"] - n
         if args.resume and skipped > 0:
             print(f"{skipped} case(s) kept from {args.out}.", file=sys.stderr)
