@@ -26,7 +26,7 @@ from .metrics.overlap import fbeta_from, tversky_from
 from .result import EvaluationResult
 from .metrics.lesions import lesion_rule_of, lesions_of_structure
 from .metrics.surface import SurfaceDistances, assd, hausdorff, masd, nsd
-from .metrics.apl import apl_of
+from .metrics.apl import apl_of, slice_axis_of
 
 __all__ = ["evaluate", "EvaluationResult", "METRICS", "DEFAULT_METRICS", "REGISTRY", "MetricInfo",
            "metric_names", "metric_info", "structure_list"]
@@ -68,7 +68,7 @@ def _structure_masks(p, r, members, box):
 
 def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=None, percentiles=(95,),
              convention="fastseg", regions=None, ignore_label=None, boundary_width=None, beta=None,
-             tversky=None, names=None, lesions=None, threads=None):
+             tversky=None, names=None, lesions=None, slice_axis=None, threads=None):
     """Score every label (and region) of two label maps with every requested metric, in one call.
 
     Parameters
@@ -109,6 +109,10 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
     tversky : (float, float) or sequence of them, optional
         Tversky's (alpha, beta) for ``"tversky"`` (one row ``tversky@A/B`` per pair); or ask for
         ``"tversky@0.3/0.7"``. Alpha weighs false positives, beta false negatives.
+    slice_axis : int, optional
+        The axis through the slices of ``"apl"`` (3D maps), as for :func:`fastseg.apl`: default the
+        last (the ``(i, j, k)`` order of :func:`fastseg.io.load`); ``(z, y, x)`` arrays (SimpleITK's
+        ``GetArrayFromImage``) need ``slice_axis=0``.
     lesions : str, LesionRule or True, optional
         Also evaluate every structure lesion-wise (:func:`fastseg.lesions`) under this rule
         (``True``: ``"fastseg"``): its per-case metrics are added as rows (``lesion_tp``,
@@ -186,7 +190,9 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
                 r = r.copy(order="K")
                 p[ignored] = 0
                 r[ignored] = 0
+    apl_axis = slice_axis_of(slice_axis, sp, p.ndim, warn=any(kind == "apl" for _, kind, _ in wanted))
     (p, r), sp_c, transposed = v.c_layout([p, r], sp)
+    apl_axis = p.ndim - 1 - apl_axis if transposed and apl_axis >= 0 else apl_axis
 
     rows = []
     spatial = [w for w in wanted if w[1] not in COUNT_KINDS]
@@ -209,7 +215,8 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
             grids = band_grids(p, r, [(m, lc.binary(m, 1.0), z) for (_, m, s, _), z in zip(done, sizes) if s == NOT_EMPTY]
                                ) if any(kind == "boundary_iou" for _, kind, _ in spatial) else None
             tasks = [functools.partial(_spatial_metrics, p, r, lc, members, spatial, sp_c, conv, state,
-                                       boundary_width, transposed, surfaces, grids) for _, members, state, _ in done]
+                                       boundary_width, transposed, surfaces, grids, apl_axis)
+                     for _, members, state, _ in done]
             for (_, _, _, results), res in zip(done, _run_structures(tasks, sizes)):
                 results.update(res)
         titles = None if names is None else {key: key if isinstance(key, str) else names.get(key, "")
@@ -270,7 +277,7 @@ def _run_structures(tasks, sizes):
 
 
 def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width, transposed, surfaces=None,
-                     grids=None):
+                     grids=None, apl_axis=-1):
     box = lc.bbox(members)
     out = {}
     sd = None
@@ -298,9 +305,8 @@ def _spatial_metrics(p, r, lc, members, spatial, sp, conv, state, boundary_width
             out[name] = masd(sd)
         elif kind == "nsd":
             out[name] = nsd_values[param]
-        elif kind == "apl":  # slices along the last axis (the first once transposed); no convention applies
-            out[name] = 0.0 if box is None else apl_of(*_crop_structure(p, r, members, box), sp, param,
-                                                       0 if transposed else -1)
+        elif kind == "apl":  # apl_axis: the slice axis in the C-ordered view; no convention applies
+            out[name] = 0.0 if box is None else apl_of(*_crop_structure(p, r, members, box), sp, param, apl_axis)
         elif state != NOT_EMPTY:  # boundary_iou, cldice: both empty (1.0) or a miss (0.0), as the convention says
             if kind == "cldice":
                 out[name] = conv.empty_cldice(state)

@@ -209,3 +209,37 @@ def test_wide_and_narrow_tolerances_agree_with_the_brute_force(tolerance):
     pred[2] = False
     assert fastseg.apl(pred, ref, spacing=spacing, tolerance=tolerance, slice_axis=0) == pytest.approx(
         apl_reference(pred, ref, spacing, tolerance), rel=1e-12)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_evaluate_slice_axis_for_zyx_arrays(order, axis):
+    """Before: evaluate always sliced along the last axis, so (z, y, x) arrays (SimpleITK's order) were
+    cut along x without a word. ``slice_axis`` is evaluate's too, whatever the memory order."""
+    pred, ref = _label_pair(3, (5, 12, 9))
+    spacing = (2.5, 0.8, 1.1)
+    res = fastseg.evaluate(np.asarray(pred, order=order), np.asarray(ref, order=order), spacing=spacing,
+                           metrics=["apl"], tolerance=1.0, slice_axis=axis)
+    for label in (1, 2):
+        got = res["apl@1"][label]
+        assert got == fastseg.apl(pred == label, ref == label, spacing=spacing, tolerance=1.0, slice_axis=axis)
+        want = apl_reference(np.moveaxis(pred == label, axis, 0), np.moveaxis(ref == label, axis, 0),
+                             (1.0,) + tuple(np.delete(spacing, axis % 3)), 1.0)
+        assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_evaluate_warns_like_apl_when_the_default_slice_axis_looks_wrong():
+    pred, ref = _label_pair(4, (5, 12, 9))
+    zyx = (5.0, 0.8, 0.8)  # a 0.8 x 0.8 x 5 mm CT in SimpleITK's order
+    with pytest.warns(UserWarning, match="pass slice_axis=0"):
+        fastseg.evaluate(pred, ref, spacing=zyx, metrics=["apl"], tolerance=1.0)
+    with pytest.warns(UserWarning, match="pass slice_axis=0"):
+        fastseg.apl(pred == 1, ref == 1, spacing=zyx, tolerance=1.0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fastseg.evaluate(pred, ref, spacing=zyx, metrics=["apl"], tolerance=1.0, slice_axis=0)
+        fastseg.evaluate(pred, ref, spacing=zyx, metrics=["dice", "hd95"])  # no APL: no warning
+        fastseg.evaluate(pred, ref, spacing=zyx[::-1], metrics=["apl"], tolerance=1.0)
+    with pytest.raises(InputValueError, match="slice_axis must be an axis of the 3D masks"):
+        fastseg.evaluate(pred, ref, spacing=zyx, metrics=["dice"], slice_axis=3)

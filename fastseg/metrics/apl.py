@@ -7,7 +7,7 @@ from scipy import ndimage
 from .._validation import (InputValueError, binary_pair, check_fraction, check_ndim, normalize_spacing,
                            raise_if_not_binary)
 
-__all__ = ["apl", "apl_of", "apl_rows", "contour_pixels"]
+__all__ = ["slice_axis_of", "apl", "apl_of", "apl_rows", "contour_pixels"]
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
@@ -92,14 +92,20 @@ def apl(pred, ref, *, spacing=None, tolerance=0.0, slice_axis=None):
             raise_if_not_binary(name, bad, a.size)
     sp = normalize_spacing(spacing, p.ndim, distances=True)
     tol = check_fraction(tolerance, "tolerance")
+    return apl_of(p, r, sp, tol, slice_axis_of(slice_axis, sp, p.ndim))
+
+
+def slice_axis_of(slice_axis, spacing, ndim, warn=True):
+    """The slice axis (0, 1 or 2) of 3D masks from :func:`apl`'s ``slice_axis`` (None: the last, with
+    its warning when ``warn`` and the spacing suggests another); -1 for 2D masks (one slice)."""
+    if ndim != 3:
+        return -1
     axis = -1 if slice_axis is None else slice_axis
-    if p.ndim == 3:
-        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)) or not -3 <= axis < 3:
-            raise InputValueError(f"slice_axis must be an axis of the 3D masks (0, 1, 2 or -1); got {slice_axis!r}.")
-        axis = int(axis) % 3
-        if slice_axis is None:
-            _warn_if_slices_look_wrong(sp)
-    return apl_of(p, r, sp, tol, axis)
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)) or not -3 <= axis < 3:
+        raise InputValueError(f"slice_axis must be an axis of the 3D masks (0, 1, 2 or -1); got {slice_axis!r}.")
+    if slice_axis is None and warn:
+        _warn_if_slices_look_wrong(np.asarray(spacing, np.float64))
+    return int(axis) % 3
 
 
 def _warn_if_slices_look_wrong(sp):
@@ -113,7 +119,7 @@ def _warn_if_slices_look_wrong(sp):
             f"apl: slices along the last axis (the default) have {plane[0]:g} x {plane[1]:g} pixels while the "
             f"slices are {sp[2]:g} apart; if the contours lie in planes across axis {thick} (e.g. (z, y, x) "
             f"arrays from SimpleITK), pass slice_axis={thick}; pass slice_axis=-1 to keep the last axis.",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=4)
 
 
 def apl_of(p, r, spacing, tolerance, slice_axis):
