@@ -243,3 +243,31 @@ def test_evaluate_warns_like_apl_when_the_default_slice_axis_looks_wrong():
         fastseg.evaluate(pred, ref, spacing=zyx[::-1], metrics=["apl"], tolerance=1.0)
     with pytest.raises(InputValueError, match="slice_axis must be an axis of the 3D masks"):
         fastseg.evaluate(pred, ref, spacing=zyx, metrics=["dice"], slice_axis=3)
+
+
+def test_cli_slice_axis_for_files_written_from_zyx_arrays(tmp_path, capsys):
+    """``fastseg evaluate --slice-axis 0`` scores APL across the first axis of the files (written from
+    (z, y, x) arrays: 5 mm along it), as ``evaluate(slice_axis=0)``; without it the run warns, and a
+    resume with another slice axis is refused (the option is in the run's record)."""
+    from fastseg import cohort as C
+    from fastseg.cli import main
+    from tests.conftest import save_nifti
+
+    pred, ref = _label_pair(5, (6, 14, 12))
+    spacing = (5.0, 0.8, 0.8)
+    for folder, arr in (("p", pred), ("r", ref)):
+        (tmp_path / folder).mkdir()
+        save_nifti(tmp_path / folder / "c1.nii.gz", arr, spacing)
+    out = tmp_path / "o.csv"
+    args = ["evaluate", str(tmp_path / "p"), str(tmp_path / "r"), "--metrics", "apl", "--tolerance", "1",
+            "--labels", "1,2", "--out", str(out), "--quiet"]
+    assert main(args + ["--slice-axis", "0"]) == 0
+    assert "slice_axis" not in capsys.readouterr().err
+    got = {r["label"]: r["value"] for r in C.read_results(out)}
+    read = tuple(float(np.float32(x)) for x in spacing)  # as NIfTI holds it
+    want = fastseg.evaluate(pred, ref, spacing=read, metrics=["apl"], tolerance=1.0, labels=[1, 2], slice_axis=0)
+    assert got == {1: want["apl@1"][1], 2: want["apl@1"][2]}
+    assert main(args + ["--resume"]) == 2  # the default slice axis is another option
+    assert "options" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="--slice-axis 0 on the command line"):
+        assert main(args + ["--overwrite"]) == 0

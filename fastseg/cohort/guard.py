@@ -106,6 +106,8 @@ def run_options(opts, metric_names):
               "regions": None if regions is None else {str(k): [int(x) for x in vals] for k, vals in regions.items()},
               "ignore_label": e["ignore_label"], "boundary_width": e["boundary_width"],
               "geometry_tolerance": opts["geometry_tolerance"], "check_affine": opts["check_affine"]}
+    if e.get("slice_axis") is not None:  # only when given: records written before it stay comparable
+        record["slice_axis"] = int(e["slice_axis"])
     return json.loads(json.dumps(record))
 
 
@@ -138,7 +140,8 @@ def check_and_record_options(out, record, resume):
                 before = json.load(fh).get("options", {})
         except (OSError, ValueError, AttributeError) as exc:
             raise v.InputValueError(f"cannot read {path} (the options of the run to resume): {exc}.") from None
-        keys = list(record) + [k for k in ("pair_by", "aliases", "structures") if k in before and k not in record]
+        optional = ("pair_by", "aliases", "structures", "slice_axis")  # recorded only when given
+        keys = list(record) + [k for k in optional if k in before and k not in record]
         diff = [f"{k}: {before.get(k)!r} then, {record.get(k)!r} now" for k in keys if before.get(k) != record.get(k)]
         if diff:
             raise v.InputValueError(

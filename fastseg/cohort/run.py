@@ -88,7 +88,8 @@ class CohortResult:
 
 def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance=None, percentiles=(95,),
                     convention="fastseg", regions=None, ignore_label=None, boundary_width=None, beta=None,
-                    tversky=None, names=None, lesions=None, lesions_out=None, conventions=None, pair_by="label",
+                    tversky=None, names=None, slice_axis=None, lesions=None, lesions_out=None, conventions=None,
+                    pair_by="label",
                     aliases=None, structures=None, jobs=1, threads=None, out=None, resume=False, overwrite=False,
                     retry_errors=False, fsync=False, geometry_tolerance=1e-3, check_affine=True, reader="auto",
                     progress=False, dask=None, on_case=None):
@@ -103,7 +104,8 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
     ref_dir : str or os.PathLike, optional
         The folder of references when ``pairs`` is the folder of predictions: cases are paired by file
         name as the command line does (:func:`pair_folders`).
-    labels, metrics, tolerance, percentiles, convention, regions, ignore_label, boundary_width, beta, tversky, names
+    labels, metrics, tolerance, percentiles, convention, regions, ignore_label, boundary_width, beta, tversky, names, \
+            slice_axis
         As in :func:`fastseg.evaluate`, for every case. Region names must not be integers. With
         ``names`` every row has the structure's ``name`` (see :func:`fastseg.labels.read_labels_json`
         for nnU-Net's ``dataset.json``).
@@ -221,6 +223,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
                          tolerance=tolerance, percentiles=percentiles, convention=conv,
                          regions=None if regions is None else dict(regions), ignore_label=ignore_label,
                          boundary_width=boundary_width, beta=beta, tversky=tversky, names=v.check_names(names),
+                         slice_axis=slice_axis,
                          lesions=None if lesions is None or lesions is False
                          else lesion_rule_of("fastseg" if lesions is True else lesions)),
         "convention_name": conv.name, "reader": reader,

@@ -118,7 +118,8 @@ def _warn_if_slices_look_wrong(sp):
         warnings.warn(
             f"apl: slices along the last axis (the default) have {plane[0]:g} x {plane[1]:g} pixels while the "
             f"slices are {sp[2]:g} apart; if the contours lie in planes across axis {thick} (e.g. (z, y, x) "
-            f"arrays from SimpleITK), pass slice_axis={thick}; pass slice_axis=-1 to keep the last axis.",
+            f"arrays from SimpleITK), pass slice_axis={thick} (--slice-axis {thick} on the command line); pass "
+            f"slice_axis=-1 (--slice-axis 2) to keep the last axis.",
             UserWarning, stacklevel=4)
 
 
