@@ -21,9 +21,9 @@ __all__ = ["CONNECTIVITIES", "label_components", "component_stats", "occupied_bl
 #: allowed connectivities per number of dimensions; the default is the largest (8 / 26)
 CONNECTIVITIES = {2: (4, 8), 3: (6, 18, 26)}
 
-#: masks of this many voxels or more may have more runs than the kernel's int32 run indices hold;
-#: they go to scipy.ndimage.label (the same numbering)
-_KERNEL_LIMIT = 2**32
+#: the kernel's run indices are int32: a mask that could hold more runs (a row of ``X`` voxels holds
+#: up to ``ceil(X / 2)``) goes to scipy.ndimage.label (the same numbering)
+_MAX_RUNS = 2**31 - 1
 
 #: the kernel's run-contact tolerances (ty, tz, tzy) of each connectivity (see the kernel module)
 _TOLERANCES = {4: (0, -1, -1), 8: (1, -1, -1), 6: (0, 0, -1), 18: (1, 1, 0), 26: (1, 1, 1)}
@@ -69,12 +69,12 @@ def label_components(mask, connectivity=None):
     labels = np.zeros(mask.shape, np.int32)  # calloc: pages of background are never written
     if mask.size == 0:
         return labels, 0
-    if mask.size >= _KERNEL_LIMIT:  # run indices are int32 in the kernel
+    Z, Y, X = as3(mask).shape
+    if Z * Y * ((X + 1) // 2) > _MAX_RUNS:  # more runs than the kernel's int32 run indices could hold
         from scipy import ndimage
 
         structure = ndimage.generate_binary_structure(mask.ndim, CONNECTIVITIES[mask.ndim].index(conn) + 1)
         return labels, int(ndimage.label(mask, structure=structure, output=labels))
-    Z, Y, X = as3(mask).shape
     with serial_if_small(mask.size):
         n = _k.label_into(*_words(mask), labels.reshape(-1), Z, Y, X, *_TOLERANCES[conn], tuning.NCHUNKS)
     return labels, int(n)

@@ -211,8 +211,10 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
     the nearest source on each query's own row, by walking both sorted lists (two segmentations of
     one structure: every point on the other surface, and every point a step along the row from it);
     then, for the rest, the offsets within ``tuning.NARROW_REACH`` steps over line distances filled
-    only where they read (:func:`_near_lines`); then every line whole. Each search goes on from
-    where the one before stopped (the offsets it has not seen, from the best value it found)."""
+    only where they read (:func:`_near_lines`); then every line whole, unless the cell search costs
+    fewer pair steps than the grid has points (a few far points, as stray voxels make: the lines of
+    a whole-image grid would cost 4 bytes a voxel). Each search goes on from where the one before
+    stopped (the offsets it has not seen, from the best value it found)."""
     n = int(np.prod(shape))
     r = line_axis(shape, sp3)
     lines = np.empty(n, np.int32)
@@ -250,9 +252,14 @@ def _grid_distances(source_index, shape, sp3, query_index, far, partial=False):
             todo = todo[got < 0]
             if todo.size == 0:
                 return out
+        if far.cost(todo.size) <= n:  # a few far points: pair steps, not every line of the grid
+            out[todo] = -1.0
+            return out
         whole = np.empty(0, np.int64)  # every row whole
         run_chunks(lambda lo, hi: _knear.span_chunk(source_index, rows, whole, whole, lo, hi, big),
                    chunk_ranges(rows.shape[0], n))
+    elif far.cost(query_index.size) <= n:
+        return np.full(query_index.size, -1.0)
     else:
         features = np.zeros(n, np.uint8)
         features[source_index] = 1
