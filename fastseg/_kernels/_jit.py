@@ -25,7 +25,30 @@ numba's on-disk cache
     is the same before and after, and the pool starts no earlier than it would have. A pool started
     by someone else (numba, or another library's libgomp, already loaded) is left as it is, and with
     numba's other threading layers (tbb, workqueue) the variable does nothing.
+
+a fork after the pool started
+    GNU OpenMP is not fork-safe: a forked child's first parallel region would wait for the parent's
+    worker threads, which the child does not have. numba therefore kills (``SIGTERM``) a process
+    forked by the one that started its OpenMP pool as soon as it runs a parallel kernel, and a user's
+    ``multiprocessing.Pool`` (fork, Linux's default start method) then waits forever for the dead
+    worker's task. fastseg starts the pool at its first call (it reads numba's thread count), so
+    one call in the parent was enough. In such a child (``os.register_at_fork``) fastseg runs every
+    parallel kernel on one thread: libgomp runs a one-thread region on the calling thread without
+    its thread pool, which is safe after a fork, and numba's pool is told that this process owns it
+    (so numba's check passes, and the child's own forks are handled the same way). Results do not
+    depend on the thread count; the child is as fast as with ``threads=1``. Other threading layers
+    (tbb, workqueue), other OpenMP runtimes, and a child forked before the pool started are left
+    alone.
+
+numba's workqueue layer
+    numba's fallback where neither TBB nor an OpenMP runtime loads (a slim container without
+    libgomp) aborts the whole process ("Concurrent access has been detected") when two threads
+    launch parallel kernels at once. Under it fastseg runs none of its own work side by side
+    (:func:`num_threads` is one), and its calls take one process-wide lock (in :class:`thread_limit`,
+    which every public call enters), so that calls from several user threads run one after the
+    other. Parallel kernels still use numba's threads.
 """
+import ctypes
 import os
 import sys
 import threading
@@ -218,34 +241,85 @@ class thread_limit:
     """Context manager: run numba parallel kernels on ``n`` threads, restoring the previous count.
 
     ``n=None`` leaves numba's setting alone. Values above numba's configured maximum are clipped.
+    In a child forked after numba's GNU OpenMP pool started, every count (``None`` too) is one
+    (module docstring). Ctrl-C inside leaves as a KeyboardInterrupt, also when numba wrapped it in a
+    ``SystemError`` (:func:`_interrupted`).
     """
 
     def __init__(self, n):
         self.n = n
         self.previous = None
+        self.locked = False
 
     def __enter__(self):
-        if self.n is not None:
+        if workqueue_layer():  # one fastseg call at a time in this process (module docstring)
+            _launch_lock.acquire()
+            self.locked = True
+        n = 1 if _fork_single else self.n
+        if n is not None:
             _start_pool()
             self.previous = numba.get_num_threads()
-            numba.set_num_threads(max(1, min(int(self.n), numba.config.NUMBA_NUM_THREADS)))
+            numba.set_num_threads(max(1, min(int(n), max_threads())))
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         if self.previous is not None:
             numba.set_num_threads(self.previous)
+        if self.locked:
+            self.locked = False
+            _launch_lock.release()
+        if isinstance(exc, SystemError) and _interrupted(exc):
+            raise KeyboardInterrupt from exc
         return False
 
 
+_launch_lock = threading.RLock()
+_workqueue = None
+
+
+def workqueue_layer():
+    """Whether numba's parallel kernels run on its workqueue threading layer (its fallback where
+    neither TBB nor an OpenMP runtime loads, e.g. a slim container without libgomp), which aborts the
+    process when two threads launch parallel kernels at once (module docstring)."""
+    global _workqueue
+    if _workqueue is None:
+        _start_pool()
+        try:
+            numba.get_num_threads()  # loads the layer
+            _workqueue = numba.threading_layer() == "workqueue"
+        except Exception:  # noqa: BLE001 - no usable layer yet: numba says so at the parallel call
+            return False
+    return _workqueue
+
+
+def _interrupted(exc):
+    """Whether ``exc`` wraps a KeyboardInterrupt: Ctrl-C while a kernel runs is handled when the
+    kernel, returning, calls Python code (numba unpickles a constant to box some results, e.g. a
+    tuple of arrays), and numba then raises ``SystemError: CPUDispatcher(...) returned a result
+    with an exception set`` with the KeyboardInterrupt as its cause. :class:`thread_limit` raises
+    the KeyboardInterrupt the user pressed instead."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def num_threads():
-    """The number of threads numba's parallel kernels use now in this thread (see ``thread_limit``)."""
+    """The number of threads numba's parallel kernels use now in this thread (see ``thread_limit``):
+    the threads fastseg's own work may run side by side on; one under numba's workqueue layer."""
+    if _fork_single or workqueue_layer():
+        return 1
     _start_pool()
     return numba.get_num_threads()
 
 
 def max_threads():
-    """The number of threads numba may use in this process."""
-    return numba.config.NUMBA_NUM_THREADS
+    """The number of threads numba may use in this process (one in a child forked after numba's GNU
+    OpenMP pool started: module docstring)."""
+    return 1 if _fork_single else numba.config.NUMBA_NUM_THREADS
 
 
 
@@ -275,6 +349,45 @@ def pool_started():
     from numba.np.ufunc import parallel
 
     return getattr(parallel, "_is_initialized", True) is not False
+
+
+_fork_single = False  # this process was forked after numba's GNU OpenMP pool started: one thread
+
+
+def _gnu_openmp_pool():
+    """numba's OpenMP layer module when numba's thread pool runs on GNU OpenMP (libgomp) in this
+    process, else None. Only reads modules already imported (it runs in a freshly forked child)."""
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    if parallel is None or getattr(parallel, "_is_initialized", False) is not True:
+        return None
+    if getattr(parallel, "_threading_layer", None) != "omp":
+        return None
+    omp = sys.modules.get("numba.np.ufunc.omppool")
+    if omp is None or getattr(omp, "openmp_vendor", None) != "GNU":
+        return None
+    return omp
+
+
+def _after_fork_in_child():
+    """In a child forked after numba's GNU OpenMP pool started: parallel kernels on one thread, and
+    this process recorded as the pool's owner (module docstring). numba's own functions are not
+    called here (they take locks another thread of the parent may have held at the fork): the
+    layer's C functions are, as numba calls them (``launch_threads`` records the calling process
+    and the default count of new threads; ``set_num_threads`` is this thread's count)."""
+    global _fork_single
+    try:
+        omp = _gnu_openmp_pool()
+        if omp is None:
+            return
+        ctypes.CFUNCTYPE(None, ctypes.c_int)(omp.launch_threads)(1)
+        ctypes.CFUNCTYPE(None, ctypes.c_int)(omp.set_num_threads)(1)
+        _fork_single = True
+    except Exception:  # pragma: no cover - a numba without these: numba's own check stays
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # --- bit counts ----------------------------------------------------------------------------------

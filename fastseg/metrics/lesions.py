@@ -348,7 +348,8 @@ def lesions(pred, ref, *, spacing=None, rule="fastseg", matching=None, threshold
         p, r = v.instance_pair(pred, ref)
     else:
         p, r = v.binary_pair(pred, ref)  # C order: lesion ids follow the user's raster order
-        binary_counts(p.reshape(-1), r.reshape(-1))  # one word-wise pass: refuses values other than 0/1
+        with thread_limit(v.check_threads(threads)):  # one word-wise pass: refuses values other than 0/1
+            binary_counts(p.reshape(-1), r.reshape(-1))
     v.check_ndim(p, (2, 3), "lesions")
     sp = v.normalize_spacing(spacing, p.ndim, distances=True)
     with thread_limit(v.check_threads(threads)):
