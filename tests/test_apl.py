@@ -271,3 +271,14 @@ def test_cli_slice_axis_for_files_written_from_zyx_arrays(tmp_path, capsys):
     assert "options" in capsys.readouterr().err
     with pytest.warns(UserWarning, match="--slice-axis 0 on the command line"):
         assert main(args + ["--overwrite"]) == 0
+    assert main(args + ["--resume", "--slice-axis", "2"]) == 0  # the default, named: the same options
+
+
+def test_cohort_refuses_a_bad_slice_axis_before_any_case(tmp_path):
+    from fastseg import cohort as C
+    from tests.conftest import write_cohort
+
+    p, r = write_cohort(tmp_path, n=1)
+    with pytest.raises(InputValueError, match="slice_axis must be an axis of the 3D masks"):
+        C.evaluate_cohort(p, r, metrics=["apl"], tolerance=1.0, slice_axis=5, out=str(tmp_path / "o.csv"))
+    assert not (tmp_path / "o.csv").exists()

@@ -106,8 +106,9 @@ def run_options(opts, metric_names):
               "regions": None if regions is None else {str(k): [int(x) for x in vals] for k, vals in regions.items()},
               "ignore_label": e["ignore_label"], "boundary_width": e["boundary_width"],
               "geometry_tolerance": opts["geometry_tolerance"], "check_affine": opts["check_affine"]}
-    if e.get("slice_axis") is not None:  # only when given: records written before it stay comparable
-        record["slice_axis"] = int(e["slice_axis"])
+    axis = e.get("slice_axis")
+    if axis is not None and int(axis) % 3 != 2:  # only another axis than the default (the last): records
+        record["slice_axis"] = int(axis) % 3   # written before the option, and --slice-axis 2, compare equal
     return json.loads(json.dumps(record))
 
 

@@ -9,6 +9,7 @@ import time
 from .. import _validation as v
 from .._version import __version__
 from .._output import check_new_output, to_pandas
+from ..metrics.apl import slice_axis_of
 from ..metrics.lesions import lesion_rule_of
 from .cases import as_cases, pair_folders
 from .conventions import preset_options, with_presets
@@ -223,7 +224,8 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
                          tolerance=tolerance, percentiles=percentiles, convention=conv,
                          regions=None if regions is None else dict(regions), ignore_label=ignore_label,
                          boundary_width=boundary_width, beta=beta, tversky=tversky, names=v.check_names(names),
-                         slice_axis=slice_axis,
+                         slice_axis=None if slice_axis is None else slice_axis_of(slice_axis, (1.0,) * 3, 3,
+                                                                                  warn=False),
                          lesions=None if lesions is None or lesions is False
                          else lesion_rule_of("fastseg" if lesions is True else lesions)),
         "convention_name": conv.name, "reader": reader,
