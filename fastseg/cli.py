@@ -199,7 +199,8 @@ def _check_outputs(args, inputs):
         check_output_path(args.out, earlier, what="--out")
         check_new_output(args.out, resume=args.resume, overwrite=args.overwrite, flags=True)
         earlier += [args.out, args.out + ".options.json", args.out + ".lock"]  # the run's own records
-    for path, what in ((args.summary, "--summary"), (args.wide, "--wide"), (args.report, "--report")):
+    for path, what in ((args.lesions_out, "--lesions-out"), (args.summary, "--summary"), (args.wide, "--wide"),
+                       (args.report, "--report")):
         if path:
             check_output_path(path, earlier, what=what)
             earlier.append(path)

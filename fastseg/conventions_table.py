@@ -27,6 +27,7 @@ from ._engine.shared_surfaces import model_sets
 from ._kernels._jit import thread_limit
 from .conventions import (PRESETS, SURFACE_METRIC, check_presets, describe, get_convention, preset_metric,
                           split_preset_metric)
+from .metrics.names import check_distinct
 from .metrics.surface import SurfaceDistances, assd, hausdorff, masd, nsd
 
 __all__ = ["table", "ConventionTable", "Row", "Difference", "reasons", "by_structure", "check_presets",
@@ -266,6 +267,7 @@ def table(pred, ref, *, spacing=None, tolerance=None, presets=None, threads=None
     if len(set(names)) != len(names):
         raise v.InputValueError(f"presets must have distinct names; got {names}.")
     tols = () if tolerance is None else tuple(v.check_tolerances(tolerance)[0])
+    check_distinct([(f"nsd@{t:g}", "nsd", t) for t in tols])
     named = {}
     for t in tols:  # one row per name (2 and 2.0 are one), the first given
         named.setdefault(f"{t:g}", t)

@@ -25,7 +25,7 @@ from .metrics.names import (COUNT_KINDS, DEFAULT_METRICS, METRICS, OVERLAP, REGI
 from .metrics.overlap import fbeta_from, tversky_from
 from .result import EvaluationResult
 from .metrics.lesions import lesion_rule_of, lesions_of_structure
-from .metrics.surface import SurfaceDistances, assd, hausdorff, masd, nsd
+from .metrics.surface import SurfaceDistances, assd, check_band_width, hausdorff, masd, nsd
 from .metrics.apl import apl_of, slice_axis_of
 
 __all__ = ["evaluate", "EvaluationResult", "METRICS", "DEFAULT_METRICS", "REGISTRY", "MetricInfo",
@@ -190,6 +190,8 @@ def evaluate(pred, ref, *, labels=None, metrics=None, spacing=None, tolerance=No
                 r = r.copy(order="K")
                 p[ignored] = 0
                 r[ignored] = 0
+    if any(kind == "boundary_iou" for _, kind, _ in wanted):
+        check_band_width(boundary_width, sp, conv, "boundary_width")
     apl_axis = slice_axis_of(slice_axis, sp, p.ndim, warn=any(kind == "apl" for _, kind, _ in wanted))
     (p, r), sp_c, transposed = v.c_layout([p, r], sp)
     apl_axis = p.ndim - 1 - apl_axis if transposed and apl_axis >= 0 else apl_axis

@@ -29,6 +29,11 @@ COUNT_METRICS = ("dice", "iou", "jaccard", "precision", "recall", "sensitivity",
 VOLUME_METRICS = ("pred_volume", "ref_volume", "pred_volume_ml", "ref_volume_ml", "volume_difference_ml")
 TOLERANCES = (1.0, 2.5)
 BOUNDARY_WIDTH = 1.5
+
+
+def band_width(spacing):
+    """BOUNDARY_WIDTH, or the smallest spacing when wider (a narrower physical band is refused)."""
+    return BOUNDARY_WIDTH if spacing is None else max(BOUNDARY_WIDTH, float(np.min(spacing)))
 #: every metric evaluate knows, with several percentile Hausdorff distances and two NSD tolerances
 ALL_METRICS = COUNT_METRICS + VOLUME_METRICS + (
     "hd", "hd95", "hd50", "hd99.5", "hd0", "assd", "masd", "nsd", "boundary_iou", "cldice")
@@ -145,7 +150,7 @@ def single(metric, p, r, spacing, convention):
     if metric.startswith("nsd@"):
         return fastseg.nsd(p, r, tolerance=float(metric[4:]), **kw)
     if metric == "boundary_iou":
-        return fastseg.boundary_iou(p, r, width=BOUNDARY_WIDTH, spacing=spacing, convention=convention)
+        return fastseg.boundary_iou(p, r, width=band_width(spacing), spacing=spacing, convention=convention)
     if metric == "cldice":
         return fastseg.cldice(p, r, convention=convention)
     raise AssertionError(f"no single-label function for {metric!r}")
@@ -180,7 +185,7 @@ def check_against_singles(pred, ref, spacing, *, conventions=CONVENTIONS, metric
     cache = {}
     for conv in conventions:
         res = evaluate(pred, ref, metrics=metrics, spacing=spacing, tolerance=TOLERANCES,
-                       boundary_width=BOUNDARY_WIDTH, convention=conv, threads=1, **kwargs)
+                       boundary_width=band_width(spacing), convention=conv, threads=1, **kwargs)
         assert res.labels == list(structures)
         assert len(res) == len(structures) * len(row_names)
         assert res.convention == get_convention(conv).name

@@ -408,12 +408,12 @@ def _singles(p, r, sp):
     return {"hd": fastseg.hausdorff(p, r, spacing=sp), "hd95": fastseg.hd95(p, r, spacing=sp),
             "assd": fastseg.assd(p, r, spacing=sp), "masd": fastseg.masd(p, r, spacing=sp),
             "nsd@1": fastseg.nsd(p, r, spacing=sp, tolerance=1.0),
-            "boundary_iou": fastseg.boundary_iou(p, r, width=1.5, spacing=sp)}
+            "boundary_iou": fastseg.boundary_iou(p, r, width=max(1.5, float(np.min(sp))), spacing=sp)}
 
 
 def _evaluate(pred, ref, sp, **kw):
     return evaluate(pred, ref, spacing=sp, metrics=DISTANCE_METRICS + ["boundary_iou"], tolerance=1.0,
-                    boundary_width=1.5, **kw)
+                    boundary_width=max(1.5, float(np.min(sp))), **kw)
 
 
 def _layouts(pred, ref):

@@ -141,7 +141,7 @@ def check_and_record_options(out, record, resume):
                 before = json.load(fh).get("options", {})
         except (OSError, ValueError, AttributeError) as exc:
             raise v.InputValueError(f"cannot read {path} (the options of the run to resume): {exc}.") from None
-        optional = ("pair_by", "aliases", "structures", "slice_axis")  # recorded only when given
+        optional = ("pair_by", "aliases", "structures", "slice_axis", "lesions_out")  # recorded only when given
         keys = list(record) + [k for k in optional if k in before and k not in record]
         diff = [f"{k}: {before.get(k)!r} then, {record.get(k)!r} now" for k in keys if before.get(k) != record.get(k)]
         if diff:

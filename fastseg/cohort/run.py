@@ -243,17 +243,21 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
     if lesions_out is not None:
         if opts["evaluate"]["lesions"] is None:
             raise v.InputValueError("lesions_out needs lesions= (the rule of the lesion-wise evaluation).")
-        lesions_out = check_output_path(lesions_out, inputs + ([out] if out is not None else []), what="lesions_out")
+        own = [] if out is None else [out, out + ".options.json", out + ".lock", out + ".tmp"]  # out and its records
+        lesions_out = check_output_path(lesions_out, inputs + own, what="lesions_out")
         check_new_output(lesions_out, resume=resume, overwrite=overwrite)
     n_cores = cores()
     n_jobs = n_cores if not jobs else int(jobs)
     if n_jobs < 1:
         raise v.InputValueError(f"jobs must be a positive integer (or 0 for one per core); got {jobs!r}.")
     n_jobs = 1 if dask is not None else max(1, min(n_jobs, n_cores, len(cases)))
-    lock = ResultsLock(out or lesions_out) if (out or lesions_out) is not None else None  # one run per file
     workers = writer = lesion_writer = None
     client, own_client = None, False
+    locks = []  # one run per file: the results file and the lesion file, each
     try:
+        for path in (out, lesions_out):
+            if path is not None:
+                locks.append(ResultsLock(path))
         if dask is not None:  # connected before any file is made: an address that answers leaves none behind
             client, own_client = dask_client(dask)
         workers = Workers(n_jobs - 1) if n_jobs > 1 else None  # this process is one of the n_jobs
@@ -264,6 +268,8 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
                       names=None if names is None else {str(k): n for k, n in sorted(names.items())},
                       lesions=None if rule is None else json.loads(json.dumps(dataclasses.asdict(rule))),
                       conventions=opts["conventions"], **by_name)
+        if lesions_out is not None and out is not None:  # a resume must name the same lesion file (or none)
+            record["lesions_out"] = _beside(lesions_out, out)
         if out is not None:
             # again, under the lock: another run may have written the file since the first check, and
             # this run, refused later by ResultsFile, must not have replaced that run's options record
@@ -279,7 +285,7 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
         if lesions_out is not None:
             tols = opts["evaluate"]["tolerance"]
             lesion_writer = LesionFile(lesions_out, None if tols is None else v.check_tolerances(tols)[0],
-                                       resume=resume, keep=done)
+                                       resume=resume, keep=done, results=existing, fsync=fsync)
         new_rows = []
         timing = {"cases_run": 0, "read_s": 0.0, "evaluate_s": 0.0, "wall_s": 0.0, "jobs": 1, "threads": None}
 
@@ -342,8 +348,16 @@ def evaluate_cohort(pairs, ref_dir=None, *, labels=None, metrics=None, tolerance
             writer.close()
         if lesion_writer:
             lesion_writer.close()
-        if lock is not None:
+        for lock in locks:
             lock.release()
     order = {text_safe(c.case_id): i for i, c in enumerate(cases)}
     rows = sorted(existing + new_rows, key=lambda r: order.get(r["case_id"], len(order)))
     return CohortResult(rows, timing, {"fastseg": __version__, "options": record})
+
+
+def _beside(path, out):
+    """``path`` relative to ``out``'s folder (absolute where none exists: another drive)."""
+    try:
+        return os.path.relpath(os.path.abspath(path), os.path.dirname(os.path.abspath(out)))
+    except ValueError:
+        return os.path.abspath(path)

@@ -52,6 +52,7 @@ from .._engine.instances import (instances_from_ids, instances_of, match_biparti
 from .._kernels._jit import thread_limit
 from .._output import json_clean, to_pandas
 from ..conventions import get_convention
+from .names import check_distinct
 from .surface import SurfaceDistances, assd, hausdorff, masd, nsd
 
 __all__ = ["lesions", "LesionResult", "LesionRule", "RULES", "MATCHINGS", "INSTANCE_COLUMNS", "DEFAULT_SIZE_BINS_ML",
@@ -343,6 +344,7 @@ def lesions(pred, ref, *, spacing=None, rule="fastseg", matching=None, threshold
     rule = _rule(rule, {"matching": matching, "threshold": threshold, "connectivity": connectivity})
     conv = get_convention(rule.convention)
     tols = None if tolerance is None else v.check_tolerances(tolerance)[0]
+    check_distinct([(f"nsd@{t:g}", "nsd", t) for t in tols or ()])  # one column per tolerance
     bins = None if size_bins_ml is None else _bins(size_bins_ml)
     if instances:
         p, r = v.instance_pair(pred, ref)

@@ -12,7 +12,7 @@ from .definitions import DEFINITIONS, MetricInfo
 from .overlap import FORMULAS
 
 __all__ = ["OVERLAP", "WEIGHTED", "DISTANCE", "TOPOLOGY", "METRICS", "DEFAULT_METRICS", "COUNT_KINDS", "REGISTRY",
-           "MetricInfo", "metric_info", "metric_names", "expand_metrics"]
+           "MetricInfo", "metric_info", "metric_names", "expand_metrics", "check_distinct"]
 
 #: overlap metrics: name -> function of a Confusion
 OVERLAP = FORMULAS
@@ -122,7 +122,7 @@ def expand_metrics(metrics, percentiles, tolerances, betas=None, weights=None):
         names = []
         for m in DEFAULT_METRICS:
             if m == "hd95":
-                names.extend(f"hd{_fmt(q)}" for q in percentiles)
+                names.append("hdq")  # each percentile as given (a name read back would be rounded)
             elif m != "nsd" or tolerances:
                 names.append(m)
     else:
@@ -172,8 +172,28 @@ def expand_metrics(metrics, percentiles, tolerances, betas=None, weights=None):
                 f"percentile NN (e.g. 'hd95'), 'nsd@T' for a tolerance T, 'fbeta@B' for a beta B and "
                 f"'tversky@A/B' for weights A, B."
             )
+    check_distinct(out)
     seen = set()
     return [m for m in out if not (m[0] in seen or seen.add(m[0]))]
+
+
+def check_distinct(rows):
+    """Refuse two requested parameters that row names (6 significant digits) cannot tell apart: one
+    would be dropped as a repeat (``tolerance=[2.4, 2.4000001]``: one ``nsd@2.4`` row). Values equal up
+    to rounding (``3 * 0.8`` and 2.4) are one request. ``rows``: ``[(row name, kind, parameter)]``."""
+    seen = {}
+    for name, _, param in rows:
+        if name in seen and not _same(seen[name], param):
+            raise v.InputValueError(f"{seen[name]!r} and {param!r} would share the row name {name!r} (row names keep "
+                                    f"6 significant digits): ask for one of them, or for values that differ there.")
+        seen.setdefault(name, param)
+
+
+def _same(a, b):
+    if a is None or b is None:
+        return a is b
+    a, b = np.atleast_1d(np.asarray(a, float)), np.atleast_1d(np.asarray(b, float))
+    return a.shape == b.shape and bool(np.all(np.isclose(a, b, rtol=1e-9, atol=0.0)))
 
 
 #: every metric name evaluate accepts (``hdNN`` and ``nsd@T`` stand for their families)

@@ -26,10 +26,8 @@ from .._engine.sets import floor_rank, is_unit, linear_percentile, unit_weights,
 from .._kernels._jit import thread_limit
 from ..conventions import Convention, get_convention
 
-__all__ = [
-    "SurfaceDistances", "surface_distances", "hausdorff", "hd95", "assd", "masd", "directed_means",
-    "nsd", "boundary_iou",
-]
+__all__ = ["SurfaceDistances", "surface_distances", "hausdorff", "hd95", "assd", "masd", "directed_means",
+           "nsd", "boundary_iou", "check_band_width"]
 
 @dataclass(frozen=True)
 class SurfaceDistances:
@@ -210,11 +208,12 @@ def hausdorff(pred, ref=None, *, percentile=100.0, spacing=None, convention=None
     q = v.check_percentile(percentile)
     sd = _resolve(pred, ref, spacing, convention, threads)
     conv = sd.convention
-    fixed = _fixed(sd, "hd" if q == 100.0 else "hdq")
+    taken = conv.hd_percentile(q)  # the percentile the convention takes (MONAI: 0 is the maximum)
+    fixed = _fixed(sd, "hd" if taken == 100.0 else "hdq")
     if fixed is not None:
         return fixed
     if conv.empty == "monai" and sd.empty_state != NOT_EMPTY:
-        return math.inf if q == 100.0 else math.nan  # MONAI: max of infs; torch.quantile of infs is NaN
+        return math.inf if taken == 100.0 else math.nan  # MONAI: max of infs; torch.quantile of infs is NaN
     a, b = directed_hausdorff(sd, q)
     if math.isnan(a) or math.isnan(b):
         return math.nan
@@ -408,6 +407,17 @@ def nsd(pred, ref=None, *, tolerance=None, spacing=None, convention=None, thread
 
 
 
+def check_band_width(width, spacing, conv, name):
+    """Refuse a physical band narrower than the smallest voxel spacing: no voxel centre lies that close
+    to a background centre, so both bands would be empty and two disjoint masks would score 1.0."""
+    smallest = float(np.min(spacing))
+    if conv.band == "physical" and width < smallest:
+        raise v.InputValueError(
+            f"{name} {width!r} is below the smallest voxel spacing ({smallest!r}): no voxel lies that close to the "
+            f"background, so every band would be empty. Use a width of at least {smallest:g} (boundary IoU's bands "
+            f"are usually 1-3 voxels), or convention='metricsreloaded' for a band in voxels.")
+
+
 def boundary_iou(pred, ref, *, width, spacing=None, threads=None, convention=None):
     """Boundary IoU (Cheng et al. 2021) with a band width in physical units.
 
@@ -456,6 +466,7 @@ def boundary_iou(pred, ref, *, width, spacing=None, threads=None, convention=Non
     conv = get_convention("fastseg" if convention is None else convention)
     width = v.check_fraction(width, "width", low=0.0, inclusive_low=False)
     p, r, sp, _ = v.spatial_pair(pred, ref, spacing, "boundary_iou")
+    check_band_width(width, sp, conv, "width")
     with thread_limit(v.check_threads(threads)):
         n_pred, n_ref, box = counts_and_box(p, r)
         if box is None:
