@@ -428,7 +428,8 @@ def boundary_iou(pred, ref, *, width, spacing=None, threads=None, convention=Non
     width : float
         Band width in spacing units (> 0): the band of a mask is the set of its voxels whose centre
         lies within ``width`` of the centre of a background voxel (outside the image counts as
-        background), i.e. the mask minus its erosion by a Euclidean ball of radius ``width``. Under a
+        background), i.e. the mask minus its erosion by a Euclidean ball of radius ``width``; a width
+        below the smallest spacing (every band empty) is refused. Under a
         convention with ``band="voxels"`` (``"metricsreloaded"``) the width is in voxels, as
         MetricsReloaded's ``boundary_dist`` (its default 1): the band is the mask's voxels closer than
         ``width`` voxels (unit spacing, strictly) to its border voxels (``mask & ~erosion``, face
