@@ -28,9 +28,9 @@ def write_json_atomic(path, data, *, indent=2, make_folder=True):
     write_text_atomic(path, json.dumps(json_clean(data), indent=indent) + "\n", make_folder=make_folder)
 
 
-def write_text_atomic(path, text, *, make_folder=True):
+def write_text_atomic(path, text, *, make_folder=True, fsync=False):
     """Write ``text`` (UTF-8, line ends as given) to ``path`` through a temporary file renamed over it
-    (see :func:`write_json_atomic`)."""
+    (see :func:`write_json_atomic`); ``fsync``: synced before the rename (survives a power cut)."""
     path = os.fspath(path)
     if make_folder:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -38,6 +38,9 @@ def write_text_atomic(path, text, *, make_folder=True):
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

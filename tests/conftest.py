@@ -118,18 +118,21 @@ def cohort3(tmp_path_factory):
     return write_cohort(tmp_path_factory.mktemp("cohort3"), n=3)
 
 
-def break_second_write(monkeypatch, error):
+def break_second_write(monkeypatch, error, cls=None, n=2):
     """Make the results file's second write (its second case, after the header) write half of its text,
-    flush it, then raise ``error``: a disk filling up, Ctrl-C in the middle of a case."""
+    flush it, then raise ``error``: a disk filling up, Ctrl-C in the middle of a case. ``cls``: another
+    append-file class (the lesion file), ``n``: another write."""
     from fastseg.cohort import results as R
+
+    cls = R.ResultsFile if cls is None else cls
 
     class Breaking:
         def __init__(self, f):
-            self.f, self.n = f, 0
+            self.f, self.k = f, 0
 
         def write(self, text):
-            self.n += 1
-            if self.n == 2:
+            self.k += 1
+            if self.k == n:
                 self.f.write(text[: len(text) // 2])
                 self.f.flush()
                 raise error
@@ -138,10 +141,10 @@ def break_second_write(monkeypatch, error):
         def __getattr__(self, name):
             return getattr(self.f, name)
 
-    real_init = R.ResultsFile.__init__
+    real_init = cls.__init__
 
     def init(self, *a, **kw):
         real_init(self, *a, **kw)
         self.f = Breaking(self.f)
 
-    monkeypatch.setattr(R.ResultsFile, "__init__", init)
+    monkeypatch.setattr(cls, "__init__", init)

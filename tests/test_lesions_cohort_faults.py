@@ -63,28 +63,7 @@ def _assert_clean(cohort, out, lo):
 
 def _break_lesion_write(monkeypatch, error, n=2):
     """The lesion file's ``n``-th case write writes half of its text, flushes it, then raises ``error``."""
-    real_init = LF.LesionFile.__init__
-
-    class Breaking:
-        def __init__(self, f):
-            self.f, self.k = f, 0
-
-        def write(self, text):
-            self.k += 1
-            if self.k == n:
-                self.f.write(text[: len(text) // 2])
-                self.f.flush()
-                raise error
-            return self.f.write(text)
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-    def init(self, *a, **kw):
-        real_init(self, *a, **kw)
-        self.f = Breaking(self.f)
-
-    monkeypatch.setattr(LF.LesionFile, "__init__", init)
+    break_second_write(monkeypatch, error, cls=LF.LesionFile, n=n)
 
 
 # ------------------------------------------------------------------------ faults, then --resume

@@ -21,6 +21,7 @@ import os
 
 from .. import _validation as v
 from ..metrics.lesions import INSTANCE_COLUMNS
+from .._output import write_text_atomic
 from .results import AppendFile, output_error
 
 __all__ = ["LesionFile", "lesion_columns", "lesion_rows", "read_lesion_rows", "expected_units"]
@@ -109,22 +110,11 @@ class LesionFile(AppendFile):
         self.fsync = bool(fsync)
         self.columns = lesion_columns(tolerances)
         header = ",".join(self.columns) + "\n"
-        tmp = self.path + ".tmp"
         try:
             kept = ""
             if resume:
                 kept = self._kept(keep, results, os.path.exists(self.path) and os.path.getsize(self.path) > 0)
-            try:
-                with open(tmp, "w", encoding="utf-8", newline="") as f:
-                    f.write(header + kept)
-                    f.flush()
-                    if self.fsync:
-                        os.fsync(f.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            write_text_atomic(self.path, header + kept, make_folder=False, fsync=self.fsync)
             self.f = open(self.path, "a", encoding="utf-8", newline="")
         except OSError as exc:
             raise output_error("the lesion results file", self.path, exc) from exc

@@ -39,7 +39,7 @@ import os
 import re
 
 from .. import _validation as v
-from .._output import check_new_output
+from .._output import check_new_output, write_text_atomic
 
 __all__ = ["COLUMNS", "LEGACY_COLUMNS", "ERROR", "NO_STRUCTURES", "INT_LABEL", "error_row", "one_line",
            "parse_label", "text_safe", "safe_row", "read_results", "ResultsFile", "AppendFile", "OutputError",
@@ -288,17 +288,8 @@ class ResultsFile(AppendFile):
             self.append(",".join(COLUMNS) + "\n")
 
     def _rewrite(self):
-        tmp = self.path + ".tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                f.write(",".join(COLUMNS) + "\n" + rows_to_text(self.existing))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_text_atomic(self.path, ",".join(COLUMNS) + "\n" + rows_to_text(self.existing), make_folder=False,
+                          fsync=True)
 
     def write_case(self, rows):
         self.append(rows_to_text(rows))
