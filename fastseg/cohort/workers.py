@@ -14,8 +14,8 @@ from .._kernels._jit import compiled_any, load_runtime, pool_started
 from .results import error_row
 from .score import local_worker, run_case
 
-__all__ = ["prepare", "worker_init", "wait_gate", "alive", "fork_is_safe", "start_method", "Workers", "run_pool", "dask_case",
-           "dask_client", "run_dask"]
+__all__ = ["prepare", "worker_init", "wait_gate", "alive", "fork_is_safe", "start_method", "Workers", "run_pool",
+           "dask_case", "dask_client", "run_dask"]
 
 
 def prepare(opts):
