@@ -276,3 +276,28 @@ def test_unscored_counts_only_distances_on_one_sided_empties():
                           fail_over=[("hd95/torchmetrics", 1, 5.0)])
     assert [g["passed"] for g in gates] == [True, False, True]
     assert "1 value(s) where one mask is empty" in gates[1]["message"]
+
+
+@pytest.mark.parametrize("gate, words", [
+    (["--fail-under", "lesion_f1=80"], "lesion_f1 lies in [0, 1]"),
+    (["--fail-over", "lesionwise_dice=2"], "could never fail"),
+    (["--fail-over", "lesion_fp=-1"], "lesion_fp lies in [0, inf]"),
+    (["--max-drop", "lesion_pq=1.5"], None),
+])
+def test_impossible_lesion_gate_thresholds_are_refused(tiny_cohort, tmp_path, capsys, gate, words):
+    """Before: lesion-wise rows had no range, so --fail-under lesion_f1=80 (a percentage typed for a
+    fraction) failed every run and --fail-over lesionwise_dice=2 passed every run."""
+    from fastseg.cohort.stats import check_limits, check_thresholds, parse_gates
+
+    if gate[0] == "--max-drop":
+        with pytest.raises(ValueError, match="a limit is a change of the mean, between 0 and 1"):
+            check_limits(parse_gates([gate[1]], gate[0]), gate[0])
+        return
+    p, r = tiny_cohort
+    code = main(["evaluate", str(p), str(r), "--out", str(tmp_path / "o.csv"), "--quiet", "--metrics", "dice",
+                 "--lesions", "fastseg", *gate])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert words in err, err
+    assert parse_gates(["lesion_f1=0.8"], "--fail-under") and check_thresholds(
+        parse_gates(["lesion_f1=0.8"], "--fail-under"), "--fail-under") is None

@@ -221,11 +221,24 @@ def parse_gates(specs, option="--fail-under"):
     return out
 
 
+#: lesion-wise rows (``evaluate(lesions=...)``) that are fractions, and those that are counts, volumes,
+#: percentages or distances
+_LESION_FRACTION = re.compile(r"^(lesion_(precision|recall|f1|sq|rq|pq)|lesion_recall@.+|lesionwise_dice)$")
+_LESION_NONNEGATIVE = re.compile(r"^(lesion_(tp|fn|fp|n_excluded|n_pred|n_ref|avd_percent|pred_volume_ml|"
+                                 r"ref_volume_ml)|lesionwise_hd95)$")
+
+
 def metric_range(metric):
-    """``(low, high)``: the values a metric can take (:func:`fastseg.evaluate.metric_info`; unbounded
-    for unknown names)."""
+    """``(low, high)``: the values a metric can take (:func:`fastseg.evaluate.metric_info`, and the
+    lesion-wise rows; unbounded for unknown names)."""
     info = metric_info(metric)
-    return (-math.inf, math.inf) if info is None else (info.low, info.high)
+    if info is not None:
+        return info.low, info.high
+    if _LESION_FRACTION.match(str(metric)):
+        return 0.0, 1.0
+    if _LESION_NONNEGATIVE.match(str(metric)):
+        return 0.0, math.inf
+    return -math.inf, math.inf
 
 
 def check_thresholds(gates, option="--fail-under"):
