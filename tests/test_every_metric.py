@@ -101,7 +101,9 @@ def test_gate_ranges_follow_the_registry():
     assert metric_range("tp") == (0.0, math.inf) and metric_range("fbeta@2") == (0.0, 1.0)
     assert metric_range("tversky@0.3/0.7") == (0.0, 1.0) and metric_range("mcc") == (-1.0, 1.0)
     assert metric_range("volume_difference_ml") == (-math.inf, math.inf) and metric_range("hd99") == (0.0, math.inf)
-    assert metric_range("lesion_f1") == (-math.inf, math.inf)
+    assert metric_range("lesion_f1") == (0.0, 1.0) and metric_range("lesion_recall@[0,0.01)ml") == (0.0, 1.0)
+    assert metric_range("lesionwise_hd95") == (0.0, math.inf) and metric_range("lesion_tp") == (0.0, math.inf)
+    assert metric_range("no_such_metric") == (-math.inf, math.inf)
     assert parse_gates(["tversky@0.3/0.7=0.8"]) == [("tversky@0.3/0.7", None, 0.8)]
     with pytest.raises(ValueError, match="fbeta@2 lies in \\[0, 1\\]"):
         check_thresholds(parse_gates(["fbeta@2=80"]))
