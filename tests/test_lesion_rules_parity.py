@@ -15,6 +15,7 @@ from scipy import ndimage
 
 import fastseg
 from fastseg.metrics.lesions import LesionRule, lesions
+from tests.test_lesions import assert_brats_case
 
 # ------------------------------------------------------------------------------------------- panoptica
 
@@ -172,12 +173,8 @@ def _brats_reference(pred, gt, spacing, dilation, volume_threshold):
 
 def _check_brats(pred, gt, spacing, rule):
     dilation, threshold = {"brats2023-gli": (3, 50.0), "brats2023-men": (1, 50.0), "brats2023-met": (1, 2.0)}[rule]
-    want = _brats_reference(pred, gt, spacing, dilation, threshold)
     c = lesions(pred, gt, spacing=spacing, rule=rule).case
-    for k in ("tp", "fn", "fp"):
-        assert c[k] == want[k], k
-    assert c["lesionwise_dice"] == pytest.approx(want["lesionwise_dice"], rel=1e-12)
-    assert c["lesionwise_hd95"] == pytest.approx(want["lesionwise_hd95"], rel=1e-9)
+    assert_brats_case(c, _brats_reference(pred, gt, spacing, dilation, threshold))
     return c
 
 

@@ -8,6 +8,7 @@ from .. import _validation as v
 from .._engine.counts import BOTH_EMPTY, PRED_EMPTY, REF_EMPTY
 from ..conventions import SURFACE_METRIC, split_preset_metric
 from ..evaluate import metric_info
+from ..metrics.definitions import lesion_metric_range
 from ..result import structure_title
 from .results import ERROR, NO_STRUCTURES, parse_label
 
@@ -221,24 +222,13 @@ def parse_gates(specs, option="--fail-under"):
     return out
 
 
-#: lesion-wise rows (``evaluate(lesions=...)``) that are fractions, and those that are counts, volumes,
-#: percentages or distances
-_LESION_FRACTION = re.compile(r"^(lesion_(precision|recall|f1|sq|rq|pq)|lesion_recall@.+|lesionwise_dice)$")
-_LESION_NONNEGATIVE = re.compile(r"^(lesion_(tp|fn|fp|n_excluded|n_pred|n_ref|avd_percent|pred_volume_ml|"
-                                 r"ref_volume_ml)|lesionwise_hd95)$")
-
-
 def metric_range(metric):
     """``(low, high)``: the values a metric can take (:func:`fastseg.evaluate.metric_info`, and the
     lesion-wise rows; unbounded for unknown names)."""
     info = metric_info(metric)
     if info is not None:
         return info.low, info.high
-    if _LESION_FRACTION.match(str(metric)):
-        return 0.0, 1.0
-    if _LESION_NONNEGATIVE.match(str(metric)):
-        return 0.0, math.inf
-    return -math.inf, math.inf
+    return lesion_metric_range(str(metric)) or (-math.inf, math.inf)
 
 
 def check_thresholds(gates, option="--fail-under"):

@@ -4,7 +4,7 @@ which direction is better, the values it can take)."""
 import math
 from dataclasses import dataclass
 
-__all__ = ["MetricInfo", "DEFINITIONS"]
+__all__ = ["MetricInfo", "DEFINITIONS", "lesion_metric_range"]
 
 
 @dataclass(frozen=True)
@@ -97,3 +97,16 @@ def _definitions():
 
 #: every metric family ``evaluate`` computes (``hdNN`` and ``nsd`` stand for their row names)
 DEFINITIONS = _definitions()
+
+
+def lesion_metric_range(name):
+    """``(low, high)`` of a lesion-wise row name (:func:`fastseg.metrics.lesions.lesion_metric_names`):
+    fractions in [0, 1]; counts, volumes, percentages and distances from 0. None for other names (gates
+    check their thresholds with it)."""
+    key = name[len("lesion_"):] if name.startswith("lesion_") else name
+    if key in ("precision", "recall", "f1", "sq", "rq", "pq", "lesionwise_dice") or key.startswith("recall@"):
+        return 0.0, 1.0
+    if key in ("n_ref", "n_pred", "tp", "fn", "fp", "n_excluded", "lesionwise_hd95", "avd_percent", "ref_volume_ml",
+               "pred_volume_ml"):
+        return 0.0, math.inf
+    return None
